@@ -53,7 +53,8 @@ def ref_gae(token_r, values, mask, gamma, lams) -> torch.Tensor:
         if not cols:
             continue
         lam = lams[i] if isinstance(lams, list) else lams
-        adv = ref_gae_row([float(token_r[i, c]) for c in cols], [float(values[i, c]) for c in cols], gamma, lam)
+        rs = [float(token_r[i, c]) for c in cols]
+        adv = ref_gae_row(rs, [float(values[i, c]) for c in cols], gamma, lam)
         for c, a in zip(cols, adv, strict=True):
             out[i, c] = a
     return out

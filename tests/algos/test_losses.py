@@ -64,7 +64,7 @@ def test_clip_higher_changes_only_positive_advantage_tokens():
     assert diff.any()
     assert torch.all(adv[diff] > 0)
     ratio = torch.exp(logp - old)
-    assert torch.all((ratio[diff] > 1.2))
+    assert torch.all(ratio[diff] > 1.2)
 
 
 def test_dual_clip_only_for_negative_advantages():
