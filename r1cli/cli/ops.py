@@ -1,0 +1,57 @@
+"""`r1 status RUN` and `r1 report RUN`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from r1cli.cli.common import console, fail, handle_errors
+
+
+@handle_errors
+def report(run: Path = typer.Argument(..., help="run directory")) -> None:
+    """Build RUN/report/index.html and PNG plots."""
+    from r1cli.report.build import build_report
+
+    if not (run / "config.yaml").exists():
+        raise fail(f"{run} is not an r1 run directory (no config.yaml)")
+    path = build_report(run)
+    from r1cli.report.build import load_run
+    from r1cli.report.build import _eval_table
+
+    data = load_run(run)
+    header, rows = _eval_table(data["evals"], data["cfg"].get("published") or {})
+    if rows:
+        t = Table(title=f"evaluation — {data['cfg']['name']}")
+        for h in header:
+            t.add_column(h)
+        for r in rows:
+            t.add_row(*r)
+        console.print(t)
+    console.print(f"report: {path}")
+
+
+@handle_errors
+def status(run: Path = typer.Argument(..., help="run directory")) -> None:
+    """Stages of a run: done / running / pending / failed, the current RL step and its latest metrics."""
+    from r1cli.pipeline.status import run_status
+
+    if not (run / "config.yaml").exists():
+        raise fail(f"{run} is not an r1 run directory (no config.yaml)")
+    st = run_status(run)
+    t = Table(title=f"r1 status — {run} ({st['state']})")
+    for col in ("stage", "status", "progress", "latest", "slurm job"):
+        t.add_column(col)
+    colors = {"done": "green", "running": "yellow", "failed": "red", "pending": "dim"}
+    for s in st["stages"]:
+        t.add_row(s["stage"], f"[{colors.get(s['status'], '')}]{s['status']}[/]", s.get("progress", ""),
+                  s.get("latest", ""), s.get("jobid", ""))
+    console.print(t)
+    if st.get("warnings"):
+        for w in st["warnings"]:
+            console.print(f"[yellow]{w}[/]")
+    if st.get("json"):
+        console.print_json(json.dumps(st["json"]))

@@ -1,0 +1,104 @@
+"""`r1 pipeline RECIPE`: resolve the recipe, freeze it into the run dir, drive the Snakemake DAG."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.table import Table
+
+from r1cli.cli.common import console, fail, handle_errors
+
+
+def _fmt_resources(res: dict[str, Any] | None) -> str:
+    if not res:
+        return ""
+    keep = []
+    for key, label in (("gpu", "gpu"), ("nodes", "nodes"), ("cpus_per_task", "cpus"), ("mem_mb", "mem_mb"),
+                       ("runtime", "min"), ("slurm_partition", "partition")):
+        v = res.get(key)
+        if v in (None, "", 0) or (key == "nodes" and v == 1):
+            continue
+        keep.append(f"{label}={v}")
+    return " ".join(keep)
+
+
+_REASONS = (("missing output", "output missing"), ("input files updated by another job", "upstream stage reruns"),
+            ("updated input files", "input changed"), ("params have changed", "params changed"),
+            ("code has changed", "code changed"), ("forced", "forced"), ("incomplete", "incomplete (resume)"),
+            ("set of input files has changed", "input set changed"))
+
+
+def _reason(ev: dict[str, Any]) -> str:
+    text = str(ev.get("reason") or "").lower()
+    found = [short for key, short in _REASONS if key in text]
+    return ", ".join(dict.fromkeys(found)) or text[:60]
+
+
+def print_plan(jobs: list[dict[str, Any]], title: str) -> None:
+    if not jobs:
+        console.print("[green]Nothing to do:[/] every stage is up to date.")
+        return
+    table = Table(title=title)
+    for col in ("#", "stage", "wildcards", "why it runs", "resources"):
+        table.add_column(col, overflow="fold")
+    jobs = [j for j in jobs if j.get("rule_name") != "all"]
+    for i, ev in enumerate(jobs, 1):
+        wc = ev.get("wildcards") or {}
+        wcs = " ".join(f"{k}={v}" for k, v in wc.items()) if isinstance(wc, dict) else str(wc)
+        table.add_row(str(i), str(ev.get("rule_name") or ev.get("name") or ev.get("rule")), wcs, _reason(ev),
+                      _fmt_resources(ev.get("resources")))
+    console.print(table)
+
+
+@handle_errors
+def pipeline(
+    recipe: str = typer.Argument(..., help="recipe name (r1 recipes list) or a path to a recipe YAML"),
+    profile: str = typer.Option("local", help="local | slurm | a profile directory"),
+    run_dir: Path | None = typer.Option(None, "--run-dir", help="run directory (default runs/<recipe>)"),
+    set_: list[str] = typer.Option([], "--set", help="override KEY=VALUE (e.g. rl.stages.0.steps=100)"),
+    scale: str | None = typer.Option(None, help="recipe scale, e.g. tiny (the same DAG on the embedded model)"),
+    until: str | None = typer.Option(None, help="stop after this stage (prepare, sft, filter, rl, eval, ...)"),
+    forcerun: list[str] = typer.Option([], "--forcerun", help="rerun this stage even if up to date"),
+    dry_run: bool = typer.Option(False, "--dry-run", "-n", help="print the plan (stage, why, resources)"),
+    cores: int | None = typer.Option(None, help="local cores for Snakemake (default all)"),
+) -> None:
+    """Run a recipe as a resumable DAG. Rerun the same command to resume; finished stages are skipped."""
+    from r1cli.config import resolve
+    from r1cli.pipeline.runner import SnakemakeCall, default_run_dir, freeze, handle_stale_lock, plan_jobs, \
+        run_snakemake
+
+    cfg = resolve(recipe, set_, scale)
+    run = run_dir or default_run_dir(cfg)
+    if dry_run and not (run / "config.yaml").exists():
+        # plan against a scratch copy: a dry run writes nothing into a new run dir
+        import tempfile
+        with tempfile.TemporaryDirectory() as td:
+            tmp_run = Path(td) / run.name
+            freeze(cfg, tmp_run)
+            jobs, _ = plan_jobs(tmp_run, profile, until, forcerun)
+    else:
+        path, changed = freeze(cfg, run)
+        if dry_run:
+            jobs, _ = plan_jobs(run, profile, until, forcerun)
+        else:
+            jobs = []
+    if dry_run:
+        print_plan(jobs, f"r1 pipeline {cfg.name} — plan for {run} (profile {profile})")
+        return
+    console.print(f"[bold]r1 pipeline[/] {cfg.name} → {run} (profile {profile}"
+                  f"{', config changed' if changed else ''})")
+    handle_stale_lock(run, log=lambda m: console.print(f"[yellow]{m}[/]"))
+    t0 = time.time()
+    call = SnakemakeCall(run_dir=run, profile=profile, cores=cores, until=until, forcerun=forcerun,
+                         events=run / "logs" / "events.jsonl")
+    try:
+        res = run_snakemake(call)
+    except KeyboardInterrupt:
+        raise fail("interrupted; rerun the same command to resume", code=130) from None
+    if res.returncode != 0:
+        raise fail(f"pipeline failed (snakemake exit {res.returncode}); logs in {run}/logs — rerun the same "
+                   "command to resume", code=1)
+    console.print(f"[green]done[/] in {time.time() - t0:.0f} s — report: {run}/report/index.html")

@@ -1,0 +1,55 @@
+"""`r1 recipes list|show|diff`."""
+
+from __future__ import annotations
+
+import difflib
+
+import typer
+from rich.table import Table
+
+from r1cli.cli.common import console, handle_errors
+
+app = typer.Typer(help="List, show and compare the packaged recipes.", no_args_is_help=True)
+
+
+@app.command("list")
+@handle_errors
+def list_cmd() -> None:
+    """Every packaged recipe: name, paper, model, stages."""
+    from r1cli.config import list_recipes, resolve
+
+    table = Table(title="r1 recipes")
+    for col in ("name", "paper", "model", "stages (max response)", "scales"):
+        table.add_column(col)
+    from r1cli.config import load_raw
+
+    for name in list_recipes():
+        r = resolve(name)
+        raw = load_raw(name)
+        stages = " → ".join(f"{s.name}({s.max_response})" for s in r.rl.stages) if r.rl.enabled else "-"
+        scales = ", ".join(sorted((raw.get("scales") or {}).keys())) or "-"
+        table.add_row(name, r.paper, r.model.path, stages, scales)
+    console.print(table)
+
+
+@app.command("show")
+@handle_errors
+def show(name: str, set_: list[str] = typer.Option([], "--set", help="override KEY=VALUE"),
+         scale: str | None = typer.Option(None, help="apply a scale (e.g. tiny)")) -> None:
+    """The fully resolved recipe as YAML (extends, scale and overrides applied)."""
+    from r1cli.config import resolve, to_yaml
+
+    console.print(to_yaml(resolve(name, set_, scale)), highlight=False, markup=False, end="")
+
+
+@app.command("diff")
+@handle_errors
+def diff(a: str, b: str, scale: str | None = typer.Option(None)) -> None:
+    """Unified diff of two resolved recipes."""
+    from r1cli.config import resolve, to_yaml
+
+    ya = to_yaml(resolve(a, scale=scale)).splitlines()
+    yb = to_yaml(resolve(b, scale=scale)).splitlines()
+    for line in difflib.unified_diff(ya, yb, a, b, lineterm=""):
+        style = "green" if line.startswith("+") else "red" if line.startswith("-") else None
+        console.print(line, style=style, highlight=False, markup=False)

@@ -1,0 +1,344 @@
+"""Pydantic schema of a recipe (and so of a run). Imports no torch: configs validate on login nodes and in CI.
+
+Every knob says what it is and which paper motivated it. Unknown keys are errors (``extra="forbid"``), so a
+typo in a recipe or in ``--set`` fails naming its YAML path instead of being silently ignored.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class Resources(Strict):
+    """Per-rule resources, forwarded to Snakemake (and so to Slurm through the executor plugin)."""
+
+    gpus: int = Field(0, ge=0, description="GPUs per job (Slurm --gpus)")
+    nodes: int = Field(1, ge=1, description="nodes per job (multi-node through srun + DeepSpeed launcher)")
+    cpus: int = Field(1, ge=1, description="CPU cores per job (cpus_per_task)")
+    mem_mb: int = Field(4000, ge=1, description="memory per job in MB")
+    runtime: int = Field(60, ge=1, description="wall-clock limit in minutes")
+    partition: str | None = Field(None, description="Slurm partition; None = cluster default")
+    constraint: str | None = Field(None, description="Slurm --constraint, e.g. 'a100|h100'")
+
+
+class TinyModelSpec(Strict):
+    """Shape of the embedded tiny model (a Qwen3-type causal LM built offline from a seed)."""
+
+    arch: Literal["qwen3", "llama"] = "qwen3"
+    hidden_size: int = 128
+    intermediate_size: int = 512
+    num_layers: int = 4
+    num_heads: int = 4
+    num_kv_heads: int = 2
+    head_dim: int = 32
+    max_positions: int = 256
+    vocab_size: int = 384
+    tasks: list[str] = Field(default_factory=lambda: ["addition", "countdown"],
+                             description="task text the BPE tokenizer is trained on")
+
+
+class ModelConfig(Strict):
+    path: str = Field(..., description="HF hub id, local dir, or 'embedded:tiny' for the built-in tiny model")
+    tokenizer: str | None = Field(None, description="tokenizer path/id when it differs from `path`")
+    dtype: Literal["float32", "bfloat16", "float16", "auto"] = "auto"
+    tiny: TinyModelSpec = Field(default_factory=TinyModelSpec)
+    trust_remote_code: bool = False
+
+
+class DataSource(Strict):
+    """One dataset: a hub id, a local jsonl/json/parquet file, or ``synth:<task>`` (built-in generator)."""
+
+    source: str
+    split: str = "train"
+    prompt_key: str = "problem"
+    answer_key: str = "answer"
+    task: str = "math"
+    limit: int | None = Field(None, ge=1, description="keep the first N rows (after shuffling with the seed)")
+    shuffle: bool = False
+    size: int | None = Field(None, ge=1, description="number of rows for synth: sources")
+
+
+class DataConfig(Strict):
+    train: DataSource
+    test: DataSource | None = None
+    data_dir: str | None = Field(None, description="local folder with benchmark/training files (R1_DATA_DIR)")
+
+
+class DedupConfig(Strict):
+    enabled: bool = False
+    near: bool = True
+    threshold: float = Field(0.8, gt=0, le=1, description="MinHash Jaccard threshold for near-duplicates")
+    ngram: int = Field(5, ge=1)
+
+
+class DecontamConfig(Strict):
+    enabled: bool = False
+    against: list[str] = Field(default_factory=list, description="benchmark names (see r1 eval)")
+    ngram: int = Field(13, ge=1)
+
+
+class FilterConfig(Strict):
+    """Difficulty filter by pass rate (DeepScaleR/Kimi/Skywork/ORZ curation)."""
+
+    enabled: bool = False
+    acc: str = Field("0.2:0.8", description="band LO:HI of pass rates kept, e.g. '0.2:0.8', '1:15/16', ':0.0625'")
+    model: str = Field("sft", description="'base', 'sft', or a model path/id whose pass rate is measured")
+    n: int = Field(8, ge=1)
+    temperature: float = Field(1.0, ge=0)
+    top_p: float = Field(1.0, gt=0, le=1)
+    max_tokens: int = Field(1024, ge=1)
+    shards: int = Field(1, ge=1)
+    batch_size: int = Field(64, ge=1)
+    resources: Resources = Field(default_factory=Resources)
+
+
+class LimrConfig(Strict):
+    """LIMR learning-impact selection (Li et al. 2025, arXiv 2502.11886 §2.2)."""
+
+    enabled: bool = False
+    threshold: float = Field(0.6, ge=-10, le=1)
+    reference_stage: str | None = Field(None, description="RL stage whose reward trajectories are scored")
+
+
+class MineHardConfig(Strict):
+    """ORZ annealing: prompts solved < max_acc in a stage's rollouts feed the next stage."""
+
+    enabled: bool = False
+    from_stage: str | None = None
+    max_acc: float = Field(0.0625, ge=0, le=1)
+
+
+class CurationConfig(Strict):
+    dedup: DedupConfig = Field(default_factory=DedupConfig)
+    decontaminate: DecontamConfig = Field(default_factory=DecontamConfig)
+    filter: FilterConfig = Field(default_factory=FilterConfig)
+    limr: LimrConfig = Field(default_factory=LimrConfig)
+    mine_hard: MineHardConfig = Field(default_factory=MineHardConfig)
+
+
+class SFTConfig(Strict):
+    """Cold-start SFT on chain-of-thought data; loss on response tokens only."""
+
+    enabled: bool = False
+    data: str = Field("train", description="'train' (the prepared set with its gold traces) or a file/hub id")
+    response_key: str = Field("response", description="field with the target response text")
+    steps: int = Field(250, ge=0)
+    batch_size: int = Field(64, ge=1)
+    lr: float = Field(3e-3, gt=0)
+    weight_decay: float = 0.0
+    warmup_steps: int = Field(0, ge=0)
+    max_len: int = Field(128, ge=8)
+    resources: Resources = Field(default_factory=Resources)
+
+
+class ValueWarmupConfig(Strict):
+    """VC-PPO / VAPO value pretraining: critic regresses Monte-Carlo returns of the fixed initial policy."""
+
+    enabled: bool = False
+    steps: int = Field(50, ge=0)
+    lr: float = Field(2e-6, gt=0)
+    resources: Resources = Field(default_factory=Resources)
+
+
+class PRMWarmupConfig(Strict):
+    """PRIME implicit PRM: starts as the SFT/reference model, updated online with CE on outcome labels."""
+
+    enabled: bool = False
+    lr: float = Field(1e-6, gt=0)
+    beta: float = Field(0.05, gt=0)
+    coef: float = Field(5.0, description="rm_coef: weight of the process advantage")
+    freeze_policy_steps: int = Field(0, ge=0, description="OREAL: steps with the actor frozen, RM only")
+
+
+class WarmupsConfig(Strict):
+    sft: SFTConfig = Field(default_factory=SFTConfig)
+    value: ValueWarmupConfig = Field(default_factory=ValueWarmupConfig)
+    prm: PRMWarmupConfig = Field(default_factory=PRMWarmupConfig)
+
+
+class KLConfig(Strict):
+    type: Literal["k1", "k2", "k3", "abs", "low_var_kl"] = "k3"
+    coef: float = Field(0.0, ge=0)
+    use: Literal["loss", "reward"] = Field("loss", description="KL as a loss term (GRPO) or a reward penalty (PPO)")
+    adaptive: bool = False
+    target: float | None = None
+    horizon: int = 10000
+
+
+class AdaptiveEntropyConfig(Strict):
+    """Skywork-OR1 adaptive entropy control."""
+
+    enabled: bool = False
+    target: float = 0.2
+    delta: float = 1e-4
+    init: float = 0.0
+    max: float = 0.005
+
+
+class AlgorithmConfig(Strict):
+    advantage: str = Field("grpo", description="r1cli.algos.ADVANTAGES name")
+    policy_loss: str = Field("ppo_clip", description="r1cli.algos.POLICY_LOSSES name")
+    loss_agg: Literal["token-mean", "seq-mean-token-sum", "seq-mean-token-mean", "seq-mean-token-sum-norm"] = (
+        "token-mean")
+    loss_agg_norm: float | None = Field(None, description="constant for seq-mean-token-sum-norm (Dr. GRPO)")
+    clip_low: float = Field(0.2, ge=0)
+    clip_high: float | None = Field(None, description="DAPO clip-higher ε_high; None = clip_low")
+    dual_clip: float | None = Field(None, description="dual-clip constant c (> 1), applied where A < 0")
+    advantage_params: dict[str, Any] = Field(default_factory=dict, description="e.g. gamma, lam, eps, alpha")
+    loss_params: dict[str, Any] = Field(default_factory=dict)
+    kl: KLConfig = Field(default_factory=KLConfig)
+    entropy_coef: float = 0.0
+    adaptive_entropy: AdaptiveEntropyConfig = Field(default_factory=AdaptiveEntropyConfig)
+    ppo_epochs: int = Field(1, ge=1)
+    value_loss_coef: float = 0.5
+    value_clip: float | None = 0.2
+    nll_coef: float = Field(0.0, ge=0, description="VAPO positive-example LM loss weight μ")
+
+
+class ShapingTerm(Strict):
+    name: str
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class RewardConfig(Strict):
+    name: str = Field("math", description="r1cli.rewards.REWARDS name")
+    params: dict[str, Any] = Field(default_factory=dict)
+    shaping: list[ShapingTerm] = Field(default_factory=list)
+    workers: int = Field(2, ge=1)
+    deadline_s: float = Field(10.0, gt=0)
+
+
+class DynamicSampling(Strict):
+    filter: str | None = Field(None, description="r1cli.algos.FILTERS name: dapo | band | oreal_pairs")
+    params: dict[str, Any] = Field(default_factory=dict)
+    max_rounds: int = Field(3, ge=1, description="generation rounds to fill the batch (DAPO: 10)")
+    oversample: float = Field(1.0, ge=1.0)
+
+
+class RolloutConfig(Strict):
+    backend: Literal["hf", "vllm"] = "hf"
+    temperature: float = Field(1.0, ge=0)
+    top_p: float = Field(1.0, gt=0, le=1)
+    top_k: int = Field(0, ge=0)
+    max_prompt: int = Field(1024, ge=1)
+    prompts_per_step: int = Field(32, ge=1)
+    dynamic_sampling: DynamicSampling = Field(default_factory=DynamicSampling)
+    tensor_parallel: int = Field(1, ge=1)
+    gpu_memory_utilization: float = Field(0.5, gt=0, le=1)
+
+
+class TrainConfig(Strict):
+    backend: Literal["torch", "deepspeed"] = "torch"
+    lr: float = Field(1e-6, gt=0)
+    critic_lr: float | None = None
+    betas: tuple[float, float] = (0.9, 0.99)
+    weight_decay: float = 0.0
+    grad_clip: float | None = 1.0
+    warmup_steps: int = Field(0, ge=0)
+    schedule: Literal["constant", "cosine", "linear"] = "constant"
+    min_lr_ratio: float = 0.0
+    mini_batch_prompts: int | None = Field(None, description="prompts per optimizer step; None = whole batch")
+    micro_batch_size: int = Field(64, ge=1, description="rows per forward/backward (gradient accumulation)")
+    token_budget: int | None = Field(None, description="packed micro-batches of at most this many tokens")
+    zero_stage: int = Field(2, ge=0, le=3)
+    gradient_checkpointing: bool = False
+    dtype: Literal["float32", "bfloat16"] = "float32"
+    threads: int | None = Field(None, description="torch CPU threads; None = all cores of the job")
+
+
+class CheckpointConfig(Strict):
+    every: int = Field(10, ge=1, description="RL steps between checkpoints")
+    keep: int = Field(2, ge=1, description="newest N checkpoints kept")
+
+
+class RLStage(Strict):
+    name: str
+    steps: int = Field(..., ge=0)
+    max_response: int = Field(..., ge=1)
+    n: int = Field(8, ge=1, description="samples per prompt (group size)")
+    prompts_per_step: int | None = None
+    lr: float | None = None
+    temperature: float | None = None
+    data: Literal["train", "hard"] = Field("train", description="'hard' = mined from the previous stage (ORZ)")
+    lr_end: float | None = Field(None, description="linear decay to this lr over the stage (ORZ annealing)")
+    resources: Resources = Field(default_factory=Resources)
+
+    @field_validator("name")
+    @classmethod
+    def _name_ok(cls, v: str) -> str:
+        if not v or not all(c.isalnum() or c in "_-" for c in v):
+            raise ValueError("stage names use letters, digits, '_' and '-' only")
+        return v
+
+
+class RLConfig(Strict):
+    enabled: bool = True
+    algorithm: AlgorithmConfig = Field(default_factory=AlgorithmConfig)
+    reward: RewardConfig = Field(default_factory=RewardConfig)
+    rollout: RolloutConfig = Field(default_factory=RolloutConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    checkpoint: CheckpointConfig = Field(default_factory=CheckpointConfig)
+    eval_every: int = Field(0, ge=0, description="greedy eval on the test split every N steps (0 = off)")
+    eval_size: int = Field(128, ge=1)
+    stages: list[RLStage] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _unique_stage_names(self) -> RLConfig:
+        names = [s.name for s in self.stages]
+        if len(names) != len(set(names)):
+            raise ValueError(f"rl.stages names must be unique, got {names}")
+        return self
+
+
+class Long2ShortConfig(Strict):
+    enabled: bool = False
+    method: Literal["merge", "shortest", "dpo", "length-rl"] = "shortest"
+    merge_alpha: float = Field(0.5, ge=0, le=1)
+    n: int = Field(8, ge=1)
+    steps: int = Field(100, ge=0)
+    lr: float = Field(1e-5, gt=0)
+    beta: float = Field(0.1, gt=0)
+    resources: Resources = Field(default_factory=Resources)
+
+
+class EvalConfig(Strict):
+    enabled: bool = True
+    benchmarks: list[str] = Field(default_factory=lambda: ["test"])
+    models: list[str] = Field(default_factory=lambda: ["final"],
+                              description="which models: base, sft, <stage name>, final, long2short")
+    n: int = Field(1, ge=1)
+    temperature: float = Field(0.6, ge=0)
+    top_p: float = Field(0.95, gt=0, le=1)
+    max_tokens: int = Field(32768, ge=1)
+    k: list[int] = Field(default_factory=lambda: [1])
+    greedy: bool = Field(True, description="also report greedy accuracy")
+    limit: int | None = Field(None, ge=1, description="first N problems of each benchmark")
+    engine: Literal["hf", "vllm"] = "hf"
+    resources: Resources = Field(default_factory=Resources)
+
+
+class Recipe(Strict):
+    """A resolved recipe: everything a run knows."""
+
+    name: str
+    description: str = ""
+    paper: str = ""
+    seed: int = 0
+    scale: str = "full"
+    template: str = Field("chat", description="prompt template name (see r1 data prepare --help)")
+    system_prompt: str | None = None
+    model: ModelConfig
+    data: DataConfig
+    curation: CurationConfig = Field(default_factory=CurationConfig)
+    warmups: WarmupsConfig = Field(default_factory=WarmupsConfig)
+    rl: RLConfig = Field(default_factory=RLConfig)
+    long2short: Long2ShortConfig = Field(default_factory=Long2ShortConfig)
+    eval: EvalConfig = Field(default_factory=EvalConfig)
+    resources: Resources = Field(default_factory=Resources, description="defaults for cheap rules")
+    published: dict[str, Any] = Field(default_factory=dict, description="headline numbers (CATALOG)")

@@ -1,0 +1,1 @@
+"""Data stages: prepare, dedup, decontaminate, pass-rate filter, LIMR, hard-prompt mining."""

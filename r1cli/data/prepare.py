@@ -1,0 +1,174 @@
+"""``r1 data prepare``: load a dataset (Hub id through ``datasets``, local jsonl/json/parquet, or a built-in
+``synth:<task>`` generator), map its fields, apply the prompt template, validate every row.
+
+Normalised schema (parquet): id, prompt | messages, answer, task, response (gold response text, optional,
+for SFT), meta (JSON string with the source row's extra fields: nums/target, solution/names,
+answer_alternatives, ...). Rewards read their gold fields from ``{"answer": ..., **meta}``.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+from typing import Any
+
+from r1cli.data.templates import apply_template
+from r1cli.errors import R1InputError
+
+CORE_FIELDS = {"id", "prompt", "messages", "answer", "task", "meta", "response"}
+
+
+def load_source(source: str, *, split: str = "train", size: int | None = None, seed: int = 0,
+                data_dir: str | None = None) -> tuple[list[dict[str, Any]], str]:
+    """Raw rows of a source and a display name for error messages."""
+    if source.startswith("synth:"):
+        task = source.split(":", 1)[1]
+        if task in ("addition", "addition-verbose"):
+            from r1cli.data.synth import addition_rows
+            n = size or (256 if split == "test" else 4000)
+            return addition_rows(n, split, seed=seed, verbose=task.endswith("verbose")), source
+        raise R1InputError(f"unknown synthetic task {task!r} (known: addition, addition-verbose)")
+    path = Path(source)
+    if not path.exists() and data_dir and (Path(data_dir) / source).exists():
+        path = Path(data_dir) / source
+    if path.exists():
+        return read_table(path), str(path)
+    if "/" in source and not source.startswith((".", "/")):
+        return _load_hub(source, split), f"hub:{source}[{split}]"
+    raise R1InputError(f"data source not found: {source!r} (a local jsonl/json/parquet file, a Hub dataset id, "
+                       "or synth:addition)")
+
+
+def read_table(path: Path) -> list[dict[str, Any]]:
+    suffix = path.suffix.lower()
+    if suffix == ".jsonl":
+        rows = []
+        for i, line in enumerate(path.read_text(encoding="utf-8").splitlines()):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise R1InputError(f"invalid JSON ({exc.msg})", file=str(path), row=i) from exc
+            if not isinstance(obj, dict):
+                raise R1InputError("a row must be a JSON object", file=str(path), row=i)
+            rows.append(obj)
+        return rows
+    if suffix == ".json":
+        obj = json.loads(path.read_text(encoding="utf-8"))
+        if isinstance(obj, dict):
+            for key in ("data", "rows", "train", "test"):
+                if isinstance(obj.get(key), list):
+                    obj = obj[key]
+                    break
+        if not isinstance(obj, list):
+            raise R1InputError("a .json data file must hold a list of objects", file=str(path))
+        return obj
+    if suffix == ".parquet":
+        import pyarrow.parquet as pq
+        return pq.read_table(path).to_pylist()
+    raise R1InputError(f"unsupported data file type {suffix!r} (jsonl, json, parquet)", file=str(path))
+
+
+def _load_hub(dataset_id: str, split: str) -> list[dict[str, Any]]:
+    try:
+        import datasets
+    except ImportError as exc:  # pragma: no cover
+        raise R1InputError("loading a Hub dataset needs the `datasets` package") from exc
+    try:
+        ds = datasets.load_dataset(dataset_id, split=split)
+    except Exception as exc:
+        raise R1InputError(f"could not load Hub dataset {dataset_id!r} split {split!r}: {exc}") from exc
+    return [dict(r) for r in ds]
+
+
+def normalise_rows(raw: list[dict[str, Any]], *, file: str, prompt_key: str = "problem",
+                   answer_key: str = "answer", task: str = "math", template: str = "chat",
+                   system_prompt: str | None = None, skip_invalid: bool = False,
+                   id_prefix: str | None = None) -> tuple[list[dict[str, Any]], int]:
+    """Map raw rows to the normalised schema. Returns (rows, number of invalid rows skipped)."""
+    out: list[dict[str, Any]] = []
+    bad = 0
+    seen_ids: set[str] = set()
+    for i, r in enumerate(raw):
+        try:
+            row = _normalise_one(r, i, file=file, prompt_key=prompt_key, answer_key=answer_key, task=task,
+                                 template=template, system_prompt=system_prompt, id_prefix=id_prefix)
+            if row["id"] in seen_ids:
+                raise R1InputError(f"duplicate id {row['id']!r}", file=file, row=i, field="id")
+            seen_ids.add(row["id"])
+        except R1InputError:
+            if not skip_invalid:
+                raise
+            bad += 1
+            continue
+        out.append(row)
+    return out, bad
+
+
+def _normalise_one(r: dict[str, Any], i: int, *, file: str, prompt_key: str, answer_key: str, task: str,
+                   template: str, system_prompt: str | None, id_prefix: str | None) -> dict[str, Any]:
+    if "messages" in r and prompt_key not in r and r.get("messages"):
+        rendered: dict[str, Any] = {"messages": list(r["messages"])}
+        problem = None
+    else:
+        problem = r.get(prompt_key)
+        if problem is None and "prompt" in r and prompt_key == "problem":
+            problem = r["prompt"]
+        if not isinstance(problem, str) or not problem.strip():
+            raise R1InputError("missing or empty prompt text", file=file, row=i, field=prompt_key)
+        try:
+            rendered = apply_template(template, problem, r, system_prompt)
+        except ValueError as exc:
+            raise R1InputError(str(exc), file=file, row=i, field="template") from exc
+    answer = r.get(answer_key)
+    if answer is None or (isinstance(answer, str) and not answer.strip()):
+        raise R1InputError("missing or empty answer", file=file, row=i, field=answer_key)
+    if isinstance(answer, float) and answer.is_integer():
+        answer = int(answer)
+    rid = r.get("id", r.get("idx", r.get("unique_id")))
+    rid = str(rid) if rid is not None else f"{id_prefix or 'row'}-{i}"
+    meta = {k: v for k, v in r.items() if k not in CORE_FIELDS and k not in (prompt_key, answer_key)}
+    if isinstance(r.get("meta"), dict):
+        meta.update(r["meta"])
+    if problem is not None:
+        meta.setdefault("problem", problem)
+    return {
+        "id": rid,
+        "prompt": rendered.get("prompt"),
+        "messages": rendered.get("messages"),
+        "answer": answer if isinstance(answer, str) else json.dumps(answer) if not isinstance(answer, int | float)
+        else str(answer),
+        "task": str(r.get("task") or task),
+        "response": r.get("response") if isinstance(r.get("response"), str) else None,
+        "meta": json.dumps(meta, default=str),
+    }
+
+
+def gold_of(row: dict[str, Any]) -> dict[str, Any]:
+    """The reward's view of a prepared row: answer plus the source's extra fields."""
+    meta = row.get("meta") or "{}"
+    extra = json.loads(meta) if isinstance(meta, str) else dict(meta)
+    return {**extra, "answer": row["answer"], "id": row.get("id"), "task": row.get("task")}
+
+
+def prepare(source: str, out: str | Path, *, split: str = "train", prompt_key: str = "problem",
+            answer_key: str = "answer", template: str = "chat", task: str = "math",
+            system_prompt: str | None = None, limit: int | None = None, shuffle: bool = False, seed: int = 0,
+            size: int | None = None, skip_invalid: bool = False, data_dir: str | None = None) -> dict[str, Any]:
+    """Load, normalise and atomically write a prepared parquet. Returns stats."""
+    from r1cli.utils.io import write_parquet
+
+    raw, name = load_source(source, split=split, size=size, seed=seed, data_dir=data_dir)
+    rows, bad = normalise_rows(raw, file=name, prompt_key=prompt_key, answer_key=answer_key, task=task,
+                               template=template, system_prompt=system_prompt, skip_invalid=skip_invalid,
+                               id_prefix=Path(name).stem)
+    if shuffle:
+        random.Random(seed).shuffle(rows)
+    if limit is not None:
+        rows = rows[:limit]
+    if not rows:
+        raise R1InputError(f"no valid rows in {name}")
+    write_parquet(out, rows)
+    return {"source": name, "rows": len(rows), "invalid_skipped": bad, "out": str(out)}

@@ -1,0 +1,1 @@
+"""Engines: rollout (hf, vllm) and training (torch, deepspeed). Imported lazily; know nothing of recipes."""

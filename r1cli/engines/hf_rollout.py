@@ -1,0 +1,156 @@
+"""``hf`` rollout engine: batched sampling with a KV cache on a transformers causal LM (CPU or GPU).
+
+A hand-written decode loop rather than ``model.generate``: it returns the sampler's log-probs of each chosen
+token, is deterministic for a given seed (one ``torch.Generator`` per call), stops a row at EOS, and keeps
+the positions of left-padded prompts right (``position_ids = cumsum(mask) - 1``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from r1cli.engines.rollout import Sample, SamplingSpec, decode_response
+
+
+def load_model(path: str, dtype: str = "auto", device: str = "cpu") -> Any:
+    from transformers import AutoModelForCausalLM
+
+    torch_dtype = {"auto": None, "float32": torch.float32, "bfloat16": torch.bfloat16,
+                   "float16": torch.float16}[dtype]
+    if torch_dtype is None:
+        torch_dtype = torch.float32 if device == "cpu" else torch.bfloat16
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=torch_dtype)
+    return model.to(device)
+
+
+def load_tokenizer(path: str) -> Any:
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(path)
+    tok.padding_side = "left"
+    if tok.pad_token_id is None:
+        tok.pad_token = tok.eos_token
+    return tok
+
+
+def _filter_logits(logits: torch.Tensor, top_k: int, top_p: float) -> torch.Tensor:
+    if top_k and 0 < top_k < logits.size(-1):
+        kth = torch.topk(logits, top_k, dim=-1).values[..., -1:]
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    if top_p < 1.0:
+        sorted_logits, idx = torch.sort(logits, descending=True, dim=-1)
+        probs = torch.softmax(sorted_logits, dim=-1)
+        cum = probs.cumsum(-1)
+        remove = cum - probs > top_p  # keep the smallest prefix whose mass reaches top_p
+        sorted_logits = sorted_logits.masked_fill(remove, float("-inf"))
+        logits = torch.full_like(logits, float("-inf")).scatter(-1, idx, sorted_logits)
+    return logits
+
+
+def _cache_of(out: Any) -> Any:
+    c = getattr(out, "cache", None)
+    return c if c is not None else out.past_key_values
+
+
+class HFRollout:
+    """Sample ``n`` responses per prompt with a shared KV cache loop."""
+
+    def __init__(self, model: Any, tokenizer: Any | None = None, *, device: str = "cpu", dtype: str = "auto",
+                 max_batch: int = 256) -> None:
+        if isinstance(model, str):
+            self.tokenizer = tokenizer or load_tokenizer(model)
+            self.model = load_model(model, dtype=dtype, device=device)
+        else:
+            self.model = model
+            self.tokenizer = tokenizer
+        self.device = device
+        self.max_batch = max_batch
+        self.eos_ids = {self.tokenizer.eos_token_id}
+        gen_eos = getattr(getattr(self.model, "generation_config", None), "eos_token_id", None)
+        if isinstance(gen_eos, int):
+            self.eos_ids.add(gen_eos)
+        elif isinstance(gen_eos, list):
+            self.eos_ids.update(gen_eos)
+        self.pad_id = self.tokenizer.pad_token_id
+
+    def load_weights(self, named_tensors: Any) -> None:
+        state = dict(named_tensors)
+        self.model.load_state_dict(state, strict=False)
+
+    @torch.no_grad()
+    def generate(self, prompts: list[list[int]], spec: SamplingSpec) -> list[list[Sample]]:
+        flat = [p for p in prompts for _ in range(spec.n)]
+        gen = torch.Generator(device="cpu").manual_seed(int(spec.seed) & 0x7FFFFFFFFFFFFFFF)
+        out: list[Sample] = []
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            for i in range(0, len(flat), self.max_batch):
+                out.extend(self._generate_batch(flat[i:i + self.max_batch], spec, gen))
+        finally:
+            self.model.train(was_training)
+        return [out[i * spec.n:(i + 1) * spec.n] for i in range(len(prompts))]
+
+    def _generate_batch(self, prompts: list[list[int]], spec: SamplingSpec, gen: torch.Generator) -> list[Sample]:
+        from transformers import DynamicCache
+
+        b = len(prompts)
+        plen = max(len(p) for p in prompts)
+        ids = torch.full((b, plen), self.pad_id, dtype=torch.long)
+        mask = torch.zeros((b, plen), dtype=torch.long)
+        for r, p in enumerate(prompts):
+            ids[r, plen - len(p):] = torch.tensor(p, dtype=torch.long)
+            mask[r, plen - len(p):] = 1
+        ids, mask = ids.to(self.device), mask.to(self.device)
+        pos = (mask.cumsum(-1) - 1).clamp(min=0)
+        cache = DynamicCache()
+        out = self.model(input_ids=ids, attention_mask=mask, position_ids=pos, cache=cache,
+                         use_cache=True)
+        logits = out.logits[:, -1, :].float()
+        cache = _cache_of(out)
+        next_pos = pos[:, -1:] + 1
+        tokens = torch.full((b, spec.max_tokens), self.pad_id, dtype=torch.long)
+        logps = torch.zeros((b, spec.max_tokens), dtype=torch.float32)
+        done = torch.zeros(b, dtype=torch.bool)
+        lengths = torch.full((b,), spec.max_tokens, dtype=torch.long)
+        stopped = torch.zeros(b, dtype=torch.bool)
+        eos = torch.tensor(sorted(self.eos_ids), dtype=torch.long)
+        for t in range(spec.max_tokens):
+            if spec.greedy:
+                lp_full = torch.log_softmax(logits, dim=-1)
+                tok = lp_full.argmax(-1)
+            else:
+                scaled = logits / spec.temperature
+                lp_full = torch.log_softmax(scaled, dim=-1)
+                filt = _filter_logits(scaled, spec.top_k, spec.top_p)
+                probs = torch.softmax(filt, dim=-1).cpu()
+                tok = torch.multinomial(probs, 1, generator=gen).squeeze(-1).to(logits.device)
+            lp = lp_full.gather(-1, tok[:, None]).squeeze(-1)
+            tok = tok.cpu()
+            tok = torch.where(done, torch.full_like(tok, self.pad_id), tok)
+            tokens[:, t] = tok
+            logps[:, t] = torch.where(done, torch.zeros_like(lp.cpu()), lp.cpu())
+            is_eos = torch.isin(tok, eos) & ~done
+            lengths = torch.where(is_eos, torch.full_like(lengths, t + 1), lengths)
+            stopped |= is_eos
+            done |= is_eos
+            if bool(done.all()) or t == spec.max_tokens - 1:
+                break
+            mask = torch.cat([mask, (~done).long()[:, None].to(mask.device)], dim=1)
+            out = self.model(input_ids=tok[:, None].to(self.device), attention_mask=mask, position_ids=next_pos,
+                             cache=cache, use_cache=True)
+            cache = _cache_of(out)
+            logits = out.logits[:, -1, :].float()
+            next_pos = next_pos + 1
+        samples = []
+        for r in range(b):
+            n = int(lengths[r])
+            rid = tokens[r, :n].tolist()
+            samples.append(Sample(
+                prompt_ids=list(prompts[r]), response_ids=rid, logprobs=logps[r, :n].tolist(),
+                finish_reason="stop" if bool(stopped[r]) else "length",
+                text=decode_response(self.tokenizer, rid),
+            ))
+        return samples

@@ -1,0 +1,98 @@
+"""``torch`` training engine: one process, CPU or one GPU. Owns the model, AdamW, the lr schedule, the
+response log-prob forward (chunked, via r1cli.algos) and checkpoint state."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from r1cli.engines.batch import TokenBatch
+
+
+def lr_lambda(schedule: str, warmup: int, total: int, min_ratio: float = 0.0, end_ratio: float | None = None):
+    def f(step: int) -> float:
+        if warmup and step < warmup:
+            return (step + 1) / warmup
+        if schedule == "constant" and end_ratio is None:
+            return 1.0
+        frac = min(1.0, (step - warmup) / max(1, total - warmup))
+        if end_ratio is not None or schedule == "linear":
+            end = min_ratio if end_ratio is None else end_ratio
+            return 1.0 + (end - 1.0) * frac
+        return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * frac))
+    return f
+
+
+class TorchTrainer:
+    def __init__(self, model: Any, *, lr: float, betas: tuple[float, float] = (0.9, 0.99),
+                 weight_decay: float = 0.0, grad_clip: float | None = 1.0, schedule: str = "constant",
+                 warmup_steps: int = 0, total_steps: int = 1, min_lr_ratio: float = 0.0,
+                 end_lr: float | None = None, device: str = "cpu", gradient_checkpointing: bool = False) -> None:
+        self.model = model.to(device)
+        self.device = device
+        self.grad_clip = grad_clip
+        if gradient_checkpointing and hasattr(model, "gradient_checkpointing_enable"):
+            model.gradient_checkpointing_enable()
+        self.optimizer = torch.optim.AdamW(
+            [p for p in model.parameters() if p.requires_grad], lr=lr, betas=betas, weight_decay=weight_decay,
+            foreach=True)
+        end_ratio = None if end_lr is None else end_lr / lr
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, lr_lambda(schedule, warmup_steps, total_steps, min_lr_ratio, end_ratio))
+        self.model.train()
+
+    # --- forward -------------------------------------------------------------------------------------------
+    def response_logprobs(self, batch: TokenBatch, temperature: float = 1.0, with_entropy: bool = False,
+                          model: Any | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Log-probs (and optionally entropies) of the response tokens, (B, R), chunked over tokens."""
+        from r1cli.algos import logprobs_from_hidden
+
+        m = model if model is not None else self.model
+        batch = batch.to(self.device)
+        p = batch.prompt_len
+        body = m.get_decoder() if hasattr(m, "get_decoder") else m.model
+        hidden = body(input_ids=batch.input_ids, attention_mask=batch.attention_mask,
+                      position_ids=batch.position_ids, use_cache=False).last_hidden_state
+        h = hidden[:, p - 1:-1, :]
+        head = m.get_output_embeddings()
+        logp, ent = logprobs_from_hidden(h, head.weight, batch.response_ids, chunk_size=4096,
+                                         with_entropy=with_entropy, bias=getattr(head, "bias", None),
+                                         temperature=temperature)
+        return logp, ent
+
+    # --- optimisation ---------------------------------------------------------------------------------------
+    def step(self) -> float:
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        if self.grad_clip:
+            gn = float(torch.nn.utils.clip_grad_norm_(params, self.grad_clip))
+        else:
+            gn = float(torch.norm(torch.stack([p.grad.norm() for p in params if p.grad is not None])))
+        self.optimizer.step()
+        self.scheduler.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        return gn
+
+    @property
+    def lr(self) -> float:
+        return float(self.optimizer.param_groups[0]["lr"])
+
+    # --- state ---------------------------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                "scheduler": self.scheduler.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+
+    def export(self, out: str | Path, tokenizer: Any) -> None:
+        """Save an HF-format model dir atomically."""
+        from r1cli.utils.io import atomic_dir
+
+        with atomic_dir(out) as tmp:
+            self.model.save_pretrained(tmp)
+            tokenizer.save_pretrained(tmp)

@@ -1,0 +1,1 @@
+"""Orchestration: recipe -> run directory -> Snakemake DAG; profiles; status; resume."""

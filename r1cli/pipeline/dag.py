@@ -1,0 +1,172 @@
+"""What the Snakefile asks of a resolved config: which stages exist, their inputs, outputs, hashes and
+resources. Pure Python, no torch (the Snakefile imports this on login nodes)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from r1cli.config.load import config_hash
+from r1cli.eval.spec import spec_from_recipe, spec_hash
+
+# r1 stage names accepted by --until, mapped to Snakemake rule names.
+STAGE_RULES = {
+    "base": "base_model", "prepare": "prepare", "clean": "clean", "dedup": "clean", "decontaminate": "clean",
+    "filter": "filter_merge", "sft": "sft", "rl": "rl_stage", "eval": "eval", "report": "report",
+    "mine-hard": "mine_hard",
+}
+
+
+class Plan:
+    def __init__(self, config: dict[str, Any]) -> None:
+        self.cfg = config
+
+    # --- helpers --------------------------------------------------------------------------------------------
+    def get(self, dotted: str) -> Any:
+        node: Any = self.cfg
+        for k in dotted.split("."):
+            node = node[int(k)] if isinstance(node, list) else node.get(k)
+            if node is None:
+                return None
+        return node
+
+    def hash(self, *sections: str) -> str:
+        return config_hash({s: self.get(s) for s in sections})
+
+    @property
+    def embedded(self) -> bool:
+        return str(self.cfg["model"]["path"]).startswith("embedded:")
+
+    @property
+    def stages(self) -> list[dict[str, Any]]:
+        return list(self.cfg["rl"]["stages"]) if self.cfg["rl"].get("enabled", True) else []
+
+    @property
+    def stage_names(self) -> list[str]:
+        return [s["name"] for s in self.stages]
+
+    def stage(self, name: str) -> dict[str, Any]:
+        for s in self.stages:
+            if s["name"] == name:
+                return s
+        raise ValueError(f"no RL stage named {name!r} (stages: {self.stage_names})")
+
+    # --- models ----------------------------------------------------------------------------------------------
+    def model_dir(self, name: str) -> str | list[str]:
+        """Path of a named model inside the run dir; [] when it is an external id (no rule produces it)."""
+        if name == "base":
+            return "base/model" if self.embedded else []
+        if name == "sft":
+            return "warmup/sft/model" if self.cfg["warmups"]["sft"]["enabled"] else self.model_dir("base")
+        if name == "final":
+            return self.model_dir(self.stage_names[-1]) if self.stages else self.model_dir("sft")
+        if name in self.stage_names:
+            return f"rl/{name}/model"
+        if name == "long2short":
+            return "long2short/model"
+        return []  # a path or hub id given by the user
+
+    def start_model(self) -> str | list[str]:
+        return self.model_dir("sft")
+
+    def rl_init_model(self, stage: str) -> str | list[str]:
+        idx = self.stage_names.index(stage)
+        return self.start_model() if idx == 0 else self.model_dir(self.stage_names[idx - 1])
+
+    # --- data ------------------------------------------------------------------------------------------------
+    def pre_filter_data(self) -> str:
+        cur = self.cfg["curation"]
+        return "data/clean.parquet" if (cur["dedup"]["enabled"] or cur["decontaminate"]["enabled"]) \
+            else "data/prepared.parquet"
+
+    def train_data(self) -> str:
+        return "data/filtered.parquet" if self.cfg["curation"]["filter"]["enabled"] else self.pre_filter_data()
+
+    def sft_data(self) -> str:
+        src = self.cfg["warmups"]["sft"]["data"]
+        return self.pre_filter_data() if src == "train" else []  # type: ignore[return-value]
+
+    def rl_data(self, stage: str) -> str:
+        st = self.stage(stage)
+        if st.get("data") == "hard":
+            idx = self.stage_names.index(stage)
+            if idx == 0:
+                raise ValueError(f"stage {stage!r} uses data: hard but has no previous stage to mine")
+            return f"data/hard-{self.stage_names[idx - 1]}.parquet"
+        return self.train_data()
+
+    def filter_shards(self) -> list[str]:
+        n = int(self.cfg["curation"]["filter"]["shards"])
+        return [f"data/passrates/shard-{i}-of-{n}.parquet" for i in range(n)]
+
+    def benchmark_input(self, bench: str) -> str | list[str]:
+        return "data/test.parquet" if bench == "test" else []
+
+    # --- hashes ----------------------------------------------------------------------------------------------
+    def rl_hash(self, stage: str) -> str:
+        rl = {k: v for k, v in self.cfg["rl"].items() if k != "stages"}
+        return config_hash({"rl": rl, "stage": self.stage(stage), "seed": self.cfg["seed"],
+                            "template": self.cfg.get("template")})
+
+    # --- targets ---------------------------------------------------------------------------------------------
+    def eval_targets(self) -> list[str]:
+        ev = self.cfg["eval"]
+        if not ev.get("enabled", True):
+            return []
+        h = spec_hash(spec_from_recipe(self.cfg))
+        out = []
+        for m in ev["models"]:
+            if m == "final" and not self.stages and not self.cfg["warmups"]["sft"]["enabled"]:
+                continue
+            for b in ev["benchmarks"]:
+                out.append(f"eval/{m}/{b}/{h}/metrics.json")
+        return out
+
+    def report_inputs(self) -> list[str]:
+        return [f"rl/{s}/DONE" for s in self.stage_names] + self.eval_targets()
+
+    def final_targets(self) -> list[str]:
+        return ["report/index.html"]
+
+    # --- resources -------------------------------------------------------------------------------------------
+    def _res(self, res: dict[str, Any] | None) -> dict[str, Any]:
+        base = dict(self.cfg.get("resources") or {})
+        base.update({k: v for k, v in (res or {}).items() if v is not None})
+        out: dict[str, Any] = {
+            "mem_mb": int(base.get("mem_mb", 4000)),
+            "runtime": int(base.get("runtime", 60)),
+            "cpus_per_task": int(base.get("cpus", 1)),
+            "nodes": int(base.get("nodes", 1)),
+        }
+        gpus = int(base.get("gpus", 0))
+        if gpus:
+            out["gpu"] = gpus
+        if base.get("partition"):
+            out["slurm_partition"] = base["partition"]
+        if base.get("constraint"):
+            out["constraint"] = base["constraint"]
+        return out
+
+    def threads(self, section: str | None) -> int:
+        return int(self.resources(section)["cpus_per_task"])
+
+    def stage_threads(self, stage: str) -> int:
+        return int(self._res(self.stage(stage).get("resources"))["cpus_per_task"])
+
+    def resources(self, section: str | None) -> dict[str, Any]:
+        return self._res(self.get(f"{section}.resources") if section else None)
+
+    def stage_resources(self) -> dict[str, Any]:
+        """Per-stage resources of rl_stage as callables of the wildcards (Snakemake evaluates them per job).
+        Optional keys (gpu, partition, constraint) are declared only when some stage sets them."""
+        per_stage = [self._res(s.get("resources")) for s in self.stages] or [self._res(None)]
+        keys = sorted({k for r in per_stage for k in r})
+        out: dict[str, Any] = {}
+        for k in keys:
+            def f(wildcards: Any, _k: str = k) -> Any:
+                return self._res(self.stage(wildcards.stage).get("resources")).get(_k, _default(_k))
+            out[k] = f
+        return out
+
+
+def _default(key: str) -> Any:
+    return {"gpu": 0}.get(key)

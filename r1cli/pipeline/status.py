@@ -1,0 +1,126 @@
+"""Status of a run directory, from its outputs, its checkpoints, its metrics and Snakemake's event log."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from r1cli.pipeline.dag import Plan
+
+
+def _events(run: Path) -> list[dict[str, Any]]:
+    p = run / "logs" / "events.jsonl"
+    if not p.exists():
+        return []
+    out = []
+    for line in p.read_text().splitlines():
+        try:
+            out.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return out
+
+
+def _alive(run: Path) -> bool:
+    p = run / "logs" / "pipeline.pid"
+    if not p.exists():
+        return False
+    try:
+        os.kill(int(json.loads(p.read_text())["pid"]), 0)
+        return True
+    except (ProcessLookupError, ValueError, KeyError, json.JSONDecodeError):
+        return False
+    except PermissionError:
+        return True
+
+
+def stage_outputs(plan: Plan) -> list[tuple[str, str, str]]:
+    """(stage label, rule, main output) in DAG order."""
+    out = []
+    if plan.embedded:
+        out.append(("base model", "base_model", "base/model"))
+    out.append(("prepare train", "prepare", "data/prepared.parquet"))
+    if plan.cfg["data"].get("test"):
+        out.append(("prepare test", "prepare", "data/test.parquet"))
+    if plan.pre_filter_data() == "data/clean.parquet":
+        out.append(("clean (dedup/decontaminate)", "clean", "data/clean.parquet"))
+    if plan.cfg["warmups"]["sft"]["enabled"]:
+        out.append(("sft", "sft", "warmup/sft/model"))
+    if plan.cfg["curation"]["filter"]["enabled"]:
+        for s in plan.filter_shards():
+            out.append((f"filter {Path(s).stem}", "filter_shard", s))
+        out.append(("filter merge", "filter_merge", "data/filtered.parquet"))
+    for name in plan.stage_names:
+        out.append((f"rl {name}", "rl_stage", f"rl/{name}/DONE"))
+    for t in plan.eval_targets():
+        parts = t.split("/")
+        out.append((f"eval {parts[1]} × {parts[2]}", "eval", t))
+    out.append(("report", "report", "report/index.html"))
+    return out
+
+
+def run_status(run: Path) -> dict[str, Any]:
+    cfg = yaml.safe_load((run / "config.yaml").read_text())
+    plan = Plan(cfg)
+    alive = _alive(run)
+    events = _events(run)
+    # map Snakemake job ids -> outputs, and collect started / finished / failed job ids
+    job_out: dict[str, list[str]] = {}
+    started, finished, failed = set(), set(), set()
+    ext: dict[str, str] = {}
+    for ev in events:
+        e = ev.get("event")
+        if e == "job_info":
+            job_out[str(ev.get("jobid"))] = [str(o) for o in (ev.get("output") or [])]
+        elif e == "job_started":
+            for j in ev.get("job_ids") or [ev.get("jobid")]:
+                started.add(str(j))
+        elif e == "job_finished":
+            finished.add(str(ev.get("job_id", ev.get("jobid"))))
+        elif e == "job_error":
+            failed.add(str(ev.get("jobid", ev.get("job_id"))))
+        msg = str(ev.get("msg", ""))
+        if "external jobid" in msg.lower() or "slurm jobid" in msg.lower():
+            for tok in msg.replace("'", " ").split():
+                if tok.isdigit():
+                    ext[str(ev.get("jobid"))] = tok
+    out_state: dict[str, tuple[str, str]] = {}
+    for jid, outs in job_out.items():
+        state = "failed" if jid in failed else "done" if jid in finished else "running" if jid in started else ""
+        for o in outs:
+            out_state[o] = (state, ext.get(jid, ""))
+    rows = []
+    for label, _rule, output in stage_outputs(plan):
+        exists = (run / output).exists()
+        state, jobid = out_state.get(output, ("", ""))
+        if exists:
+            status = "done"
+        elif state == "failed":
+            status = "failed"
+        elif state == "running" and alive:
+            status = "running"
+        else:
+            status = "pending"
+        row: dict[str, Any] = {"stage": label, "status": status, "jobid": jobid}
+        if label.startswith("rl "):
+            name = label[3:]
+            mp = run / "rl" / name / "metrics.jsonl"
+            if mp.exists():
+                from r1cli.utils.io import read_jsonl
+                ms = read_jsonl(mp)
+                if ms:
+                    last = ms[-1]
+                    total = plan.stage(name)["steps"]
+                    row["progress"] = f"step {last['step'] + 1}/{total}"
+                    row["latest"] = (f"reward {last.get('reward_mean', 0):.3f} acc {last.get('acc', 0):.3f} "
+                                     f"len {last.get('response_len_mean', 0):.1f}")
+                    if status == "pending" and not exists:
+                        status = row["status"] = "running" if alive else "interrupted"
+        rows.append(row)
+    n_done = sum(r["status"] == "done" for r in rows)
+    state = "running" if alive else ("complete" if n_done == len(rows) else "stopped")
+    return {"state": state, "stages": rows, "done": n_done, "total": len(rows)}

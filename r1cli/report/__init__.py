@@ -1,0 +1,1 @@
+"""Run report: curves across RL stages, eval table beside published numbers, data funnel."""

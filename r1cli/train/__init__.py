@@ -1,0 +1,1 @@
+"""Training stages: SFT cold start, value pretraining, RL stages."""

@@ -1,0 +1,66 @@
+# Data rules: base model, prepare, dedup/decontaminate, pass-rate filter (sharded fan-out + merge).
+
+
+rule base_model:
+    output:
+        directory("base/model"),
+    params:
+        h=plan.hash("model", "seed"),
+    threads: plan.threads(None)
+    resources:
+        **plan.resources(None),
+    shell:
+        R1 + " model tiny --run . " + LOG
+
+
+rule prepare:
+    output:
+        "data/{split}.parquet",
+    wildcard_constraints:
+        split="prepared|test",
+    params:
+        h=lambda wc: plan.hash("data", "template", "system_prompt", "seed"),
+    shell:
+        R1 + " data prepare --run . --split {wildcards.split} " + LOG
+
+
+rule clean:
+    input:
+        "data/prepared.parquet",
+    output:
+        "data/clean.parquet",
+    params:
+        h=plan.hash("curation.dedup", "curation.decontaminate", "data.data_dir"),
+    threads: plan.threads(None)
+    resources:
+        **plan.resources(None),
+    shell:
+        R1 + " data clean --run . " + LOG
+
+
+rule filter_shard:
+    input:
+        data=plan.pre_filter_data(),
+        model=plan.model_dir(config["curation"]["filter"]["model"]),
+    output:
+        "data/passrates/shard-{i}-of-{n}.parquet",
+    params:
+        h=plan.hash("curation.filter.model", "curation.filter.n", "curation.filter.temperature",
+                    "curation.filter.top_p", "curation.filter.max_tokens", "rl.reward", "seed"),
+    threads: plan.threads("curation.filter")
+    resources:
+        **plan.resources("curation.filter"),
+    shell:
+        R1 + " data filter --run . --shard {wildcards.i}/{wildcards.n} " + LOG
+
+
+rule filter_merge:
+    input:
+        plan.filter_shards(),
+    output:
+        passrates="data/passrates.parquet",
+        filtered="data/filtered.parquet",
+    params:
+        h=plan.hash("curation.filter.acc"),
+    shell:
+        R1 + " data filter --run . --merge " + LOG

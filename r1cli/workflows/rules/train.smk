@@ -1,0 +1,44 @@
+# Warmup and RL rules. Training checkpoints live in <stage>/checkpoints, outside the declared outputs
+# (Snakemake deletes the outputs of a failed job), so a rerun resumes from the newest complete checkpoint.
+
+
+rule sft:
+    input:
+        data=plan.sft_data(),
+        model=plan.model_dir("base"),
+    output:
+        directory("warmup/sft/model"),
+    params:
+        h=plan.hash("warmups.sft", "seed", "template"),
+    threads: plan.threads("warmups.sft")
+    resources:
+        **plan.resources("warmups.sft"),
+    shell:
+        R1 + " train sft --run . " + LOG
+
+
+rule rl_stage:
+    input:
+        data=lambda wc: plan.rl_data(wc.stage),
+        model=lambda wc: plan.rl_init_model(wc.stage),
+    output:
+        model=directory("rl/{stage}/model"),
+        done="rl/{stage}/DONE",
+    params:
+        h=lambda wc: plan.rl_hash(wc.stage),
+    threads: lambda wc: plan.stage_threads(wc.stage)
+    resources:
+        **plan.stage_resources(),
+    shell:
+        R1 + " train rl --run . --stage {wildcards.stage} " + LOG
+
+
+rule mine_hard:
+    input:
+        lambda wc: f"rl/{wc.stage}/DONE",
+    output:
+        "data/hard-{stage}.parquet",
+    params:
+        h=plan.hash("curation.mine_hard"),
+    shell:
+        R1 + " data mine-hard --run . --stage {wildcards.stage} " + LOG
