@@ -1,0 +1,54 @@
+"""Rewards and verifiers (core layer: pure functions, no file I/O except the code sandbox's temp dir).
+
+- ``REWARDS[name](response, gold, **params) -> RewardResult`` -- ``math``, ``exact``, ``countdown``, ``kk``,
+  ``gsm8k``, ``swe``, ``code``.
+- ``SHAPING[name](*, score, correct, length, **params) -> float`` -- ``cosine``, ``overlong``, ``l1_exact``,
+  ``l1_max``, ``repetition``, ``format``; group term :func:`kimi_length_penalty`.
+- :class:`GradingPool` / :func:`score_batch` -- process pool with a hard per-item deadline.
+
+Importing this package does not import math-verify or sympy (``exact`` must stay cheap for the RL loop).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from r1cli.rewards.code import code_reward
+from r1cli.rewards.extract import (
+    EXTRACTORS,
+    answer_line,
+    answer_tag,
+    extract_answer,
+    gsm8k_answer,
+    last_boxed,
+    split_think,
+)
+from r1cli.rewards.pool import CHEAP_REWARDS, GradingPool, score_batch
+from r1cli.rewards.result import RewardResult
+from r1cli.rewards.shaping import SHAPING, kimi_length_penalty, repetition_token_penalties, target_length
+from r1cli.rewards.tasks import (
+    MATH_SCHEMES,
+    countdown_reward,
+    exact_reward,
+    gold_answers,
+    gsm8k_reward,
+    kk_reward,
+    math_reward,
+    swe_reward,
+)
+
+REWARDS: dict[str, Callable[..., RewardResult]] = {
+    "math": math_reward,
+    "exact": exact_reward,
+    "countdown": countdown_reward,
+    "kk": kk_reward,
+    "gsm8k": gsm8k_reward,
+    "swe": swe_reward,
+    "code": code_reward,
+}
+
+__all__ = [
+    "CHEAP_REWARDS", "EXTRACTORS", "MATH_SCHEMES", "REWARDS", "SHAPING", "GradingPool", "RewardResult",
+    "answer_line", "answer_tag", "extract_answer", "gold_answers", "gsm8k_answer", "kimi_length_penalty",
+    "last_boxed", "repetition_token_penalties", "score_batch", "split_think", "target_length",
+]

@@ -1,0 +1,217 @@
+"""Math answer equivalence: r1's normalisation + math-verify + an independent sympy numeric fallback.
+
+Plain math-verify (HuggingFace, ``verify(parse(gold), parse(pred))``) is what DeepScaleR-style peers use. r1
+normalises both sides first (:mod:`r1cli.rewards.normalize`), compares structure itself (unordered lists,
+ordered tuples/intervals, multiple-choice letters, text answers, numeral bases, scientific notation), calls
+math-verify per element, and finally tries :func:`r1cli.rewards.sympy_grader.sympy_equal`.
+
+math-verify uses ``signal.alarm``; timeouts are only enabled in a process's main thread (elsewhere they are
+disabled and the caller -- :class:`r1cli.rewards.pool.GradingPool` -- must enforce a deadline).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Sequence
+from functools import lru_cache
+from typing import Any
+
+from r1cli.rewards.normalize import Normalized, make_key, nesting_depth, normalize_answer, split_top_level
+from r1cli.rewards.sympy_grader import is_huge, numbers_equal, sympy_equal, to_number
+
+MAX_ANSWER_CHARS = 1000
+MAX_NESTING = 50
+MV_TIMEOUT_S = 2
+
+
+class _CapFilter(logging.Filter):
+    """Cap math-verify log records (it logs the whole input on a parse timeout) to 200 characters."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        msg = record.getMessage()
+        if len(msg) > 200:
+            record.msg = msg[:200] + f"... [{len(msg)} chars]"
+            record.args = None
+        record.exc_info = None
+        return True
+
+
+def _install_log_cap() -> None:
+    for name in ("math_verify", "math_verify.parser", "math_verify.grader", "math_verify.utils",
+                 "latex2sympy2_extended"):
+        lg = logging.getLogger(name)
+        if not any(isinstance(f, _CapFilter) for f in lg.filters):
+            lg.addFilter(_CapFilter())
+
+
+_install_log_cap()
+
+
+def _timeouts() -> int | None:
+    return MV_TIMEOUT_S if threading.current_thread() is threading.main_thread() else None
+
+
+def prefilter(answer: str) -> str | None:
+    """Reason string when an answer is absurd (too long or too deeply nested), else None."""
+    if len(answer) > MAX_ANSWER_CHARS:
+        return f"answer longer than {MAX_ANSWER_CHARS} chars"
+    if nesting_depth(answer) > MAX_NESTING:
+        return f"nesting deeper than {MAX_NESTING}"
+    return None
+
+
+@lru_cache(maxsize=8192)
+def _mv_parse_cached(latex: str) -> Any:
+    """Gold parses are cached: each gold is parsed once per worker, not once per sample."""
+    return _mv_parse(latex)
+
+
+def _mv_parse(latex: str) -> Any:
+    from math_verify import parse
+
+    return parse(f"${latex}$", parsing_timeout=_timeouts())
+
+
+def _mv_equal(gold: str, pred: str) -> bool:
+    from math_verify import verify
+
+    try:
+        g = _mv_parse_cached(gold)
+        p = _mv_parse(pred)
+        if not g or not p:
+            return False
+        return bool(verify(g, p, timeout_seconds=_timeouts()))
+    except Exception:  # noqa: BLE001 - math-verify errors mean "not shown equal"
+        return False
+
+
+@lru_cache(maxsize=8192)
+def _norm_cached(s: str) -> Normalized:
+    return normalize_answer(s)
+
+
+def _item_equal(g: str, p: str, *, use_mv: bool, percent: bool = False) -> bool:
+    """Equivalence of two single (non-list) normalised elements."""
+    if make_key(g) == make_key(p):
+        return True
+    # nested tuple elements: "(1,8,19)" vs "(1, 8, 19)"
+    if g[:1] in "([" and p[:1] in "([" and "," in g:
+        ng, npred = _norm_cached(g), _norm_cached(p)
+        if ng.ordered and npred.ordered:
+            return _structure_equal(ng, npred, use_mv=use_mv)
+    gn, pn = to_number(g), to_number(p)
+    if gn is not None and pn is not None:
+        if numbers_equal(gn, pn):
+            return True
+        return bool(percent and (numbers_equal(gn / 100, pn)))
+    if is_huge(p) and not is_huge(g):
+        # a power tower / huge exponent cannot equal a plain gold (and would only burn math-verify's timeout)
+        return False
+    if use_mv and _mv_equal(g, p):
+        return True
+    res = sympy_equal(g, p)
+    return bool(res)
+
+
+def _structure_equal(ng: Normalized, npred: Normalized, *, use_mv: bool) -> bool:
+    gi, pi = list(ng.items), list(npred.items)
+    if ng.ordered or npred.ordered:
+        if ng.ordered != npred.ordered or len(gi) != len(pi):
+            return False
+        # intervals: bracket types matter; a tuple written with [] vs () is still a different interval
+        if ng.brackets != npred.brackets:
+            return False
+        return all(_item_equal(a, b, use_mv=use_mv) for a, b in zip(gi, pi, strict=True))
+    if len(gi) != len(pi):
+        return False
+    used = [False] * len(pi)
+    for a in gi:
+        for j, b in enumerate(pi):
+            if not used[j] and _item_equal(a, b, use_mv=use_mv):
+                used[j] = True
+                break
+        else:
+            return False
+    return True
+
+
+def answers_equal(pred: str, gold: str, *, use_math_verify: bool = True) -> bool:
+    """True when the predicted answer string is equivalent to the gold answer string."""
+    ng, npred = _norm_cached(gold), _norm_cached(pred)
+    if ng.key == npred.key and ng.key != "":
+        return True
+    if ng.choice is not None:
+        return npred.choice == ng.choice
+    if ng.text is not None:
+        return npred.text is not None and npred.text.replace(" ", "") == ng.key
+    if ng.base is not None:
+        if npred.base is not None:
+            return npred.base[1] == ng.base[1] and npred.base[0].lower() == ng.base[0].lower()
+        return npred.latex.replace(" ", "").lower() == ng.base[0].lower()
+    if len(ng.items) > 1 or len(npred.items) > 1 or ng.ordered or npred.ordered:
+        if _structure_equal(ng, npred, use_mv=use_math_verify):
+            return True
+        # a list written with set braces or "and" is still a list; fall through to math-verify on the whole
+        if use_math_verify and _mv_equal(ng.latex, npred.latex):
+            return True
+        return False
+    if not ng.items or not npred.items:
+        return False
+    g, p = ng.items[0], npred.items[0]
+    if _item_equal(g, p, use_mv=use_math_verify, percent=ng.percent):
+        return True
+    # unnormalised forms as a last resort (e.g. equations the prefix stripping changed)
+    if use_math_verify and (ng.latex != g or npred.latex != p):
+        return _mv_equal(ng.latex, npred.latex)
+    return False
+
+
+def grade(pred: str | None, golds: Sequence[str], *, use_math_verify: bool = True) -> tuple[bool, str]:
+    """Grade an extracted answer against the gold answer and its alternatives -> (correct, reason)."""
+    if pred is None or pred.strip() == "":
+        return False, "no_answer"
+    why = prefilter(pred)
+    if why is not None:
+        return False, "prefiltered"
+    for gold in golds:
+        if gold is None or str(gold).strip() == "":
+            continue
+        if answers_equal(pred, str(gold), use_math_verify=use_math_verify):
+            return True, "ok"
+    return False, "wrong"
+
+
+def grade_independent(pred: str | None, golds: Sequence[str]) -> tuple[bool, str]:
+    """Second grader for ``r1 reward audit``: normalised string + sympy numeric comparison, no math-verify."""
+    return grade(pred, golds, use_math_verify=False)
+
+
+def plain_math_verify(response: str, gold: str) -> bool:
+    """Plain math-verify as peers use it: ``verify(parse("$gold$"), parse(response))`` (for comparisons)."""
+    from math_verify import parse, verify
+
+    try:
+        return bool(verify(parse(f"${gold}$", parsing_timeout=_timeouts()),
+                           parse(response, parsing_timeout=_timeouts()), timeout_seconds=_timeouts()))
+    except Exception:  # noqa: BLE001
+        return False
+
+
+def parse_fallback(response: str) -> str | None:
+    """math-verify's own extraction from a whole response (``final answer is $x$`` etc.), as a string."""
+    if len(response) > 20000:
+        return None
+    from math_verify import parse
+
+    try:
+        got = parse(response, parsing_timeout=_timeouts())
+    except Exception:  # noqa: BLE001
+        return None
+    if len(got) >= 2 and isinstance(got[1], str):
+        return got[1]
+    return None
+
+
+__all__ = ["answers_equal", "grade", "grade_independent", "plain_math_verify", "parse_fallback", "prefilter",
+           "split_top_level"]

@@ -1,0 +1,277 @@
+"""Answer normalisation applied before math verification (pure string functions, no sympy import).
+
+The rules follow the answer-equivalence conventions of the MATH benchmark (Hendrycks et al. 2021,
+``is_equiv``/``strip_string``), the Minerva/Qwen2.5-Math harness (``strip_answer_string``) and the DeepScaleR
+``mathd_normalize_answer`` grader, extended for the answer types found in r1's evaluation sets (MATH-500,
+Minerva, OlympiadBench, AIME, AMC, GSM8K): units in ``\\text{}``, degrees, currency, percent, thousands
+separators, ``\\dfrac``/``\\tfrac``, ``x =`` prefixes, multiple-choice letters, mixed numbers, scientific
+notation (``8.7e8`` = ``8.7 \\times 10^{8}``) and top-level lists (unordered) / tuples / intervals (ordered).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+# unit words stripped when they trail a numeric answer (MATH / Minerva / GSM8K answers)
+_UNIT_WORDS = (
+    "degrees", "degree", "deg", "cents", "cent", "dollars", "dollar", "units", "unit", "sq", "square",
+    "inches", "inch", "feet", "foot", "ft", "yards", "yard", "miles", "mile", "meters", "meter", "metres",
+    "cm", "mm", "km", "m", "kg", "g", "mg", "seconds", "second", "sec", "s", "minutes", "minute", "min",
+    "hours", "hour", "hr", "days", "day", "weeks", "week", "years", "year", "mph", "people", "students",
+    "times", "ways", "points", "pounds", "lbs", "ounces", "oz", "liters", "l", "ml", "cups", "gallons", "percent",
+)
+_UNIT_RE = re.compile(r"(?<=[0-9}).\s])\s*(?:(?:\\,|\\ |~)\s*)?(?:" + "|".join(_UNIT_WORDS) + r")(?:\^?\{?[23]\}?)?\s*$",
+                      re.I)
+_TEXT_CMD_RE = re.compile(r"\\(?:text|textbf|textrm|textit|mbox|mathrm|mathbf|operatorname|mathit)\s*\{([^{}]*)\}")
+_MC_RE = re.compile(r"^\(?\s*([A-Ea-e])\s*\)?\.?$")
+_THOUSANDS_RE = re.compile(r"^[+-]?\d{1,3}(?:,\d{3})+(?:\.\d+)?$")
+_SCI_LATEX_RE = re.compile(
+    r"(?<![\w.])([+-]?\d+(?:\.\d*)?|[+-]?\.\d+)\s*(?:\\times|\\cdot|\*|x|×)\s*10\s*\^\s*\{?\s*([+-]?\d+)\s*\}?")
+_SCI_E_RE = re.compile(r"^([+-]?(?:\d+(?:\.\d*)?|\.\d+))[eE]\s*([+-]?\d+)$")
+_POW10_RE = re.compile(r"^10\s*\^\s*\{?\s*([+-]?\d+)\s*\}?$")
+_PREFIX_EQ_RE = re.compile(
+    r"^\s*(?:[A-Za-z](?:_\{?[\w\\]+\}?)?(?:\([a-z]\))?|\\[a-zA-Z]+(?:_\{?\w+\}?)?)\s*(?:=|\\in)\s*(?!=)")
+_MIXED_RE = re.compile(r"^(-?)(\d+)\s*\\frac\{(\d+)\}\{(\d+)\}$")
+_BASE_RE = re.compile(r"^([0-9A-Za-z]+)_\{?(\d+)\}?$")
+
+
+def _fix_fracs(s: str) -> str:
+    """``\\frac12`` -> ``\\frac{1}{2}``, ``\\frac 59`` -> ``\\frac{5}{9}``, ``\\frac9{19}`` -> ``\\frac{9}{19}``."""
+    s = re.sub(r"\\frac\s*(\d)\s*(\d)", r"\\frac{\1}{\2}", s)
+    s = re.sub(r"\\frac\s*(\d)\s*\{", r"\\frac{\1}{", s)
+    s = re.sub(r"\\frac\s*\{([^{}]*)\}\s*(\d)", r"\\frac{\1}{\2}", s)
+    s = re.sub(r"\\frac\s+([a-zA-Z])\s*([a-zA-Z\d])", r"\\frac{\1}{\2}", s)
+    s = re.sub(r"\\sqrt\s*(\d+|[a-zA-Z])", r"\\sqrt{\1}", s)
+    return s
+
+
+def split_top_level(s: str, sep: str = ",") -> list[str]:
+    """Split on ``sep`` outside (), [], {} -- ``(1,2),(3,4)`` -> [``(1,2)``, ``(3,4)``]."""
+    out: list[str] = []
+    depth = 0
+    cur: list[str] = []
+    i = 0
+    while i < len(s):
+        c = s[i]
+        if c == "\\" and i + 1 < len(s):
+            # keep escapes like \{ \} \, together (they are balanced as braces below only when plain)
+            cur.append(s[i:i + 2])
+            if s[i + 1] in "{[(":
+                depth += 1
+            elif s[i + 1] in "}])":
+                depth -= 1
+            i += 2
+            continue
+        if c in "([{":
+            depth += 1
+        elif c in ")]}":
+            depth -= 1
+        if c == sep and depth == 0:
+            out.append("".join(cur))
+            cur = []
+        else:
+            cur.append(c)
+        i += 1
+    out.append("".join(cur))
+    return [p.strip() for p in out]
+
+
+def strip_prefix_assignment(s: str) -> str:
+    """``x = 5`` -> ``5``; ``f(x) = 2x`` -> ``2x``; ``x \\in [1,2]`` -> ``[1,2]`` (only a single-symbol LHS)."""
+    if s.count("=") > 1:
+        return s
+    m = _PREFIX_EQ_RE.match(s)
+    if m and m.end() < len(s):
+        return s[m.end():].strip()
+    return s
+
+
+def clean_latex(s: str) -> str:
+    """Purely presentational clean-up; the result is still LaTeX math-verify can parse."""
+    s = s.strip()
+    s = s.replace("\n", " ")
+    # surrounding $ / \( \) / \[ \]
+    for _ in range(2):
+        s = s.strip()
+        if len(s) >= 2 and s[0] == "$" and s[-1] == "$":
+            s = s.strip("$")
+        for a, b in (("\\(", "\\)"), ("\\[", "\\]")):
+            if s.startswith(a) and s.endswith(b):
+                s = s[2:-2]
+    s = re.sub(r"\\(?:left|right|big|Big|bigg|Bigg)(?![a-zA-Z])\s*", "", s)
+    s = s.replace("\\displaystyle", "").replace("\\dfrac", "\\frac").replace("\\tfrac", "\\frac")
+    s = s.replace("\\!", "").replace("{,}", "")
+    s = re.sub(r"(?<!\\)\\[,;:> ]|\\quad|\\qquad|~", " ", s)
+    s = s.replace("\\$", "").replace("$", "")
+    s = s.replace("\\%", "%").replace("\\percent", "%")
+    # degrees
+    s = re.sub(r"\^\s*\{?\s*\\circ\s*\}?|°|\\circ|\\degree", "", s)
+    s = s.replace("\\geqslant", "\\geq").replace("\\leqslant", "\\leq").replace("\\ge ", "\\geq ")
+    s = _fix_fracs(s)
+    s = re.sub(r"\s+", " ", s).strip()
+    # trailing period / comma
+    s = re.sub(r"[.,;]+$", "", s).strip() if not re.search(r"\d\.$", s) or s.endswith("..") else s.rstrip(".")
+    return s
+
+
+def strip_units(s: str) -> str:
+    """Drop trailing ``\\text{ cm}``/``\\mbox{ inches}^2`` and bare unit words after a number."""
+    # a whole-answer \text{...} is a text answer, not a unit
+    for _ in range(3):
+        new = re.sub(r"(?<=\S)\s*\\(?:text|mbox|mathrm|textrm)\s*\{\s*[^{}]*\}\s*(?:\^\s*\{?\d\}?)?\s*$", "", s)
+        new = _UNIT_RE.sub("", new).strip()
+        if new == s:
+            break
+        s = new
+    return s
+
+
+def unwrap_text(s: str) -> str:
+    """``\\text{Evelyn}`` -> ``Evelyn``; ``\\textbf{(C)}`` -> ``(C)``."""
+    prev = None
+    while prev != s:
+        prev = s
+        s = _TEXT_CMD_RE.sub(lambda m: m.group(1), s)
+    return s.strip()
+
+
+def sci_to_plain(s: str) -> str:
+    """``8.7 \\times 10^{8}`` / ``8.7e8`` / ``10^{-3}`` -> a Python float literal string (``8.7e8``)."""
+    t = s.strip()
+    m = _SCI_LATEX_RE.fullmatch(t)
+    if m:
+        return f"{m.group(1)}e{int(m.group(2))}"
+    m = _SCI_E_RE.fullmatch(t)
+    if m:
+        return f"{m.group(1)}e{int(m.group(2))}"
+    m = _POW10_RE.fullmatch(t)
+    if m and abs(int(m.group(1))) <= 400:
+        return f"1e{int(m.group(1))}"
+    return s
+
+
+@dataclass(frozen=True)
+class Normalized:
+    """A normalised answer. ``latex``: cleaned LaTeX for math-verify; ``key``: canonical comparison string;
+    ``items``: top-level elements; ``ordered``: items form a tuple/interval (order matters);
+    ``brackets``: the enclosing brackets of an ordered group, e.g. ``(]``; ``choice``: multiple-choice letter;
+    ``text``: the answer is a word (``\\text{ellipse}``); ``base``: numeral base subscript (``52_8``)."""
+
+    raw: str
+    latex: str
+    key: str
+    items: tuple[str, ...]
+    ordered: bool
+    brackets: str
+    choice: str | None
+    text: str | None
+    base: tuple[str, int] | None
+    percent: bool
+
+
+def make_key(s: str) -> str:
+    """Whitespace-free canonical string used for exact comparison."""
+    k = re.sub(r"\s+", "", s)
+    k = k.replace("{", "").replace("}", "") if re.fullmatch(r"[\d{}.+\-]+", k) else k
+    k = re.sub(r"\\frac\{([^{}]+)\}\{([^{}]+)\}", r"\1/\2", k)
+    return k
+
+
+def normalize_answer(raw: str) -> Normalized:
+    """Normalise an extracted answer (gold or predicted) for comparison; never raises."""
+    s = clean_latex(raw)
+    # unordered set braces \{ ... \}
+    if s.startswith("\\{") and s.endswith("\\}"):
+        s = s[2:-2].strip()
+    is_whole_text = bool(re.fullmatch(r"\\(?:text|textbf|mbox|textrm)\s*\{[^{}]*\}", s))
+    if not is_whole_text:
+        s = strip_units(s)
+    percent = "%" in s
+    s = s.replace("%", "").strip()
+    s = unwrap_text(s) if is_whole_text or "\\text" in s or "\\mbox" in s or "\\textbf" in s else s
+    s = re.sub(r"^(?:the\s+)?(?:final\s+)?answer\s*(?:is|:)\s*", "", s, flags=re.I).strip()
+    s = strip_prefix_assignment(s)
+    s = re.sub(r"[.]+$", "", s).strip() if not re.fullmatch(r"[+-]?\d+\.", s) else s[:-1]
+    # "-3./2" (Minerva upstream quirk) -> "-3/2"
+    s = re.sub(r"(\d)\./", r"\1/", s)
+    if _THOUSANDS_RE.match(s.replace(" ", "")):
+        s = s.replace(" ", "").replace(",", "")
+    m = _MIXED_RE.match(s)
+    if m:
+        sign, whole, num, den = m.groups()
+        s = f"{sign}\\frac{{{int(whole) * int(den) + int(num)}}}{{{den}}}"
+    if s.startswith("+") and len(s) > 1 and s.count("+") == 1:
+        s = s[1:]
+    choice = None
+    mc = _MC_RE.match(s)
+    if mc:
+        choice = mc.group(1).upper()
+    text = None
+    if re.fullmatch(r"[A-Za-z][A-Za-z \-']*[A-Za-z]", s) and (is_whole_text or len(s) > 2) and "\\" not in s:
+        text = s.lower().strip()
+    base = None
+    mb = _BASE_RE.match(s.replace(" ", ""))
+    if mb:
+        base = (mb.group(1), int(mb.group(2)))
+    # top-level structure
+    ordered = False
+    brackets = ""
+    body = s
+    if len(s) >= 2 and s[0] in "([" and s[-1] in ")]" and _matching_outer(s):
+        inner_parts = split_top_level(s[1:-1])
+        if len(inner_parts) > 1:
+            ordered = True
+            brackets = s[0] + s[-1]
+            body = s[1:-1]
+    parts = split_top_level(body) if ("," in body) else [body]
+    items: list[str] = []
+    for p in parts:
+        p = strip_prefix_assignment(p) if not ordered else p
+        p = sci_to_plain(p)
+        items.extend(_expand_pm(p) if not ordered else [p])
+    items = [i for i in items if i != ""]
+    key = make_key(sci_to_plain(s)) if len(items) <= 1 else ",".join(make_key(i) for i in items)
+    if ordered:
+        key = brackets[0] + key + brackets[1]
+    if text is not None:
+        key = text.replace(" ", "")
+    if choice is not None:
+        key = choice
+    return Normalized(raw=raw, latex=s, key=key, items=tuple(items), ordered=ordered, brackets=brackets,
+                      choice=choice, text=text, base=base, percent=percent)
+
+
+def _matching_outer(s: str) -> bool:
+    """True when s[0] and s[-1] enclose the whole string (``(1,2)`` yes, ``(1,2),(3,4)`` no)."""
+    depth = 0
+    for i, c in enumerate(s):
+        if c in "([{":
+            depth += 1
+        elif c in ")]}":
+            depth -= 1
+            if depth == 0 and i != len(s) - 1:
+                return False
+    return depth == 0
+
+
+def _expand_pm(p: str) -> list[str]:
+    """``1 \\pm \\sqrt{19}`` -> [``1 + \\sqrt{19}``, ``1 - \\sqrt{19}``] (one ± only)."""
+    if p.count("\\pm") == 1 and "\\mp" not in p:
+        a, b = p.split("\\pm")
+        if a.strip() == "":
+            return [b.strip(), "-" + b.strip()]
+        return [f"{a.strip()} + {b.strip()}", f"{a.strip()} - {b.strip()}"]
+    return [p]
+
+
+def nesting_depth(s: str) -> int:
+    """Maximum bracket nesting depth of ``s`` (pre-filter for absurd inputs)."""
+    depth = best = 0
+    for c in s:
+        if c in "([{":
+            depth += 1
+            best = max(best, depth)
+        elif c in ")]}":
+            depth -= 1
+    return best
