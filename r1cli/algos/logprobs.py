@@ -45,6 +45,8 @@ def _logp_entropy_chunk(
     z: Tensor, labels: Tensor | None, temperature: float, want_entropy: bool
 ) -> tuple[Tensor, Tensor]:
     """(log-prob of labels or empty, entropy or empty) for one chunk of logits (n, V)."""
+    # without autograd the softmax buffer is reused in place (one chunk-sized temporary instead of two)
+    inplace = not (torch.is_grad_enabled() and z.requires_grad)
     z = z.to(_compute_dtype(z.dtype))
     if temperature != 1.0:
         z = z / temperature
@@ -56,8 +58,12 @@ def _logp_entropy_chunk(
     else:
         lp = lse.new_empty(0)
     if want_entropy:
-        p = torch.exp(z - lse.unsqueeze(-1))
-        ent = lse - (p * z).sum(-1)
+        if inplace:
+            p = (z - lse.unsqueeze(-1)).exp_()
+            ent = lse - p.mul_(z).sum(-1)
+        else:
+            p = torch.exp(z - lse.unsqueeze(-1))
+            ent = lse - (p * z).sum(-1)
     else:
         ent = lse.new_empty(0)
     return lp, ent
@@ -92,8 +98,8 @@ def _run_chunks_on_logits(
         lps.append(lp)
         ents.append(ent)
     cd = _compute_dtype(logits.dtype)
-    lp_all = torch.cat(lps).reshape(b, t) if labels is not None and lps else torch.zeros(b, t, dtype=cd)
-    ent_all = torch.cat(ents).reshape(b, t) if want_entropy and ents else torch.zeros(b, t, dtype=cd)
+    lp_all = torch.cat(lps).reshape(b, t) if labels is not None and lps else logits.new_zeros(b, t, dtype=cd)
+    ent_all = torch.cat(ents).reshape(b, t) if want_entropy and ents else logits.new_zeros(b, t, dtype=cd)
     return lp_all, ent_all
 
 
