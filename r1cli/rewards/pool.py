@@ -98,7 +98,8 @@ class GradingPool:
 
     ``workers`` processes, one item in flight each; an item that takes longer than ``deadline_s`` (wall clock,
     measured by the parent) gets ``RewardResult(0.0, False, None, "timeout")`` and its worker is killed and
-    respawned; workers are replaced every ``recycle_every`` items. ``start_method``: ``fork`` (default when
+    respawned; workers are replaced every ``recycle_every`` items. ``last_elapsed`` holds the parent-measured
+    seconds of each item of the last ``map``. ``start_method``: ``fork`` (default when
     the parent has a single thread; custom entries added to ``REWARDS`` are then visible in workers) or
     ``forkserver`` (default otherwise). Use as a context manager; ``.stats`` counts timeouts, respawns, recycles.
     """
@@ -121,6 +122,7 @@ class GradingPool:
             self._ctx.set_forkserver_preload(["r1cli.rewards", "r1cli.rewards.math_grader"])
         self._pool: list[_Worker] = []
         self.stats = {"timeouts": 0, "respawns": 0, "recycled": 0, "items": 0}
+        self.last_elapsed: list[float] = []
 
     # ------------------------------------------------------------------ lifecycle
     def __enter__(self) -> GradingPool:
@@ -158,6 +160,7 @@ class GradingPool:
             return [_score_one(reward, r, g, p, f) for r, g, f in zip(responses, golds, fin, strict=True)]
         self._ensure()
         results: list[RewardResult | None] = [None] * len(responses)
+        elapsed = [0.0] * len(responses)
         todo = deque(range(len(responses)))
         while todo or any(w.item is not None for w in self._pool):
             for slot, w in enumerate(self._pool):
@@ -189,6 +192,7 @@ class GradingPool:
                     try:
                         idx, score, correct, extracted, reason = w.conn.recv()
                         results[idx] = RewardResult(float(score), bool(correct), extracted, reason)
+                        elapsed[idx] = time.monotonic() - w.started
                         w.done += 1
                         w.item = None
                         continue
@@ -200,11 +204,13 @@ class GradingPool:
                         continue
                 if time.monotonic() - w.started >= self.deadline_s:
                     results[w.item] = RewardResult(0.0, False, None, "timeout")
+                    elapsed[w.item] = time.monotonic() - w.started
                     self.stats["timeouts"] += 1
                     self.stats["respawns"] += 1
                     w.kill()
                     self._pool[slot] = _Worker(self._ctx)
         self.stats["items"] += len(responses)
+        self.last_elapsed = elapsed
         return [r if r is not None else RewardResult(0.0, False, None, "error: lost") for r in results]
 
 

@@ -1,0 +1,124 @@
+"""The code sandbox: hostile programs score 0 and leave the host unharmed."""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from r1cli.rewards import REWARDS
+from r1cli.rewards.code import run_sandboxed
+
+TESTS = {"tests": ["assert f(1) == 2"]}
+
+
+def _resp(body: str) -> str:
+    return f"<think>plan</think>\n```python\n{body}\ndef f(x):\n    return x + 1\n```"
+
+
+def _children() -> set[int]:
+    me = os.getpid()
+    out = set()
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open(f"/proc/{d}/stat") as fh:
+                    fields = fh.read().rsplit(")", 1)[1].split()
+                if int(fields[1]) == me:
+                    out.add(int(d))
+            except (OSError, IndexError, ValueError):
+                pass
+    return out
+
+
+def test_socket_blocked() -> None:
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(1)
+    srv.settimeout(0.2)
+    port = srv.getsockname()[1]
+    got: list[bool] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = srv.accept()
+                got.append(True)
+                conn.close()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+
+    th = threading.Thread(target=accept, daemon=True)
+    th.start()
+    body = f"import socket\ns = socket.socket()\ns.connect(('127.0.0.1', {port}))\ns.send(b'x')"
+    r = REWARDS["code"](_resp(body), TESTS, timeout_s=5)
+    time.sleep(0.3)
+    stop.set()
+    th.join(timeout=5)
+    srv.close()
+    assert r.score == 0.0 and not r.correct
+    assert got == []
+
+
+def test_write_outside_dir_blocked(tmp_path: Path) -> None:
+    target = tmp_path / "pwned.txt"
+    victim = tmp_path / "keep.txt"
+    victim.write_text("precious")
+    body = (f"open({str(target)!r}, 'w').write('x')\n"
+            f"import os\nos.remove({str(victim)!r})")
+    r = REWARDS["code"](_resp(body), TESTS)
+    assert r.score == 0.0
+    assert not target.exists() and victim.read_text() == "precious"
+    for body in (f"import os\nos.remove({str(victim)!r})", f"import shutil\nshutil.rmtree({str(tmp_path)!r})",
+                 f"import os\nfd = os.open({str(target)!r}, os.O_WRONLY | os.O_CREAT)\nos.write(fd, b'x')"):
+        assert REWARDS["code"](_resp(body), TESTS).score == 0.0
+    assert not target.exists() and victim.read_text() == "precious"
+
+
+def test_writes_inside_workdir_allowed_and_removed() -> None:
+    res = run_sandboxed("import os\nopen('out.txt','w').write('hi')\nprint(os.getcwd())")
+    assert res.returncode == 0
+    workdir = res.stdout.strip()
+    assert workdir and not os.path.exists(workdir)
+
+
+def test_fork_bomb_contained() -> None:
+    before = _children()
+    for body in ("import os\nwhile True:\n    os.fork()",
+                 "import subprocess\nwhile True:\n    subprocess.Popen(['sleep', '100'])",
+                 "import os\nos.system(':(){ :|:& };:')",
+                 "import multiprocessing"):
+        t0 = time.monotonic()
+        r = REWARDS["code"](_resp(body), TESTS, timeout_s=5)
+        assert r.score == 0.0
+        assert time.monotonic() - t0 < 8
+    time.sleep(0.2)
+    assert _children() - before == set()
+
+
+def test_sleep_forever_times_out() -> None:
+    t0 = time.monotonic()
+    r = REWARDS["code"](_resp("import time\ntime.sleep(10**6)"), TESTS, timeout_s=2)
+    assert (r.score, r.reason) == (0.0, "timeout")
+    assert time.monotonic() - t0 < 5
+    # a busy loop is stopped by RLIMIT_CPU or the wall clock, whichever is first
+    r2 = REWARDS["code"](_resp("while True:\n    pass"), TESTS, timeout_s=3, cpu_s=1)
+    assert r2.score == 0.0
+
+
+def test_memory_and_ctypes_blocked() -> None:
+    assert REWARDS["code"](_resp("x = bytearray(4 * 1024**3)"), TESTS, mem_mb=256).score == 0.0
+    assert REWARDS["code"](_resp("import ctypes"), TESTS).score == 0.0
+    assert REWARDS["code"](_resp("import os, signal\nos.kill(os.getppid(), signal.SIGKILL)"), TESTS).score == 0.0
+
+
+@pytest.mark.parametrize("body", ["print('hello')", "import math\nprint(math.sqrt(4))"])
+def test_benign_programs_pass(body: str) -> None:
+    assert REWARDS["code"](_resp(body), TESTS).score == 1.0
