@@ -1,7 +1,8 @@
 """Benchmark: math grading throughput, GradingPool vs serial, with 1 % pathological items.
 
 Builds N responses (default 2,000) from the gold answers in <shared>/data/eval/*.jsonl: a third graded against
-their own gold (written as ``\\boxed{gold}``), a third in an equivalent rewritten form, a third against another
+their own gold (written as ``\\boxed{gold}``), a third in an equivalent rewritten form, a third against
+another
 problem's gold; 1 % are pathological (``\\boxed{9^{9^{9^9}}}``, ``10^{10^{10}}``, 3000-deep nesting, 50 kB of
 garbage). Prints items/s serially (in-process, main thread) and with ``GradingPool(workers)``, and the ratio.
 
@@ -72,7 +73,9 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=2000)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--deadline", type=float, default=10.0)
-    default_shared = os.environ.get("R1_SHARED_DIR", str(Path(__file__).resolve().parents[1] / ".." / "shared"))
+    default_shared = os.environ.get(
+        "R1_SHARED_DIR", str(Path(__file__).resolve().parents[1] / ".." / "shared")
+    )
     ap.add_argument("--shared", default=default_shared)
     args = ap.parse_args()
     responses, golds = build(Path(args.shared), args.n)
@@ -93,7 +96,10 @@ def main() -> None:
     print(f"serial : {len(responses) / t_serial:8.1f} items/s  ({t_serial:.1f} s)")
     print(f"pool({args.workers}): {len(responses) / t_pool:8.1f} items/s  ({t_pool:.1f} s)  stats={stats}")
     print(f"ratio pool/serial: {t_serial / t_pool:.2f}x   agreement serial vs pool: {agree}/{len(responses)}")
-    print(f"accuracy (serial): {sum(r.correct for r in serial) / len(serial):.3f}   worst serial total {worst:.1f}s")
+    print(
+        f"accuracy (serial): {sum(r.correct for r in serial) / len(serial):.3f}   "
+        f"worst serial total {worst:.1f}s"
+    )
 
 
 if __name__ == "__main__":

@@ -33,6 +33,7 @@ from r1cli.rewards.tasks import (
     gold_answers,
     gsm8k_reward,
     kk_reward,
+    math_independent_reward,
     math_reward,
     swe_reward,
 )
@@ -45,10 +46,26 @@ REWARDS: dict[str, Callable[..., RewardResult]] = {
     "gsm8k": gsm8k_reward,
     "swe": swe_reward,
     "code": code_reward,
+    "math_independent": math_independent_reward,  # second grader of `r1 reward audit`
 }
 
 __all__ = [
-    "CHEAP_REWARDS", "EXTRACTORS", "MATH_SCHEMES", "REWARDS", "SHAPING", "GradingPool", "RewardResult",
-    "answer_line", "answer_tag", "extract_answer", "gold_answers", "gsm8k_answer", "kimi_length_penalty",
-    "last_boxed", "repetition_token_penalties", "score_batch", "split_think", "target_length",
+    "CHEAP_REWARDS",
+    "EXTRACTORS",
+    "MATH_SCHEMES",
+    "REWARDS",
+    "SHAPING",
+    "GradingPool",
+    "RewardResult",
+    "answer_line",
+    "answer_tag",
+    "extract_answer",
+    "gold_answers",
+    "gsm8k_answer",
+    "kimi_length_penalty",
+    "last_boxed",
+    "repetition_token_penalties",
+    "score_batch",
+    "split_think",
+    "target_length",
 ]

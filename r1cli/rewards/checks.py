@@ -45,12 +45,13 @@ def repeated_substring(text: str, min_len: int = 5, min_repeats: int = 5) -> str
     if min_len == 5 and min_repeats == 5:
         m = _REPEAT_RE.search(text)
     else:
-        m = re.search(r"(.{%d,64}?)\1{%d,}" % (min_len, min_repeats - 1), text, re.S)
+        m = re.search(rf"(.{{{min_len},64}}?)\1{{{min_repeats - 1},}}", text, re.S)
     return m.group(1) if m else None
 
 
-def limr_format_error(response: str, *, finished: bool = True, max_boxes: int = 5,
-                      garbled_threshold: float = 0.3) -> str | None:
+def limr_format_error(
+    response: str, *, finished: bool = True, max_boxes: int = 5, garbled_threshold: float = 0.3
+) -> str | None:
     """LIMR's format-error rules; returns the reason (``truncated`` or ``format: ...``) or None when fine."""
     if not finished:
         return "truncated"
@@ -72,10 +73,10 @@ _THINK_ANSWER_RE = re.compile(r"^\s*<think>.*?</think>\s*<answer>.*?</answer>\s*
 
 
 def think_answer_format_ok(response: str, *, require_open_think: bool = True) -> bool:
-    """R1-Zero / Logic-RL structure: one ``<think>…</think>`` then one ``<answer>…</answer>``, each tag once and
+    """R1-Zero / Logic-RL structure: one ``<think>…</think>`` then one ``<answer>…</answer>``, each tag
+    once and
     in that order. With ``require_open_think=False`` the ``<think>`` opener may sit in the prompt."""
-    text = response if require_open_think else (
-        response if "<think>" in response else "<think>" + response)
+    text = response if require_open_think else (response if "<think>" in response else "<think>" + response)
     for tag in ("<think>", "</think>", "<answer>", "</answer>"):
         if text.count(tag) != 1:
             return False

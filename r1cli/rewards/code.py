@@ -34,7 +34,7 @@ from r1cli.rewards.result import RewardResult
 CLONE_NEWUSER = 0x10000000
 CLONE_NEWNET = 0x40000000
 
-_GUARD = r'''
+_GUARD = r"""
 import os, sys
 _ROOT = os.path.realpath(os.getcwd())
 _BLOCK = {"os.fork", "os.forkpty", "os.system", "os.exec", "os.posix_spawn", "os.spawn", "subprocess.Popen",
@@ -82,7 +82,7 @@ _src = open("main.py", encoding="utf-8").read()
 sys.argv = ["main.py"]
 _g = {"__name__": "__main__", "__file__": "main.py", "__builtins__": __builtins__}
 exec(compile(_src, "main.py", "exec"), _g)
-'''
+"""
 
 
 @dataclass(frozen=True)
@@ -107,9 +107,14 @@ def _preexec(limits: Mapping[str, int], try_netns: bool) -> Any:
                 libc.unshare(CLONE_NEWUSER | CLONE_NEWNET)
             except Exception:  # noqa: BLE001 - the audit hook still blocks sockets
                 pass
-        for name, val in (("RLIMIT_CPU", limits["cpu_s"]), ("RLIMIT_AS", limits["mem_mb"] * 2**20),
-                          ("RLIMIT_FSIZE", limits["fsize_mb"] * 2**20), ("RLIMIT_NOFILE", 64),
-                          ("RLIMIT_CORE", 0), ("RLIMIT_NPROC", limits["nproc"])):
+        for name, val in (
+            ("RLIMIT_CPU", limits["cpu_s"]),
+            ("RLIMIT_AS", limits["mem_mb"] * 2**20),
+            ("RLIMIT_FSIZE", limits["fsize_mb"] * 2**20),
+            ("RLIMIT_NOFILE", 64),
+            ("RLIMIT_CORE", 0),
+            ("RLIMIT_NPROC", limits["nproc"]),
+        ):
             with contextlib.suppress(ValueError, OSError):
                 resource.setrlimit(getattr(resource, name), (val, val))
 
@@ -125,9 +130,18 @@ def netns_available() -> bool:
         return False
 
 
-def run_sandboxed(program: str, *, stdin: str = "", timeout_s: float = 10.0, cpu_s: int = 5, mem_mb: int = 1024,
-                  fsize_mb: int = 16, nproc: int = 64, try_netns: bool = True,
-                  max_output: int = 65536) -> SandboxResult:
+def run_sandboxed(
+    program: str,
+    *,
+    stdin: str = "",
+    timeout_s: float = 10.0,
+    cpu_s: int = 5,
+    mem_mb: int = 1024,
+    fsize_mb: int = 16,
+    nproc: int = 64,
+    try_netns: bool = True,
+    max_output: int = 65536,
+) -> SandboxResult:
     """Run Python source ``program`` in the sandbox described in the module docstring."""
     tmp = tempfile.mkdtemp(prefix="r1-sandbox-")
     try:
@@ -136,13 +150,26 @@ def run_sandboxed(program: str, *, stdin: str = "", timeout_s: float = 10.0, cpu
         with open(os.path.join(tmp, "_guard.py"), "w", encoding="utf-8") as fh:
             fh.write(_GUARD)
         out_path, err_path = os.path.join(tmp, ".stdout"), os.path.join(tmp, ".stderr")
-        env = {"PATH": "/usr/bin:/bin", "HOME": tmp, "TMPDIR": tmp, "PYTHONDONTWRITEBYTECODE": "1",
-               "PYTHONHASHSEED": "0", "LANG": "C.UTF-8"}
+        env = {
+            "PATH": "/usr/bin:/bin",
+            "HOME": tmp,
+            "TMPDIR": tmp,
+            "PYTHONDONTWRITEBYTECODE": "1",
+            "PYTHONHASHSEED": "0",
+            "LANG": "C.UTF-8",
+        }
         limits = {"cpu_s": int(cpu_s), "mem_mb": int(mem_mb), "fsize_mb": int(fsize_mb), "nproc": int(nproc)}
         with open(out_path, "wb") as out, open(err_path, "wb") as err:
-            proc = subprocess.Popen([sys.executable, "-I", "-B", "_guard.py"], cwd=tmp, env=env,
-                                    stdin=subprocess.PIPE, stdout=out, stderr=err, close_fds=True,
-                                    preexec_fn=_preexec(limits, try_netns))  # noqa: PLW1509
+            proc = subprocess.Popen(
+                [sys.executable, "-I", "-B", "_guard.py"],
+                cwd=tmp,
+                env=env,
+                stdin=subprocess.PIPE,
+                stdout=out,
+                stderr=err,
+                close_fds=True,
+                preexec_fn=_preexec(limits, try_netns),
+            )  # noqa: PLW1509
             timed_out = False
             try:
                 proc.communicate(stdin.encode(), timeout=timeout_s)
@@ -182,9 +209,19 @@ def extract_code(response: str) -> str | None:
     return blocks[-1] if blocks else None
 
 
-def code_reward(response: str, gold: Mapping[str, Any], *, timeout_s: float = 10.0, cpu_s: int = 5,
-                mem_mb: int = 1024, partial: bool = False, correct: float = 1.0, incorrect: float = 0.0,
-                finished: bool = True, **_: Any) -> RewardResult:
+def code_reward(
+    response: str,
+    gold: Mapping[str, Any],
+    *,
+    timeout_s: float = 10.0,
+    cpu_s: int = 5,
+    mem_mb: int = 1024,
+    partial: bool = False,
+    correct: float = 1.0,
+    incorrect: float = 0.0,
+    finished: bool = True,
+    **_: Any,
+) -> RewardResult:
     """Unit-test reward (PRIME / DeepSeek-R1 rule reward for code): 1 when every test passes, else 0.
 
     ``gold['tests']``: a string or list of strings of Python test code (``assert f(1) == 2``) appended to the
@@ -204,8 +241,9 @@ def code_reward(response: str, gold: Mapping[str, Any], *, timeout_s: float = 10
         passed = 0
         reason = "ok"
         for case in tests:
-            r = run_sandboxed(program, stdin=str(case.get("input", "")), timeout_s=timeout_s, cpu_s=cpu_s,
-                              mem_mb=mem_mb)
+            r = run_sandboxed(
+                program, stdin=str(case.get("input", "")), timeout_s=timeout_s, cpu_s=cpu_s, mem_mb=mem_mb
+            )
             if r.timed_out:
                 reason = "timeout"
             elif r.returncode == 0 and r.stdout.strip() == str(case.get("output", "")).strip():
@@ -219,14 +257,17 @@ def code_reward(response: str, gold: Mapping[str, Any], *, timeout_s: float = 10
     if not all(isinstance(t, str) for t in tests):
         raise TypeError("code gold 'tests' must be strings or {input, output} mappings")
     if partial:
-        results = [run_sandboxed(program + "\n\n" + t + "\n", timeout_s=timeout_s, cpu_s=cpu_s, mem_mb=mem_mb)
-                   for t in tests]
+        results = [
+            run_sandboxed(program + "\n\n" + t + "\n", timeout_s=timeout_s, cpu_s=cpu_s, mem_mb=mem_mb)
+            for t in tests
+        ]
         passed = sum(1 for r in results if r.returncode == 0 and not r.timed_out)
         ok = passed == len(tests)
         reason = "ok" if ok else ("timeout" if any(r.timed_out for r in results) else "wrong")
         return RewardResult(correct * passed / max(1, len(tests)), ok, program, reason)
-    r = run_sandboxed(program + "\n\n" + "\n".join(tests) + "\n", timeout_s=timeout_s, cpu_s=cpu_s,
-                      mem_mb=mem_mb)
+    r = run_sandboxed(
+        program + "\n\n" + "\n".join(tests) + "\n", timeout_s=timeout_s, cpu_s=cpu_s, mem_mb=mem_mb
+    )
     ok = r.returncode == 0 and not r.timed_out
     reason = "ok" if ok else ("timeout" if r.timed_out else "wrong")
     return RewardResult(correct if ok else incorrect, ok, program, reason)

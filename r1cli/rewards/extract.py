@@ -1,7 +1,8 @@
 """Answer extraction from model responses (pure string functions, no math-verify import).
 
 Sources of the conventions:
-- last ``\\boxed{...}`` / ``\\fbox{...}`` with nested braces: the MATH / Qwen2.5-Math / DeepScaleR / SimpleRL-Zoo
+- last ``\\boxed{...}`` / ``\\fbox{...}`` with nested braces: the MATH / Qwen2.5-Math / DeepScaleR /
+SimpleRL-Zoo
   graders (``last_boxed_only_string``); the content of the *last* box is the answer.
 - ``<answer>...</answer>``: R1-Zero template, TinyZero countdown, Logic-RL K&K, Open RS.
 - ``Answer: ...`` last line: DAPO (verl ``recipe/dapo`` math_dapo: the last ``Answer:`` match).
@@ -24,7 +25,8 @@ _GSM8K_RE = re.compile(r"####\s*(-?[$]?\s*[0-9][0-9.,]*)")
 
 
 def boxed_spans(text: str) -> list[tuple[int, int, str]]:
-    """All ``\\boxed{..}`` / ``\\fbox{..}`` (and ``\\boxed 5``) as (start, end, content), nested braces balanced.
+    """All ``\\boxed{..}`` / ``\\fbox{..}`` (and ``\\boxed 5``) as (start, end, content), nested braces
+    balanced.
 
     An unclosed box (truncated response) is not returned.
     """
@@ -47,7 +49,7 @@ def boxed_spans(text: str) -> list[tuple[int, int, str]]:
                 elif c == "}":
                     depth -= 1
                     if depth == 0:
-                        out.append((m.start(), j + 1, text[i + 1:j]))
+                        out.append((m.start(), j + 1, text[i + 1 : j]))
                         break
                 j += 1
         elif i > m.end() and i < n:
@@ -102,7 +104,8 @@ def gsm8k_answer(text: str) -> str | None:
 def split_think(text: str, *, require_open: bool = False) -> tuple[bool, str]:
     """Split a response at ``</think>`` (DeepScaleR, R1 format).
 
-    Returns (has_think_block, text_after). With no ``</think>`` -> (False, whole text). R1-distill chat templates
+    Returns (has_think_block, text_after). With no ``</think>`` -> (False, whole text). R1-distill chat
+    templates
     put the opening ``<think>`` into the prompt, so by default only the closing tag is required; with
     ``require_open`` a ``<think>`` must precede it (R1-Zero / TinyZero templates where the model writes both).
     """
@@ -113,7 +116,7 @@ def split_think(text: str, *, require_open: bool = False) -> tuple[bool, str]:
         o = text.find("<think>")
         if o < 0 or o > idx:
             return False, text
-    return True, text[idx + len("</think>"):]
+    return True, text[idx + len("</think>") :]
 
 
 def extract_answer(response: str, extractor: str = "auto", *, require_think: bool = False) -> str | None:

@@ -38,8 +38,13 @@ class _CapFilter(logging.Filter):
 
 
 def _install_log_cap() -> None:
-    for name in ("math_verify", "math_verify.parser", "math_verify.grader", "math_verify.utils",
-                 "latex2sympy2_extended"):
+    for name in (
+        "math_verify",
+        "math_verify.parser",
+        "math_verify.grader",
+        "math_verify.utils",
+        "latex2sympy2_extended",
+    ):
         lg = logging.getLogger(name)
         if not any(isinstance(f, _CapFilter) for f in lg.filters):
             lg.addFilter(_CapFilter())
@@ -192,8 +197,13 @@ def plain_math_verify(response: str, gold: str) -> bool:
     from math_verify import parse, verify
 
     try:
-        return bool(verify(parse(f"${gold}$", parsing_timeout=_timeouts()),
-                           parse(response, parsing_timeout=_timeouts()), timeout_seconds=_timeouts()))
+        return bool(
+            verify(
+                parse(f"${gold}$", parsing_timeout=_timeouts()),
+                parse(response, parsing_timeout=_timeouts()),
+                timeout_seconds=_timeouts(),
+            )
+        )
     except Exception:  # noqa: BLE001
         return False
 
@@ -213,5 +223,12 @@ def parse_fallback(response: str) -> str | None:
     return None
 
 
-__all__ = ["answers_equal", "grade", "grade_independent", "plain_math_verify", "parse_fallback", "prefilter",
-           "split_top_level"]
+__all__ = [
+    "answers_equal",
+    "grade",
+    "grade_independent",
+    "plain_math_verify",
+    "parse_fallback",
+    "prefilter",
+    "split_top_level",
+]

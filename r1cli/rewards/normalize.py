@@ -15,29 +15,92 @@ from dataclasses import dataclass
 
 # unit words stripped when they trail a numeric answer (MATH / Minerva / GSM8K answers)
 _UNIT_WORDS = (
-    "degrees", "degree", "deg", "cents", "cent", "dollars", "dollar", "units", "unit", "sq", "square",
-    "inches", "inch", "feet", "foot", "ft", "yards", "yard", "miles", "mile", "meters", "meter", "metres",
-    "cm", "mm", "km", "m", "kg", "g", "mg", "seconds", "second", "sec", "s", "minutes", "minute", "min",
-    "hours", "hour", "hr", "days", "day", "weeks", "week", "years", "year", "mph", "people", "students",
-    "times", "ways", "points", "pounds", "lbs", "ounces", "oz", "liters", "l", "ml", "cups", "gallons", "percent",
+    "degrees",
+    "degree",
+    "deg",
+    "cents",
+    "cent",
+    "dollars",
+    "dollar",
+    "units",
+    "unit",
+    "sq",
+    "square",
+    "inches",
+    "inch",
+    "feet",
+    "foot",
+    "ft",
+    "yards",
+    "yard",
+    "miles",
+    "mile",
+    "meters",
+    "meter",
+    "metres",
+    "cm",
+    "mm",
+    "km",
+    "m",
+    "kg",
+    "g",
+    "mg",
+    "seconds",
+    "second",
+    "sec",
+    "s",
+    "minutes",
+    "minute",
+    "min",
+    "hours",
+    "hour",
+    "hr",
+    "days",
+    "day",
+    "weeks",
+    "week",
+    "years",
+    "year",
+    "mph",
+    "people",
+    "students",
+    "times",
+    "ways",
+    "points",
+    "pounds",
+    "lbs",
+    "ounces",
+    "oz",
+    "liters",
+    "l",
+    "ml",
+    "cups",
+    "gallons",
+    "percent",
 )
-_UNIT_RE = re.compile(r"(?<=[0-9}).\s])\s*(?:(?:\\,|\\ |~)\s*)?(?:" + "|".join(_UNIT_WORDS) + r")(?:\^?\{?[23]\}?)?\s*$",
-                      re.I)
-_TEXT_CMD_RE = re.compile(r"\\(?:text|textbf|textrm|textit|mbox|mathrm|mathbf|operatorname|mathit)\s*\{([^{}]*)\}")
+_UNIT_RE = re.compile(
+    r"(?<=[0-9}).\s])\s*(?:(?:\\,|\\ |~)\s*)?(?:" + "|".join(_UNIT_WORDS) + r")(?:\^?\{?[23]\}?)?\s*$", re.I
+)
+_TEXT_CMD_RE = re.compile(
+    r"\\(?:text|textbf|textrm|textit|mbox|mathrm|mathbf|operatorname|mathit)\s*\{([^{}]*)\}"
+)
 _MC_RE = re.compile(r"^\(?\s*([A-Ea-e])\s*\)?\.?$")
 _THOUSANDS_RE = re.compile(r"^[+-]?\d{1,3}(?:,\d{3})+(?:\.\d+)?$")
 _SCI_LATEX_RE = re.compile(
-    r"(?<![\w.])([+-]?\d+(?:\.\d*)?|[+-]?\.\d+)\s*(?:\\times|\\cdot|\*|x|×)\s*10\s*\^\s*\{?\s*([+-]?\d+)\s*\}?")
+    r"(?<![\w.])([+-]?\d+(?:\.\d*)?|[+-]?\.\d+)\s*(?:\\times|\\cdot|\*|x|×)\s*10\s*\^\s*\{?\s*([+-]?\d+)\s*\}?"
+)
 _SCI_E_RE = re.compile(r"^([+-]?(?:\d+(?:\.\d*)?|\.\d+))[eE]\s*([+-]?\d+)$")
 _POW10_RE = re.compile(r"^10\s*\^\s*\{?\s*([+-]?\d+)\s*\}?$")
 _PREFIX_EQ_RE = re.compile(
-    r"^\s*(?:[A-Za-z](?:_\{?[\w\\]+\}?)?(?:\([a-z]\))?|\\[a-zA-Z]+(?:_\{?\w+\}?)?)\s*(?:=|\\in)\s*(?!=)")
+    r"^\s*(?:[A-Za-z](?:_\{?[\w\\]+\}?)?(?:\([a-z]\))?|\\[a-zA-Z]+(?:_\{?\w+\}?)?)\s*(?:=|\\in)\s*(?!=)"
+)
 _MIXED_RE = re.compile(r"^(-?)(\d+)\s*\\frac\{(\d+)\}\{(\d+)\}$")
 _BASE_RE = re.compile(r"^([0-9A-Za-z]+)_\{?(\d+)\}?$")
 
 
 def _fix_fracs(s: str) -> str:
-    """``\\frac12`` -> ``\\frac{1}{2}``, ``\\frac 59`` -> ``\\frac{5}{9}``, ``\\frac9{19}`` -> ``\\frac{9}{19}``."""
+    """``\\frac12`` -> ``\\frac{1}{2}``, ``\\frac 59`` -> ``\\frac{5}{9}``,
+    ``\\frac9{19}`` -> ``\\frac{9}{19}``."""
     s = re.sub(r"\\frac\s*(\d)\s*(\d)", r"\\frac{\1}{\2}", s)
     s = re.sub(r"\\frac\s*(\d)\s*\{", r"\\frac{\1}{", s)
     s = re.sub(r"\\frac\s*\{([^{}]*)\}\s*(\d)", r"\\frac{\1}{\2}", s)
@@ -56,7 +119,7 @@ def split_top_level(s: str, sep: str = ",") -> list[str]:
         c = s[i]
         if c == "\\" and i + 1 < len(s):
             # keep escapes like \{ \} \, together (they are balanced as braces below only when plain)
-            cur.append(s[i:i + 2])
+            cur.append(s[i : i + 2])
             if s[i + 1] in "{[(":
                 depth += 1
             elif s[i + 1] in "}])":
@@ -78,12 +141,14 @@ def split_top_level(s: str, sep: str = ",") -> list[str]:
 
 
 def strip_prefix_assignment(s: str) -> str:
-    """``x = 5`` -> ``5``; ``f(x) = 2x`` -> ``2x``; ``x \\in [1,2]`` -> ``[1,2]`` (only a single-symbol LHS)."""
+    """``x = 5`` -> ``5``; ``f(x) = 2x`` -> ``2x``; ``x \\in [1,2]`` -> ``[1,2]``.
+
+    Only a single-symbol left-hand side is stripped."""
     if s.count("=") > 1:
         return s
     m = _PREFIX_EQ_RE.match(s)
     if m and m.end() < len(s):
-        return s[m.end():].strip()
+        return s[m.end() :].strip()
     return s
 
 
@@ -119,7 +184,9 @@ def strip_units(s: str) -> str:
     """Drop trailing ``\\text{ cm}``/``\\mbox{ inches}^2`` and bare unit words after a number."""
     # a whole-answer \text{...} is a text answer, not a unit
     for _ in range(3):
-        new = re.sub(r"(?<=\S)\s*\\(?:text|mbox|mathrm|textrm)\s*\{\s*[^{}]*\}\s*(?:\^\s*\{?\d\}?)?\s*$", "", s)
+        new = re.sub(
+            r"(?<=\S)\s*\\(?:text|mbox|mathrm|textrm)\s*\{\s*[^{}]*\}\s*(?:\^\s*\{?\d\}?)?\s*$", "", s
+        )
         new = _UNIT_RE.sub("", new).strip()
         if new == s:
             break
@@ -238,8 +305,18 @@ def normalize_answer(raw: str) -> Normalized:
         key = text.replace(" ", "")
     if choice is not None:
         key = choice
-    return Normalized(raw=raw, latex=s, key=key, items=tuple(items), ordered=ordered, brackets=brackets,
-                      choice=choice, text=text, base=base, percent=percent)
+    return Normalized(
+        raw=raw,
+        latex=s,
+        key=key,
+        items=tuple(items),
+        ordered=ordered,
+        brackets=brackets,
+        choice=choice,
+        text=text,
+        base=base,
+        percent=percent,
+    )
 
 
 def _matching_outer(s: str) -> bool:

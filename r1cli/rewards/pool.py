@@ -3,10 +3,12 @@
 
 Design (measured in ML-STACK-NOTES §7): math-verify's own timeout is ``signal.alarm`` -- it only works in a
 process's main thread and cannot interrupt a long C call (a 1 s alarm fired after 40 s). So every item runs in
-a worker process's main thread (one item in flight per worker), math-verify keeps tight inner timeouts, and the
+a worker process's main thread (one item in flight per worker), math-verify keeps tight inner timeouts, and
+the
 *parent* enforces a wall-clock deadline per item: on expiry it SIGKILLs that worker, respawns it and records
 score 0 with reason ``timeout``. Workers are recycled every ``recycle_every`` items (sympy caches grow), catch
-``BaseException`` (math-verify's TimeoutException derives from it), and ignore SIGINT (the parent owns Ctrl-C).
+``BaseException`` (math-verify's TimeoutException derives from it), and ignore SIGINT (the parent owns
+Ctrl-C).
 Cheap pure-Python rewards run in-process without IPC.
 """
 
@@ -32,8 +34,9 @@ def _rewards() -> Mapping[str, Any]:
     return REWARDS
 
 
-def _score_one(reward: str, response: str, gold: Mapping[str, Any], params: Mapping[str, Any],
-               finished: bool) -> RewardResult:
+def _score_one(
+    reward: str, response: str, gold: Mapping[str, Any], params: Mapping[str, Any], finished: bool
+) -> RewardResult:
     fn = _rewards()[reward]
     try:
         return fn(response, gold, finished=finished, **params)
@@ -101,11 +104,18 @@ class GradingPool:
     respawned; workers are replaced every ``recycle_every`` items. ``last_elapsed`` holds the parent-measured
     seconds of each item of the last ``map``. ``start_method``: ``fork`` (default when
     the parent has a single thread; custom entries added to ``REWARDS`` are then visible in workers) or
-    ``forkserver`` (default otherwise). Use as a context manager; ``.stats`` counts timeouts, respawns, recycles.
+    ``forkserver`` (default otherwise). Use as a context manager; ``.stats`` counts timeouts, respawns,
+    recycles.
     """
 
-    def __init__(self, workers: int = 2, deadline_s: float = 10.0, recycle_every: int = 500,
-                 start_method: str | None = None, in_process: bool = True) -> None:
+    def __init__(
+        self,
+        workers: int = 2,
+        deadline_s: float = 10.0,
+        recycle_every: int = 500,
+        start_method: str | None = None,
+        in_process: bool = True,
+    ) -> None:
         if workers < 1:
             raise ValueError("workers must be >= 1")
         if deadline_s <= 0:
@@ -143,9 +153,14 @@ class GradingPool:
         self._pool = []
 
     # ------------------------------------------------------------------ grading
-    def map(self, reward: str, responses: Sequence[str], golds: Sequence[Mapping[str, Any]],
-            params: Mapping[str, Any] | None = None, finished: Sequence[bool] | None = None
-            ) -> list[RewardResult]:
+    def map(
+        self,
+        reward: str,
+        responses: Sequence[str],
+        golds: Sequence[Mapping[str, Any]],
+        params: Mapping[str, Any] | None = None,
+        finished: Sequence[bool] | None = None,
+    ) -> list[RewardResult]:
         """Score ``responses[i]`` against ``golds[i]`` with ``REWARDS[reward]``; results in input order."""
         if reward not in _rewards():
             raise KeyError(f"unknown reward {reward!r}; known: {sorted(_rewards())}")
@@ -215,7 +230,9 @@ class GradingPool:
 
 
 def _warm_parent() -> None:
-    """Import math-verify/sympy in the parent so forked workers start warm (import ≈ 1 s, first parse 0.3 s)."""
+    """Import math-verify/sympy in the parent so forked workers start warm.
+
+    (Import takes about 1 s, the first parse 0.3 s.)"""
     from r1cli.rewards import math_grader
 
     try:
@@ -224,11 +241,17 @@ def _warm_parent() -> None:
         pass
 
 
-def score_batch(reward: str, responses: Sequence[str], golds: Sequence[Mapping[str, Any]],
-                params: Mapping[str, Any] | None = None, finished: Sequence[bool] | None = None,
-                pool: GradingPool | None = None, workers: int = 2, deadline_s: float = 10.0
-                ) -> list[RewardResult]:
-    """Score a batch: through ``pool`` when given; in-process for cheap rewards; otherwise a temporary pool."""
+def score_batch(
+    reward: str,
+    responses: Sequence[str],
+    golds: Sequence[Mapping[str, Any]],
+    params: Mapping[str, Any] | None = None,
+    finished: Sequence[bool] | None = None,
+    pool: GradingPool | None = None,
+    workers: int = 2,
+    deadline_s: float = 10.0,
+) -> list[RewardResult]:
+    """Score a batch: through ``pool`` when given; in-process for cheap rewards; else in a temporary pool."""
     if pool is not None:
         return pool.map(reward, responses, golds, params, finished)
     if reward in CHEAP_REWARDS:

@@ -14,12 +14,24 @@ from typing import Any
 from r1cli.rewards.checks import think_answer_format_ok
 
 
-def cosine(*, score: float, correct: bool, length: int, max_len: int, r_correct_0: float = 2.0,
-           r_correct_L: float = 1.0, r_wrong_0: float = -10.0, r_wrong_L: float = 0.0,
-           exceed_reward: float | None = -10.0, exceed_margin: int = 16, **_: Any) -> float:
+def cosine(
+    *,
+    score: float,
+    correct: bool,
+    length: int,
+    max_len: int,
+    r_correct_0: float = 2.0,
+    r_correct_L: float = 1.0,
+    r_wrong_0: float = -10.0,
+    r_wrong_L: float = 0.0,
+    exceed_reward: float | None = -10.0,
+    exceed_margin: int = 16,
+    **_: Any,
+) -> float:
     """Demystify long CoT (Yeo et al. 2025, §4.2 eq. 1; ``openrlhf/reward/cosine.py``): cosine length scaling.
 
-    p = L / L_max; r(p) = r_L + ½ (r_0 − r_L)(1 + cos(π p)) with (r_0, r_L) = (``r_correct_0``, ``r_correct_L``)
+    p = L / L_max; r(p) = r_L + ½ (r_0 − r_L)(1 + cos(π p)) with (r_0, r_L) = (``r_correct_0``,
+    ``r_correct_L``)
     for a correct response, (``r_wrong_0``, ``r_wrong_L``) for a wrong one. Defaults are Demystify's
     (2 → 1 correct, −10 → 0 wrong; exceeding: L + 16 ≥ L_max → −10). Open RS Exp 3 uses 1.0 → 0.5 correct,
     −0.5 → 0.0 wrong, no exceed rule (``exceed_reward=None``). Replaces the incoming correctness score.
@@ -33,8 +45,16 @@ def cosine(*, score: float, correct: bool, length: int, max_len: int, r_correct_
     return rl + 0.5 * (r0 - rl) * (1.0 + math.cos(math.pi * p))
 
 
-def overlong(*, score: float, correct: bool, length: int, max_len: int = 20480, cache_len: int = 4096,
-             factor: float = 1.0, **_: Any) -> float:
+def overlong(
+    *,
+    score: float,
+    correct: bool,
+    length: int,
+    max_len: int = 20480,
+    cache_len: int = 4096,
+    factor: float = 1.0,
+    **_: Any,
+) -> float:
     """DAPO soft overlong punishment (Yu et al. 2025, eq. 13), added to the score.
 
     R_len = 0 if |y| ≤ L_max − L_cache; ((L_max − L_cache) − |y|) / L_cache if L_max − L_cache < |y| ≤ L_max;
@@ -77,17 +97,27 @@ def l1_exact(*, score: float, correct: bool, length: int, alpha: float = 0.0003,
     return score - alpha * abs(_target(params) - length)
 
 
-def l1_max(*, score: float, correct: bool, length: int, alpha: float = 0.0003, delta: float = 0.5,
-           **params: Any) -> float:
+def l1_max(
+    *, score: float, correct: bool, length: int, alpha: float = 0.0003, delta: float = 0.5, **params: Any
+) -> float:
     """L1 LCPO-Max (eq. 3): r = r_correct · clip(α·(n_gold − n_y) + δ, 0, 1), δ = 0.5.
 
     (The released code's ``(clip(α(n_gold − n_y), −1, 1) + 1)/2`` equals this with slope α/2.)"""
     return score * min(1.0, max(0.0, alpha * (_target(params) - length) + delta))
 
 
-def repetition(*, score: float, correct: bool, length: int, token_ids: Sequence[int] | None = None,
-               text: str | None = None, ngram_size: int | None = None, max_penalty: float = -1.0,
-               only_wrong: bool = False, **_: Any) -> float:
+def repetition(
+    *,
+    score: float,
+    correct: bool,
+    length: int,
+    token_ids: Sequence[int] | None = None,
+    text: str | None = None,
+    ngram_size: int | None = None,
+    max_penalty: float = -1.0,
+    only_wrong: bool = False,
+    **_: Any,
+) -> float:
     """Demystify n-gram repetition penalty, sequence form (``openrlhf/reward/repetition.py``), added to score.
 
     penalty = max_penalty · (1 − #unique n-grams / #n-grams); n-grams over ``token_ids`` (default n = 40, as
@@ -108,18 +138,19 @@ def repetition(*, score: float, correct: bool, length: int, token_ids: Sequence[
         raise ValueError("repetition needs token_ids or text")
     if len(seq) < n:
         return score
-    grams = [tuple(seq[i:i + n]) for i in range(len(seq) - n + 1)]
+    grams = [tuple(seq[i : i + n]) for i in range(len(seq) - n + 1)]
     frac = 1.0 - len(set(grams)) / len(grams)
     return score + max_penalty * frac
 
 
-def repetition_token_penalties(token_ids: Sequence[int], ngram_size: int = 40, penalty: float = -0.05
-                               ) -> list[float]:
+def repetition_token_penalties(
+    token_ids: Sequence[int], ngram_size: int = 40, penalty: float = -0.05
+) -> list[float]:
     """Demystify dense repetition penalty: ``penalty`` on every token of an n-gram already seen earlier."""
     out = [0.0] * len(token_ids)
     seen: set[tuple[int, ...]] = set()
     for i in range(len(token_ids) - ngram_size + 1):
-        g = tuple(token_ids[i:i + ngram_size])
+        g = tuple(token_ids[i : i + ngram_size])
         if g in seen:
             for j in range(i, i + ngram_size):
                 out[j] = penalty
@@ -127,8 +158,17 @@ def repetition_token_penalties(token_ids: Sequence[int], ngram_size: int = 40, p
     return out
 
 
-def format_term(*, score: float, correct: bool, length: int, response: str, pattern: str = "think_answer",
-                weight: float = 1.0, penalty: float = 0.0, **_: Any) -> float:
+def format_term(
+    *,
+    score: float,
+    correct: bool,
+    length: int,
+    response: str,
+    pattern: str = "think_answer",
+    weight: float = 1.0,
+    penalty: float = 0.0,
+    **_: Any,
+) -> float:
     """Format reward for the think/answer tags, added to the score.
 
     ``think_answer``: DeepSeek-R1 format reward (``<think>…</think>`` then ``<answer>…</answer>``, each once);

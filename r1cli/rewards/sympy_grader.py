@@ -1,7 +1,8 @@
 """A small LaTeX -> sympy converter and numeric equivalence test, independent of math-verify.
 
 Used (1) as the numeric fallback of r1's ``math`` grader after math-verify says no, and (2) as the second,
-independent grader of ``r1 reward audit``. Equivalence is decided numerically: closed-form values are evaluated
+independent grader of ``r1 reward audit``. Equivalence is decided numerically: closed-form values are
+evaluated
 to 30 digits; expressions with free symbols are evaluated at three random points (Schwartz-Zippel style
 identity testing). Inputs with nested or huge exponents are refused (returns None), never evaluated.
 """
@@ -16,13 +17,33 @@ from functools import lru_cache
 from typing import Any
 
 _FUNCS = {
-    "sin": "sin", "cos": "cos", "tan": "tan", "cot": "cot", "sec": "sec", "csc": "csc",
-    "arcsin": "asin", "arccos": "acos", "arctan": "atan", "sinh": "sinh", "cosh": "cosh", "tanh": "tanh",
-    "ln": "log", "log": "log", "exp": "exp",
+    "sin": "sin",
+    "cos": "cos",
+    "tan": "tan",
+    "cot": "cot",
+    "sec": "sec",
+    "csc": "csc",
+    "arcsin": "asin",
+    "arccos": "acos",
+    "arctan": "atan",
+    "sinh": "sinh",
+    "cosh": "cosh",
+    "tanh": "tanh",
+    "ln": "log",
+    "log": "log",
+    "exp": "exp",
 }
 _SIMPLE = {
-    "\\pi": " pi ", "\\infty": " oo ", "\\cdot": "*", "\\times": "*", "\\div": "/", "\\ast": "*",
-    "\\lfloor": " floor(", "\\rfloor": ") ", "\\lceil": " ceiling(", "\\rceil": ") ",
+    "\\pi": " pi ",
+    "\\infty": " oo ",
+    "\\cdot": "*",
+    "\\times": "*",
+    "\\div": "/",
+    "\\ast": "*",
+    "\\lfloor": " floor(",
+    "\\rfloor": ") ",
+    "\\lceil": " ceiling(",
+    "\\rceil": ") ",
 }
 _NUM_RE = re.compile(r"^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$")
 _FRAC_RE = re.compile(r"^([+-]?)\s*\\frac\{\s*(\d+)\s*\}\{\s*(\d+)\s*\}$|^([+-]?\d+)\s*/\s*(\d+)$")
@@ -78,7 +99,7 @@ def _read_group(s: str, i: int) -> tuple[str, int]:
             elif s[j] == "}":
                 depth -= 1
                 if depth == 0:
-                    return s[i + 1:j], j + 1
+                    return s[i + 1 : j], j + 1
         raise ValueError("unbalanced braces")
     if s[i] == "\\":
         m = re.match(r"\\[a-zA-Z]+", s[i:])
@@ -108,7 +129,7 @@ def latex_to_expr_str(s: str) -> str:
             root = "2"
             if i < len(s) and s[i] == "[":
                 j = s.index("]", i)
-                root = latex_to_expr_str(s[i + 1:j])
+                root = latex_to_expr_str(s[i + 1 : j])
                 i = j + 1
             a, i = _read_group(s, i)
             out.append(f"(({latex_to_expr_str(a)})**(1/({root})))")
@@ -174,9 +195,12 @@ def to_sympy(latex: str) -> Any:
     try:
         expr_s = latex_to_expr_str(latex)
         local = {"e": sympy.E, "i": sympy.I, "pi": sympy.pi, "oo": sympy.oo, "E": sympy.E}
-        return parse_expr(expr_s, local_dict=local, evaluate=True,
-                          transformations=standard_transformations + (implicit_multiplication_application,
-                                                                      convert_xor))
+        return parse_expr(
+            expr_s,
+            local_dict=local,
+            evaluate=True,
+            transformations=standard_transformations + (implicit_multiplication_application, convert_xor),
+        )
     except Exception:  # noqa: BLE001 - any parse failure means "cannot decide"
         return None
 
@@ -196,15 +220,22 @@ def sympy_equal(a_latex: str, b_latex: str, rel: float = 1e-6) -> bool | None:
             return False
         syms = sorted(fa, key=lambda x: x.name)
         rng = random.Random(1234)
-        points = [{} for _ in range(3)] if not syms else [
-            {x: sympy.Rational(rng.randint(11, 97), rng.randint(7, 13)) for x in syms} for _ in range(3)]
+        points = (
+            [{} for _ in range(3)]
+            if not syms
+            else [
+                {x: sympy.Rational(rng.randint(11, 97), rng.randint(7, 13)) for x in syms} for _ in range(3)
+            ]
+        )
         for pt in points:
             va = complex(a.subs(pt).evalf(30)) if pt else complex(a.evalf(30))
             vb = complex(b.subs(pt).evalf(30)) if pt else complex(b.evalf(30))
             if any(math.isnan(v.real) or math.isnan(v.imag) for v in (va, vb)):
                 return None
-            if not (math.isclose(va.real, vb.real, rel_tol=rel, abs_tol=1e-9)
-                    and math.isclose(va.imag, vb.imag, rel_tol=rel, abs_tol=1e-9)):
+            if not (
+                math.isclose(va.real, vb.real, rel_tol=rel, abs_tol=1e-9)
+                and math.isclose(va.imag, vb.imag, rel_tol=rel, abs_tol=1e-9)
+            ):
                 return False
         return True
     except Exception:  # noqa: BLE001 - evaluation errors are "cannot decide"

@@ -30,7 +30,9 @@ def _answer_field(gold: Mapping[str, Any]) -> str:
 
 
 def gold_answers(gold: Mapping[str, Any]) -> list[str]:
-    """``answer`` followed by ``answer_alternatives`` (Minerva rows carry DeepScaleR's LaTeX-ified variants)."""
+    """``answer`` followed by ``answer_alternatives``.
+
+    Minerva rows carry DeepScaleR's LaTeX-ified variants there."""
     out = [_answer_field(gold)]
     alts = gold.get("answer_alternatives") or []
     if isinstance(alts, str):
@@ -40,9 +42,18 @@ def gold_answers(gold: Mapping[str, Any]) -> list[str]:
 
 
 # ---------------------------------------------------------------------------------------------------- math
-def math_reward(response: str, gold: Mapping[str, Any], *, scheme: str = "binary", finished: bool = True,
-                require_think: bool = False, extractor: str = "auto", fallback_parse: bool = True,
-                **_: Any) -> RewardResult:
+def math_reward(
+    response: str,
+    gold: Mapping[str, Any],
+    *,
+    scheme: str = "binary",
+    finished: bool = True,
+    require_think: bool = False,
+    extractor: str = "auto",
+    fallback_parse: bool = True,
+    use_math_verify: bool = True,
+    **_: Any,
+) -> RewardResult:
     """Math answer reward graded with r1's normalisation + math-verify + sympy fallback.
 
     Schemes (reason in parentheses):
@@ -53,10 +64,15 @@ def math_reward(response: str, gold: Mapping[str, Any], *, scheme: str = "binary
     - ``limr`` -- +1 correct; −0.5 boxed but wrong; −1 format error: no ``\\boxed``, ≥ 5 boxes, truncated
       (``finished=False``), > 30 % garbled characters, a ≥ 5-char substring repeated ≥ 5 times
       (LIMR paper §2.4; code ``serve_rm.py``).
-    - ``simplerl`` -- +1 correct; −0.5 wrong but boxed; −1 no box (SimpleRL-Zoo ``simplelr_math.py``, "mix" mode).
-      Differs from ``limr`` only in that truncation, box count, garbling and repetition are *not* format errors.
-    ``binary``/``pm1`` use the ``extractor`` (default ``auto``); when it finds nothing and ``fallback_parse`` is
-    on, math-verify's own extraction (``final answer is $x$``) is tried. ``limr``/``simplerl`` read the last box.
+    - ``simplerl`` -- +1 correct; −0.5 wrong but boxed; −1 no box (SimpleRL-Zoo ``simplelr_math.py``, "mix"
+    mode).
+      Differs from ``limr`` only in that truncation, box count, garbling and repetition are *not* format
+      errors.
+    ``binary``/``pm1`` use the ``extractor`` (default ``auto``); when it finds nothing and
+    ``fallback_parse`` is
+    on, math-verify's own extraction (``final answer is $x$``) is tried. ``limr``/``simplerl`` read the
+    last box.
+    ``use_math_verify=False`` grades with the independent normalised-string + sympy grader only.
     """
     from r1cli.rewards.math_grader import grade, parse_fallback
 
@@ -85,17 +101,33 @@ def math_reward(response: str, gold: Mapping[str, Any], *, scheme: str = "binary
             pred = parse_fallback(text)
         if pred is None:
             return RewardResult(format_score, False, None, "no_answer")
-    ok, reason = grade(pred, golds)
+    ok, reason = grade(pred, golds, use_math_verify=use_math_verify)
     return RewardResult(1.0 if ok else wrong_score, ok, pred, reason)
 
 
+def math_independent_reward(response: str, gold: Mapping[str, Any], **params: Any) -> RewardResult:
+    """The ``math`` reward graded without math-verify: normalised string + sympy numeric comparison only.
+
+    The second, independent grader of ``r1 reward audit`` (r1's own verifier audit)."""
+    params["use_math_verify"] = False
+    return math_reward(response, gold, **params)
+
+
 # --------------------------------------------------------------------------------------------------- exact
-def exact_reward(response: str, gold: Mapping[str, Any], *, extractor: str = "answer_tag",
-                 require_think: bool = False, correct: float = 1.0, incorrect: float = 0.0,
-                 **_: Any) -> RewardResult:
+def exact_reward(
+    response: str,
+    gold: Mapping[str, Any],
+    *,
+    extractor: str = "answer_tag",
+    require_think: bool = False,
+    correct: float = 1.0,
+    incorrect: float = 0.0,
+    **_: Any,
+) -> RewardResult:
     """Exact string match of the extracted answer with ``gold['answer']`` after whitespace strip.
 
-    R1-Zero-style rule reward (DeepSeek-R1 Methods, "Reward design": accuracy by rule); used by the embedded tiny
+    R1-Zero-style rule reward (DeepSeek-R1 Methods, "Reward design": accuracy by rule); used by the
+    embedded tiny
     addition task (``<think>7+5+0=12 ...</think><answer>432</answer>``). Pure Python, no math-verify.
     """
     target = _answer_field(gold).strip()
@@ -128,12 +160,14 @@ def _eval_arith(node: ast.AST) -> Fraction:
     raise ValueError("unsupported expression")
 
 
-def countdown_reward(response: str, gold: Mapping[str, Any], *, format_score: float = 0.1, score: float = 1.0,
-                     **_: Any) -> RewardResult:
+def countdown_reward(
+    response: str, gold: Mapping[str, Any], *, format_score: float = 0.1, score: float = 1.0, **_: Any
+) -> RewardResult:
     """TinyZero Countdown (``verl/utils/reward_score/countdown.py``): the equation in the last ``<answer>``.
 
     1.0 if it uses each of ``gold['nums']`` exactly once (as a multiset) and evaluates to ``gold['target']``;
-    ``format_score`` (0.1) for an equation that is present but wrong, uses a number twice / not all numbers, has
+    ``format_score`` (0.1) for an equation that is present but wrong, uses a number twice / not all
+    numbers, has
     illegal characters or fails to evaluate; 0 when there is no ``<answer>`` equation. Division is exact
     (Fractions), so ``(1 + 2) / 3`` hits 1 exactly.
     """
@@ -174,7 +208,9 @@ def kk_parse(answer_text: str, names: Sequence[str]) -> list[bool] | None:
     return out
 
 
-def kk_reward(response: str, gold: Mapping[str, Any], *, format_reward: float = 1.0, **_: Any) -> RewardResult:
+def kk_reward(
+    response: str, gold: Mapping[str, Any], *, format_reward: float = 1.0, **_: Any
+) -> RewardResult:
     """Logic-RL Knights & Knaves (``verl/utils/reward_score/kk.py``): total = format + answer.
 
     format: +1 if ``<think>…</think><answer>…</answer>`` appear once each and in order, else −1.
@@ -211,9 +247,17 @@ def _to_fraction(s: str) -> Fraction | None:
         return Fraction(int(m.group(1)), int(m.group(2))) if m and int(m.group(2)) else None
 
 
-def gsm8k_reward(response: str, gold: Mapping[str, Any], *, extractor: str = "auto", require_think: bool = False,
-                 last_number_fallback: bool = True, correct: float = 1.0, incorrect: float = 0.0,
-                 **_: Any) -> RewardResult:
+def gsm8k_reward(
+    response: str,
+    gold: Mapping[str, Any],
+    *,
+    extractor: str = "auto",
+    require_think: bool = False,
+    last_number_fallback: bool = True,
+    correct: float = 1.0,
+    incorrect: float = 0.0,
+    **_: Any,
+) -> RewardResult:
     """GSM8K (Cobbe et al. 2021): numeric match of the final answer (``#### N``, a box, ``<answer>`` or
     ``Answer:``), falling back to the last number in the response as in the GSM8K/Qwen2.5-Math harness."""
     target = _to_fraction(_answer_field(gold))
@@ -237,11 +281,15 @@ def gsm8k_reward(response: str, gold: Mapping[str, Any], *, extractor: str = "au
 # ---------------------------------------------------------------------------------------------------- swe
 _SR_BLOCK_RE = re.compile(
     r"(?:^|\n)#{1,3}\s*(?P<path>[^\n]+?)\s*\n(?:```[^\n]*\n)?<<<<<<< SEARCH\n(?P<search>.*?)\n?=======\n"
-    r"(?P<replace>.*?)\n?>>>>>>> REPLACE", re.S)
+    r"(?P<replace>.*?)\n?>>>>>>> REPLACE",
+    re.S,
+)
 
 
 def parse_search_replace(text: str) -> dict[str, list[tuple[str, str]]]:
-    """SWE-RL / Agentless SEARCH/REPLACE edits: ``### path`` then ``<<<<<<< SEARCH … ======= … >>>>>>> REPLACE``."""
+    """SWE-RL / Agentless SEARCH/REPLACE edits.
+
+    Format: ``### path`` then ``<<<<<<< SEARCH … ======= … >>>>>>> REPLACE``."""
     edits: dict[str, list[tuple[str, str]]] = {}
     for m in _SR_BLOCK_RE.finditer(text):
         path = m.group("path").strip().strip("`").strip()
@@ -250,8 +298,15 @@ def parse_search_replace(text: str) -> dict[str, list[tuple[str, str]]]:
 
 
 def _unified(path: str, before: str, after: str) -> str:
-    return "".join(difflib.unified_diff(before.splitlines(keepends=True), after.splitlines(keepends=True),
-                                        fromfile=f"a/{path}", tofile=f"b/{path}", n=3))
+    return "".join(
+        difflib.unified_diff(
+            before.splitlines(keepends=True),
+            after.splitlines(keepends=True),
+            fromfile=f"a/{path}",
+            tofile=f"b/{path}",
+            n=3,
+        )
+    )
 
 
 def _split_patch(patch: str) -> dict[str, str]:
@@ -273,11 +328,13 @@ def _split_patch(patch: str) -> dict[str, str]:
 
 
 def swe_reward(response: str, gold: Mapping[str, Any], **_: Any) -> RewardResult:
-    """SWE-RL (Wei et al. 2025, eq. 1; ``src/swerl/core/reward.py``): −1 when malformed, else the mean over files
+    """SWE-RL (Wei et al. 2025, eq. 1; ``src/swerl/core/reward.py``): −1 when malformed, else the mean over
+    files
     of ``difflib.SequenceMatcher(None, pred_change, oracle_change, autojunk=False).ratio()``.
 
     Malformed: no ``</think>`` split, no ``<solution>`` (when present the edits are read from it), no valid
-    SEARCH/REPLACE block, or a SEARCH text not found in the file (when ``gold['files']`` gives the original file
+    SEARCH/REPLACE block, or a SEARCH text not found in the file (when ``gold['files']`` gives the original
+    file
     contents). With ``files`` the edits are applied and each file's unified diff is compared with the oracle
     patch's diff of that file; without it the edit text is compared with the oracle patch text. A file changed
     by only one side contributes 0.
@@ -314,8 +371,12 @@ def swe_reward(response: str, gold: Mapping[str, Any], **_: Any) -> RewardResult
     scores = []
     for p in paths:
         a, b = pred_diffs.get(p, ""), oracle_diffs.get(p, "")
-        a_change = "".join(ln for ln in a.splitlines(keepends=True) if not ln.startswith(("---", "+++", "@@")))
-        b_change = "".join(ln for ln in b.splitlines(keepends=True) if not ln.startswith(("---", "+++", "@@")))
+        a_change = "".join(
+            ln for ln in a.splitlines(keepends=True) if not ln.startswith(("---", "+++", "@@"))
+        )
+        b_change = "".join(
+            ln for ln in b.splitlines(keepends=True) if not ln.startswith(("---", "+++", "@@"))
+        )
         if not a_change or not b_change:
             scores.append(0.0)
             continue

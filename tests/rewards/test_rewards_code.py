@@ -71,13 +71,15 @@ def test_write_outside_dir_blocked(tmp_path: Path) -> None:
     target = tmp_path / "pwned.txt"
     victim = tmp_path / "keep.txt"
     victim.write_text("precious")
-    body = (f"open({str(target)!r}, 'w').write('x')\n"
-            f"import os\nos.remove({str(victim)!r})")
+    body = f"open({str(target)!r}, 'w').write('x')\nimport os\nos.remove({str(victim)!r})"
     r = REWARDS["code"](_resp(body), TESTS)
     assert r.score == 0.0
     assert not target.exists() and victim.read_text() == "precious"
-    for body in (f"import os\nos.remove({str(victim)!r})", f"import shutil\nshutil.rmtree({str(tmp_path)!r})",
-                 f"import os\nfd = os.open({str(target)!r}, os.O_WRONLY | os.O_CREAT)\nos.write(fd, b'x')"):
+    for body in (
+        f"import os\nos.remove({str(victim)!r})",
+        f"import shutil\nshutil.rmtree({str(tmp_path)!r})",
+        f"import os\nfd = os.open({str(target)!r}, os.O_WRONLY | os.O_CREAT)\nos.write(fd, b'x')",
+    ):
         assert REWARDS["code"](_resp(body), TESTS).score == 0.0
     assert not target.exists() and victim.read_text() == "precious"
 
@@ -91,10 +93,12 @@ def test_writes_inside_workdir_allowed_and_removed() -> None:
 
 def test_fork_bomb_contained() -> None:
     before = _children()
-    for body in ("import os\nwhile True:\n    os.fork()",
-                 "import subprocess\nwhile True:\n    subprocess.Popen(['sleep', '100'])",
-                 "import os\nos.system(':(){ :|:& };:')",
-                 "import multiprocessing"):
+    for body in (
+        "import os\nwhile True:\n    os.fork()",
+        "import subprocess\nwhile True:\n    subprocess.Popen(['sleep', '100'])",
+        "import os\nos.system(':(){ :|:& };:')",
+        "import multiprocessing",
+    ):
         t0 = time.monotonic()
         r = REWARDS["code"](_resp(body), TESTS, timeout_s=5)
         assert r.score == 0.0
@@ -116,7 +120,9 @@ def test_sleep_forever_times_out() -> None:
 def test_memory_and_ctypes_blocked() -> None:
     assert REWARDS["code"](_resp("x = bytearray(4 * 1024**3)"), TESTS, mem_mb=256).score == 0.0
     assert REWARDS["code"](_resp("import ctypes"), TESTS).score == 0.0
-    assert REWARDS["code"](_resp("import os, signal\nos.kill(os.getppid(), signal.SIGKILL)"), TESTS).score == 0.0
+    assert (
+        REWARDS["code"](_resp("import os, signal\nos.kill(os.getppid(), signal.SIGKILL)"), TESTS).score == 0.0
+    )
 
 
 @pytest.mark.parametrize("body", ["print('hello')", "import math\nprint(math.sqrt(4))"])

@@ -19,7 +19,9 @@ def test_binary_and_pm1() -> None:
     assert math(r"so \boxed{3}", {"answer": "0.5"}).score == 0.0
     assert math(r"so \boxed{3}", {"answer": "0.5"}, scheme="pm1").score == -1.0
     assert math(r"so \boxed{0.5}", {"answer": "0.5"}, scheme="pm1").score == 1.0
-    assert math("no answer at all", {"answer": "0.5"}, scheme="pm1") == RewardResult(-1.0, False, None, "no_answer")
+    assert math("no answer at all", {"answer": "0.5"}, scheme="pm1") == RewardResult(
+        -1.0, False, None, "no_answer"
+    )
 
 
 def test_deepscaler_requires_think() -> None:
@@ -27,8 +29,12 @@ def test_deepscaler_requires_think() -> None:
     assert (r.score, r.reason) == (0.0, "no_think")
     assert math(r"<think>hmm \boxed{5}</think> \boxed{4}", {"answer": "4"}, require_think=True).score == 1.0
     # only the text after </think> counts
-    assert math(r"<think>\boxed{4}</think> so 5", {"answer": "4"}, require_think=True, fallback_parse=False
-                ).score == 0.0
+    assert (
+        math(
+            r"<think>\boxed{4}</think> so 5", {"answer": "4"}, require_think=True, fallback_parse=False
+        ).score
+        == 0.0
+    )
 
 
 def test_dapo_answer_line() -> None:
@@ -95,7 +101,16 @@ def test_labelled_set_accuracy() -> None:
     assert len(rows) >= 150
     wrong = [r for r in rows if answers_equal(r["pred"], r["gold"]) != r["equivalent"]]
     assert len(wrong) / len(rows) <= 0.02, wrong
-    assert {r["type"] for r in rows} >= {"sci", "interval", "tuple", "list", "choice", "text", "base", "units"}
+    assert {r["type"] for r in rows} >= {
+        "sci",
+        "interval",
+        "tuple",
+        "list",
+        "choice",
+        "text",
+        "base",
+        "units",
+    }
 
 
 def test_independent_grader_and_plain_mv() -> None:
@@ -115,10 +130,13 @@ def _eval_rows(eval_dir: Path) -> list[dict]:
 
 
 def test_eval_golds_self_and_other(eval_dir: Path) -> None:
-    """Acceptance: every gold graded against itself is correct; against another problem's gold >= 99% wrong."""
+    """Acceptance: every gold graded against itself is correct; against another problem's gold >= 99 %
+    wrong."""
     rows = _eval_rows(eval_dir)
     self_res = [grade(r["answer"], [r["answer"]]) for r in rows]
-    assert all(ok for ok, _ in self_res), [r["id"] for r, (ok, _) in zip(rows, self_res, strict=True) if not ok]
+    assert all(ok for ok, _ in self_res), [
+        r["id"] for r, (ok, _) in zip(rows, self_res, strict=True) if not ok
+    ]
     rng = random.Random(0)
     pairs = []
     for i, r in enumerate(rows):

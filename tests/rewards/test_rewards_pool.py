@@ -36,10 +36,22 @@ def test_order_and_equivalence_with_serial() -> None:
 def test_deadline_with_pathological_items(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(REWARDS, "_hang_math", _c_hang)
     deadline = 4.0
-    resp = [r"\boxed{9^{9^{9^9}}}", r"\boxed{" + "(" * 3000 + "1" + ")" * 3000 + "}", "HANG",
-            r"\boxed{10^{10^{10}}}", r"\boxed{2}", r"\boxed{9^{9^{9^9}}}"]
-    golds = [{"answer": "3"}, {"answer": "1"}, {"answer": "1"}, {"answer": "7"}, {"answer": "2"},
-             {"answer": "9^{9^{9^9}}"}]
+    resp = [
+        r"\boxed{9^{9^{9^9}}}",
+        r"\boxed{" + "(" * 3000 + "1" + ")" * 3000 + "}",
+        "HANG",
+        r"\boxed{10^{10^{10}}}",
+        r"\boxed{2}",
+        r"\boxed{9^{9^{9^9}}}",
+    ]
+    golds = [
+        {"answer": "3"},
+        {"answer": "1"},
+        {"answer": "1"},
+        {"answer": "7"},
+        {"answer": "2"},
+        {"answer": "9^{9^{9^9}}"},
+    ]
     t0 = time.monotonic()
     with GradingPool(workers=2, deadline_s=deadline) as pool:
         res = pool.map("_hang_math", resp, golds)

@@ -15,14 +15,18 @@ def test_cosine_demystify_endpoints_and_mid() -> None:
     assert cos(score=1, correct=True, length=500, max_len=1000) == pytest.approx(1.5)
     assert cos(score=0, correct=False, length=500, max_len=1000) == pytest.approx(-5.0)
     # p = 0.25: 1 + 0.5 * 1 * (1 + cos(pi/4))
-    assert cos(score=1, correct=True, length=250, max_len=1000) == pytest.approx(1 + 0.5 * (1 + math.cos(math.pi / 4)))
+    assert cos(score=1, correct=True, length=250, max_len=1000) == pytest.approx(
+        1 + 0.5 * (1 + math.cos(math.pi / 4))
+    )
     # exceed rule: L + 16 >= L_max -> -10
     assert cos(score=1, correct=True, length=984, max_len=1000) == -10.0
     assert cos(score=1, correct=True, length=983, max_len=1000) > 1.0
 
 
 def test_cosine_open_rs() -> None:
-    kw = dict(max_len=3584, r_correct_0=1.0, r_correct_L=0.5, r_wrong_0=-0.5, r_wrong_L=0.0, exceed_reward=None)
+    kw = dict(
+        max_len=3584, r_correct_0=1.0, r_correct_L=0.5, r_wrong_0=-0.5, r_wrong_L=0.0, exceed_reward=None
+    )
     assert SHAPING["cosine"](score=1, correct=True, length=0, **kw) == pytest.approx(1.0)
     assert SHAPING["cosine"](score=1, correct=True, length=3584, **kw) == pytest.approx(0.5)
     assert SHAPING["cosine"](score=0, correct=False, length=3584, **kw) == pytest.approx(0.0)
@@ -32,11 +36,11 @@ def test_cosine_open_rs() -> None:
 def test_dapo_overlong() -> None:
     ov = SHAPING["overlong"]
     kw = dict(max_len=20480, cache_len=4096)
-    assert ov(score=1.0, correct=True, length=16384, **kw) == 1.0          # exactly L_max - L_cache: no penalty
+    assert ov(score=1.0, correct=True, length=16384, **kw) == 1.0  # exactly L_max - L_cache: no penalty
     assert ov(score=1.0, correct=True, length=16385, **kw) == pytest.approx(1.0 - 1 / 4096)
     assert ov(score=1.0, correct=True, length=18432, **kw) == pytest.approx(0.5)
-    assert ov(score=-1.0, correct=False, length=20480, **kw) == pytest.approx(-2.0)   # at L_max: -1
-    assert ov(score=1.0, correct=True, length=20481, **kw) == pytest.approx(0.0)      # beyond: -1
+    assert ov(score=-1.0, correct=False, length=20480, **kw) == pytest.approx(-2.0)  # at L_max: -1
+    assert ov(score=1.0, correct=True, length=20481, **kw) == pytest.approx(0.0)  # beyond: -1
 
 
 def test_l1() -> None:
@@ -60,9 +64,16 @@ def test_repetition() -> None:
     assert rep(score=1.0, correct=True, length=12, token_ids=ids, ngram_size=3) == pytest.approx(1 - 0.7)
     assert rep(score=1.0, correct=True, length=12, token_ids=list(range(12)), ngram_size=3) == 1.0
     assert rep(score=1.0, correct=True, length=3, text="a b c a b c", max_penalty=-0.5) == pytest.approx(
-        1 - 0.5 * (1 - 3 / 4))
+        1 - 0.5 * (1 - 3 / 4)
+    )
     assert rep(score=1.0, correct=True, length=12, token_ids=ids, ngram_size=3, only_wrong=True) == 1.0
-    assert repetition_token_penalties([1, 2, 1, 2, 1], ngram_size=2, penalty=-0.05) == [0, 0, -0.05, -0.05, -0.05]
+    assert repetition_token_penalties([1, 2, 1, 2, 1], ngram_size=2, penalty=-0.05) == [
+        0,
+        0,
+        -0.05,
+        -0.05,
+        -0.05,
+    ]
 
 
 def test_format_term() -> None:

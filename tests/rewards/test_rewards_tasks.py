@@ -7,7 +7,11 @@ import pytest
 
 from r1cli.rewards import REWARDS, RewardResult, score_batch
 
-KK_GOLD = {"names": ["Alice", "Bob"], "solution": [True, False], "answer": "(1) Alice is a knight\n(2) Bob is a knave"}
+KK_GOLD = {
+    "names": ["Alice", "Bob"],
+    "solution": [True, False],
+    "answer": "(1) Alice is a knight\n(2) Bob is a knave",
+}
 
 
 def _kk(answer: str, think: str = "reasoning") -> str:
@@ -21,30 +25,40 @@ def test_exact_tiny_addition() -> None:
     assert REWARDS["exact"](resp.replace("432", "431"), {"answer": "432"}).score == 0.0
     assert REWARDS["exact"]("<think>x</think>432", {"answer": "432"}).reason == "no_answer"
     assert REWARDS["exact"](resp, {"answer": "432"}, correct=2.0).score == 2.0
-    assert REWARDS["exact"]("<answer>432</answer>", {"answer": "432"}, require_think=True).reason == "no_think"
+    assert (
+        REWARDS["exact"]("<answer>432</answer>", {"answer": "432"}, require_think=True).reason == "no_think"
+    )
 
 
 def test_exact_is_fast_and_imports_no_math_verify() -> None:
     import subprocess
 
-    code = ("import sys, time; from r1cli.rewards import REWARDS; t=time.perf_counter(); "
-            "[REWARDS['exact']('<think>1+1=2</think><answer>2</answer>', {'answer': '2'}) for _ in range(20000)]; "
-            "dt=time.perf_counter()-t; print('math_verify' in sys.modules, 'sympy' in sys.modules, dt)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    code = (
+        "import sys, time; from r1cli.rewards import REWARDS; t=time.perf_counter(); "
+        "[REWARDS['exact']('<think>1+1=2</think><answer>2</answer>', {'answer': '2'}) "
+        "for _ in range(20000)]; "
+        "dt=time.perf_counter()-t; print('math_verify' in sys.modules, 'sympy' in sys.modules, dt)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.split()
     assert out[0] == "False" and out[1] == "False"
     assert float(out[2]) < 2.0  # > 10k responses/s even on a loaded 2-core box
 
 
-@pytest.mark.parametrize(("answer", "score", "reason"), [
-    ("(1 + 2) * 3", 1.0, "ok"),            # uses 1, 2, 3 once: 9
-    ("3 * (2 + 1)", 1.0, "ok"),
-    ("(1 + 2) * 3 = 9", 1.0, "ok"),        # "= target" suffix tolerated
-    ("3 * 3", 0.1, "wrong: numbers not used exactly once"),  # a number twice, one missing
-    ("(1 + 2) * 3 * 1", 0.1, "wrong: numbers not used exactly once"),  # 1 used twice
-    ("1 + 2 + 3", 0.1, "wrong"),            # well formed, = 6
-    ("(1 + 2) ** 3", 0.1, "format: cannot evaluate"),
-    ("import os", 0.1, "format: illegal characters"),
-])
+@pytest.mark.parametrize(
+    ("answer", "score", "reason"),
+    [
+        ("(1 + 2) * 3", 1.0, "ok"),  # uses 1, 2, 3 once: 9
+        ("3 * (2 + 1)", 1.0, "ok"),
+        ("(1 + 2) * 3 = 9", 1.0, "ok"),  # "= target" suffix tolerated
+        ("3 * 3", 0.1, "wrong: numbers not used exactly once"),  # a number twice, one missing
+        ("(1 + 2) * 3 * 1", 0.1, "wrong: numbers not used exactly once"),  # 1 used twice
+        ("1 + 2 + 3", 0.1, "wrong"),  # well formed, = 6
+        ("(1 + 2) ** 3", 0.1, "format: cannot evaluate"),
+        ("import os", 0.1, "format: illegal characters"),
+    ],
+)
 def test_countdown(answer: str, score: float, reason: str) -> None:
     gold = {"nums": [1, 2, 3], "target": 9, "answer": "9"}
     r = REWARDS["countdown"](f"<think>x</think><answer>{answer}</answer>", gold)
@@ -65,10 +79,10 @@ def test_countdown_no_answer_and_exact_division() -> None:
 
 def test_kk_scores() -> None:
     kk = REWARDS["kk"]
-    assert kk(_kk("Alice is a knight, Bob is a knave"), KK_GOLD).score == 3.0       # +1 +2
-    assert kk(_kk("Alice is a knight, Bob is a knight"), KK_GOLD).score == -0.5     # +1 -1.5 (partly right)
-    assert kk(_kk("Alice is a knight"), KK_GOLD).score == -1.0                      # +1 -2: Bob missing
-    r = kk("Alice is a knight, Bob is a knave", KK_GOLD)                            # no tags: -1 -2
+    assert kk(_kk("Alice is a knight, Bob is a knave"), KK_GOLD).score == 3.0  # +1 +2
+    assert kk(_kk("Alice is a knight, Bob is a knight"), KK_GOLD).score == -0.5  # +1 -1.5 (partly right)
+    assert kk(_kk("Alice is a knight"), KK_GOLD).score == -1.0  # +1 -2: Bob missing
+    r = kk("Alice is a knight, Bob is a knave", KK_GOLD)  # no tags: -1 -2
     assert (r.score, r.reason) == (-3.0, "format")
     dup = "<think>a</think><think>b</think><answer>Alice is a knight, Bob is a knave</answer>"
     assert kk(dup, KK_GOLD).score == -3.0
@@ -81,7 +95,7 @@ def test_gsm8k() -> None:
     g = {"answer": "1240"}
     assert REWARDS["gsm8k"]("so #### 1,240", g).score == 1.0
     assert REWARDS["gsm8k"](r"\boxed{1240.00}", g).score == 1.0
-    assert REWARDS["gsm8k"]("she pays $1,240 in total.", g).score == 1.0   # last-number fallback
+    assert REWARDS["gsm8k"]("she pays $1,240 in total.", g).score == 1.0  # last-number fallback
     assert REWARDS["gsm8k"]("she pays $1,240 in total.", g, last_number_fallback=False).score == 0.0
     assert REWARDS["gsm8k"]("#### 124", g).reason == "wrong"
 
@@ -98,8 +112,10 @@ FILES = {"pkg/m.py": "def f(x):\n    return x + 1\n"}
 
 
 def _swe(search: str, replace: str, path: str = "pkg/m.py") -> str:
-    return (f"<think>fix</think><solution>\n### {path}\n<<<<<<< SEARCH\n{search}\n=======\n{replace}\n"
-            ">>>>>>> REPLACE\n</solution>")
+    return (
+        f"<think>fix</think><solution>\n### {path}\n<<<<<<< SEARCH\n{search}\n=======\n{replace}\n"
+        ">>>>>>> REPLACE\n</solution>"
+    )
 
 
 def test_swe() -> None:
@@ -119,9 +135,13 @@ def test_swe() -> None:
 
 
 def test_score_batch_in_process_and_errors() -> None:
-    res = score_batch("exact", ["<answer>1</answer>", "<answer>2</answer>"], [{"answer": "1"}, {"answer": "1"}])
+    res = score_batch(
+        "exact", ["<answer>1</answer>", "<answer>2</answer>"], [{"answer": "1"}, {"answer": "1"}]
+    )
     assert [r.score for r in res] == [1.0, 0.0]
-    bad = score_batch("countdown", ["<answer>1</answer>"], [{"answer": "1"}])  # missing nums -> error, not crash
+    bad = score_batch(
+        "countdown", ["<answer>1</answer>"], [{"answer": "1"}]
+    )  # missing nums -> error, not crash
     assert bad[0].score == 0.0 and bad[0].reason.startswith("error: KeyError")
 
 

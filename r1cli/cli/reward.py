@@ -1,0 +1,198 @@
+"""``r1 reward``: score responses with a registered reward, and audit the math verifier.
+
+No torch here; math-verify is imported only inside the grading workers / when a command runs.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from r1cli.cli.common import console, fail
+from r1cli.errors import R1InputError
+
+app = typer.Typer(
+    help="Score model responses with a reward (math, exact, countdown, kk, gsm8k, swe, code) and audit the "
+    "math verifier against an independent second grader.",
+    no_args_is_help=True,
+)
+
+
+def _read_rows(path: Path, required: tuple[str, ...]) -> list[dict[str, Any]]:
+    """Read a jsonl file; every row must be an object with the ``required`` fields.
+
+    ``answer`` and ``response`` must be strings; ``finished`` (optional) a boolean."""
+    if not path.is_file():
+        raise R1InputError("file not found", file=str(path))
+    rows: list[dict[str, Any]] = []
+    with open(path, encoding="utf-8") as fh:
+        for n, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise R1InputError(f"invalid JSON: {exc.msg}", file=str(path), row=n) from None
+            if not isinstance(row, dict):
+                raise R1InputError("row is not a JSON object", file=str(path), row=n)
+            for field in required:
+                if field not in row:
+                    raise R1InputError("missing field", file=str(path), row=n, field=field)
+                if field in ("response", "answer") and not isinstance(row[field], str):
+                    raise R1InputError(
+                        f"must be a string, got {type(row[field]).__name__}",
+                        file=str(path),
+                        row=n,
+                        field=field,
+                    )
+            if "finished" in row and not isinstance(row["finished"], bool):
+                raise R1InputError("must be true or false", file=str(path), row=n, field="finished")
+            row["_line"] = n
+            rows.append(row)
+    if not rows:
+        raise R1InputError("no rows", file=str(path))
+    return rows
+
+
+def _parse_params(items: list[str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for it in items:
+        if "=" not in it:
+            raise R1InputError(f"--param expects key=value, got {it!r}", field="--param")
+        k, v = it.split("=", 1)
+        try:
+            out[k.strip()] = json.loads(v)
+        except json.JSONDecodeError:
+            out[k.strip()] = v
+    return out
+
+
+def _task_fields(reward: str) -> tuple[str, ...]:
+    return {
+        "countdown": ("nums", "target"),
+        "kk": ("names", "solution"),
+        "swe": ("oracle_patch",),
+        "code": ("tests",),
+    }.get(reward, ())
+
+
+@app.command()
+def score(
+    input: Path = typer.Argument(
+        ..., help="jsonl with id, response, answer (+ task fields, optional finished)"
+    ),
+    out: Path = typer.Option(
+        ..., "--out", "-o", help="output jsonl: input rows + score, correct, extracted, reason"
+    ),
+    reward: str = typer.Option("math", "--reward", "-r", help="reward name (r1cli.rewards.REWARDS)"),
+    scheme: str | None = typer.Option(None, help="math score scheme: binary | pm1 | limr | simplerl"),
+    extractor: str | None = typer.Option(None, help="auto | boxed | answer_tag | answer_line | gsm8k"),
+    require_think: bool = typer.Option(False, "--require-think", help="grade only text after </think>"),
+    param: list[str] = typer.Option(
+        [], "--param", "-p", help="extra reward parameter key=value (JSON value)"
+    ),
+    workers: int = typer.Option(2, help="grading worker processes"),
+    deadline: float = typer.Option(10.0, help="hard per-item deadline in seconds"),
+) -> None:
+    """Score every row and write it back with score, correct, extracted and reason."""
+    from r1cli.rewards import REWARDS, GradingPool
+
+    try:
+        if reward not in REWARDS:
+            raise R1InputError(
+                f"unknown reward {reward!r}; choose from {', '.join(sorted(REWARDS))}", field="--reward"
+            )
+        rows = _read_rows(input, ("id", "response", "answer") + _task_fields(reward))
+        params = _parse_params(param)
+    except R1InputError as exc:
+        raise fail(str(exc)) from None
+    if scheme is not None:
+        params["scheme"] = scheme
+    if extractor is not None:
+        params["extractor"] = extractor
+    if require_think:
+        params["require_think"] = True
+    golds = [{k: v for k, v in r.items() if k not in ("response", "_line")} for r in rows]
+    finished = [bool(r.get("finished", True)) for r in rows]
+    with GradingPool(workers=workers, deadline_s=deadline) as pool:
+        results = pool.map(reward, [r["response"] for r in rows], golds, params, finished)
+    from r1cli.utils.io import atomic_write_jsonl
+
+    out_rows = []
+    for row, res in zip(rows, results, strict=True):
+        o = {k: v for k, v in row.items() if k != "_line"}
+        o.update(score=res.score, correct=res.correct, extracted=res.extracted, reason=res.reason)
+        out_rows.append(o)
+    atomic_write_jsonl(out, out_rows)
+    n = len(results)
+    acc = sum(r.correct for r in results) / n
+    mean = sum(r.score for r in results) / n
+    reasons = Counter(r.reason.split(":")[0] for r in results)
+    console.print(f"{n} rows  accuracy {acc:.3f}  mean score {mean:.3f}  reasons {dict(reasons)}  -> {out}")
+
+
+@app.command()
+def audit(
+    input: Path = typer.Argument(..., help="jsonl with id, response, answer (optional answer_alternatives)"),
+    out: Path | None = typer.Option(None, "--out", "-o", help="write the disagreeing rows here (jsonl)"),
+    extractor: str = typer.Option("auto", help="answer extractor"),
+    workers: int = typer.Option(2, help="grading worker processes"),
+    deadline: float = typer.Option(10.0, help="hard per-item deadline in seconds"),
+    show: int = typer.Option(50, help="print at most this many disagreements"),
+) -> None:
+    """Grade with r1's math grader (math-verify) AND an independent second grader (normalised string + sympy
+    numeric comparison); print the rows where they disagree."""
+    from rich.table import Table
+
+    from r1cli.rewards import GradingPool
+
+    try:
+        rows = _read_rows(input, ("id", "response", "answer"))
+    except R1InputError as exc:
+        raise fail(str(exc)) from None
+    responses = [r["response"] for r in rows]
+    golds = [{k: v for k, v in r.items() if k not in ("response", "_line")} for r in rows]
+    with GradingPool(workers=workers, deadline_s=deadline) as pool:
+        first = pool.map("math", responses, golds, {"extractor": extractor})
+        second = pool.map("math_independent", responses, golds, {"extractor": extractor})
+    disagree = [(row, a, b) for row, a, b in zip(rows, first, second, strict=True) if a.correct != b.correct]
+    table = Table(title=f"verifier disagreements: {len(disagree)} of {len(rows)}")
+    for col in ("id", "line", "extracted", "gold", "math-verify", "independent"):
+        table.add_column(col, overflow="fold")
+    for row, a, b in disagree[:show]:
+        table.add_row(
+            str(row["id"]),
+            str(row["_line"]),
+            str(a.extracted),
+            row["answer"],
+            f"{a.correct} ({a.reason})",
+            f"{b.correct} ({b.reason})",
+        )
+    console.print(table)
+    agree = 1 - len(disagree) / len(rows)
+    console.print(
+        f"agreement {agree:.4f}  accuracy math-verify {sum(a.correct for a in first) / len(rows):.3f}  "
+        f"independent {sum(b.correct for b in second) / len(rows):.3f}"
+    )
+    if out is not None:
+        from r1cli.utils.io import atomic_write_jsonl
+
+        atomic_write_jsonl(
+            out,
+            [
+                {
+                    "id": row["id"],
+                    "extracted": a.extracted,
+                    "answer": row["answer"],
+                    "math_verify": a.correct,
+                    "independent": b.correct,
+                    "reason_math_verify": a.reason,
+                    "reason_independent": b.reason,
+                }
+                for row, a, b in disagree
+            ],
+        )
