@@ -144,8 +144,10 @@ def audit(
     deadline: float = typer.Option(10.0, help="hard per-item deadline in seconds"),
     show: int = typer.Option(50, help="print at most this many disagreements"),
 ) -> None:
-    """Grade with r1's math grader (math-verify) AND an independent second grader (normalised string + sympy
-    numeric comparison); print the rows where they disagree."""
+    """Grade with r1's math grader and an independent second grader; print where they disagree.
+
+    The first grader is the ``math`` reward (normalisation + math-verify + sympy fallback); the second is
+    ``math_independent`` (normalised string + sympy numeric comparison, no math-verify)."""
     from rich.table import Table
 
     from r1cli.rewards import GradingPool

@@ -102,7 +102,26 @@ def math_reward(
         if pred is None:
             return RewardResult(format_score, False, None, "no_answer")
     ok, reason = grade(pred, golds, use_math_verify=use_math_verify)
+    if not ok and reason == "wrong":
+        # several answers boxed one by one ("\\boxed{3} and \\boxed{5}") for a list-valued gold
+        joined = _joined_boxes(text, golds[0])
+        if joined is not None and grade(joined, golds, use_math_verify=use_math_verify)[0]:
+            return RewardResult(1.0, True, joined, "ok")
     return RewardResult(1.0 if ok else wrong_score, ok, pred, reason)
+
+
+def _joined_boxes(text: str, gold: str) -> str | None:
+    """The last k box contents joined by commas, k = number of top-level items of the gold (k ≥ 2)."""
+    from r1cli.rewards.extract import boxed_spans
+    from r1cli.rewards.normalize import normalize_answer
+
+    k = len(normalize_answer(gold).items)
+    if k < 2:
+        return None
+    boxes = [c.strip() for _, _, c in boxed_spans(text)]
+    if len(boxes) < k:
+        return None
+    return ", ".join(boxes[-k:])
 
 
 def math_independent_reward(response: str, gold: Mapping[str, Any], **params: Any) -> RewardResult:

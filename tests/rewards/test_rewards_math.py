@@ -88,6 +88,13 @@ def test_answer_alternatives() -> None:
     assert math(r"\boxed{\arcsin\left(\frac{10}{13}\right)}", gold2).correct
 
 
+def test_list_answer_in_separate_boxes() -> None:
+    r = math(r"the roots are \boxed{5} and \boxed{-2}", {"answer": "-2, 5"})
+    assert r.correct and r.extracted == "5, -2"
+    assert not math(r"\boxed{5} and \boxed{-3}", {"answer": "-2, 5"}).correct
+    assert math(r"\boxed{1} then \boxed{5}", {"answer": "5"}).correct  # single gold: the last box counts
+
+
 def test_prefilter_and_nesting() -> None:
     deep = r"\boxed{" + "(" * 3000 + "1" + ")" * 3000 + "}"
     r = math(deep, {"answer": "1"})
@@ -149,3 +156,14 @@ def test_eval_golds_self_and_other(eval_dir: Path) -> None:
     wrong = sum(not x.correct for x in res)
     assert wrong / len(pairs) >= 0.99
     assert all(x.reason != "timeout" for x in res)
+
+
+def test_math_verify_log_output_capped(caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    import r1cli.rewards.math_grader  # noqa: F401 - installs the cap
+
+    with caplog.at_level(logging.WARNING):
+        logging.getLogger("math_verify.parser").warning("Timeout parsing %s", "(" * 5000)
+    msg = caplog.records[-1].getMessage()
+    assert len(msg) < 260 and msg.endswith("chars]")
