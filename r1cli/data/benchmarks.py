@@ -43,8 +43,8 @@ BENCHMARKS: dict[str, Benchmark] = {b.name: b for b in [
               aliases=("olympiad", "olympiad_bench")),
     Benchmark("gsm8k", "gsm8k_test.jsonl", "openai/gsm8k", "test", hub_config="main", prompt_key="problem",
               task="gsm8k", reward="gsm8k"),
-    Benchmark("countdown", "countdown_test.jsonl", "Jiayi-Pan/Countdown-Tasks-3to4", "train", task="countdown",
-              reward="countdown", template="countdown"),
+    Benchmark("countdown", "countdown_test.jsonl", "Jiayi-Pan/Countdown-Tasks-3to4", "train",
+              task="countdown", reward="countdown", template="countdown"),
     Benchmark("kk", "kk_logic_test.jsonl", None, task="kk", reward="kk", template="kk",
               aliases=("knights-and-knaves",)),
     Benchmark("addition", None, task="addition", reward="exact", template="tiny-chat", synth="synth:addition",
@@ -59,8 +59,8 @@ def get_benchmark(name: str) -> Benchmark:
     for b in BENCHMARKS.values():
         if key in b.aliases:
             return b
-    raise R1InputError(f"unknown benchmark {name!r} (known: {', '.join(sorted(BENCHMARKS))}, or 'test' inside a "
-                       "pipeline run)")
+    raise R1InputError(f"unknown benchmark {name!r} (known: {', '.join(sorted(BENCHMARKS))}, or 'test' "
+                       "inside a pipeline run)")
 
 
 def data_dirs(data_dir: str | Path | None = None) -> list[Path]:
@@ -83,7 +83,8 @@ def locate(bench: Benchmark, data_dir: str | Path | None = None) -> Path | None:
 
 
 def load_benchmark(name: str, data_dir: str | Path | None = None, template: str = "chat",
-                   system_prompt: str | None = None, limit: int | None = None) -> tuple[Benchmark, list[dict]]:
+                   system_prompt: str | None = None, limit: int | None = None
+                   ) -> tuple[Benchmark, list[dict[str, Any]]]:
     """Prepared (normalised, templated) rows of a benchmark."""
     from r1cli.data.prepare import load_source, normalise_rows
 

@@ -36,8 +36,8 @@ def load_source(source: str, *, split: str = "train", size: int | None = None, s
         return read_table(path), str(path)
     if "/" in source and not source.startswith((".", "/")):
         return _load_hub(source, split), f"hub:{source}[{split}]"
-    raise R1InputError(f"data source not found: {source!r} (a local jsonl/json/parquet file, a Hub dataset id, "
-                       "or synth:addition)")
+    raise R1InputError(f"data source not found: {source!r} (a local jsonl/json/parquet file, a Hub dataset "
+                       "id, or synth:addition)")
 
 
 def read_table(path: Path) -> list[dict[str, Any]]:
@@ -56,7 +56,10 @@ def read_table(path: Path) -> list[dict[str, Any]]:
             rows.append(obj)
         return rows
     if suffix == ".json":
-        obj = json.loads(path.read_text(encoding="utf-8"))
+        try:
+            obj = json.loads(path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as exc:
+            raise R1InputError(f"invalid JSON ({exc.msg} at line {exc.lineno})", file=str(path)) from exc
         if isinstance(obj, dict):
             for key in ("data", "rows", "train", "test"):
                 if isinstance(obj.get(key), list):
@@ -64,6 +67,9 @@ def read_table(path: Path) -> list[dict[str, Any]]:
                     break
         if not isinstance(obj, list):
             raise R1InputError("a .json data file must hold a list of objects", file=str(path))
+        for i, r in enumerate(obj):
+            if not isinstance(r, dict):
+                raise R1InputError("a row must be a JSON object", file=str(path), row=i)
         return obj
     if suffix == ".parquet":
         import pyarrow.parquet as pq
@@ -114,8 +120,11 @@ def _normalise_one(r: dict[str, Any], i: int, *, file: str, prompt_key: str, ans
         problem = None
     else:
         problem = r.get(prompt_key)
-        if problem is None and "prompt" in r and prompt_key == "problem":
-            problem = r["prompt"]
+        if problem is None and prompt_key == "problem":  # the default key: accept the usual alternatives
+            for alt in ("prompt", "question", "quiz", "query", "Problem"):
+                if isinstance(r.get(alt), str):
+                    problem = r[alt]
+                    break
         if not isinstance(problem, str) or not problem.strip():
             raise R1InputError("missing or empty prompt text", file=file, row=i, field=prompt_key)
         try:
@@ -132,18 +141,41 @@ def _normalise_one(r: dict[str, Any], i: int, *, file: str, prompt_key: str, ans
     meta = {k: v for k, v in r.items() if k not in CORE_FIELDS and k not in (prompt_key, answer_key)}
     if isinstance(r.get("meta"), dict):
         meta.update(r["meta"])
+    elif isinstance(r.get("meta"), str) and r["meta"].strip().startswith("{"):
+        try:
+            meta.update(json.loads(r["meta"]))
+        except json.JSONDecodeError as exc:
+            raise R1InputError("meta is not valid JSON", file=file, row=i, field="meta") from exc
     if problem is not None:
         meta.setdefault("problem", problem)
     return {
         "id": rid,
         "prompt": rendered.get("prompt"),
         "messages": rendered.get("messages"),
-        "answer": answer if isinstance(answer, str) else json.dumps(answer) if not isinstance(answer, int | float)
-        else str(answer),
+        "answer": answer if isinstance(answer, str)
+        else str(answer) if isinstance(answer, int | float) else json.dumps(answer),
         "task": str(r.get("task") or task),
         "response": r.get("response") if isinstance(r.get("response"), str) else None,
         "meta": json.dumps(meta, default=str),
     }
+
+
+def write_rows(path: str | Path, rows: list[dict[str, Any]]) -> None:
+    """Atomically write rows as parquet, or as jsonl when the name ends in .jsonl."""
+    from r1cli.utils.io import atomic_write_jsonl, write_parquet
+
+    if str(path).lower().endswith(".jsonl"):
+        atomic_write_jsonl(path, rows)
+    else:
+        write_parquet(path, rows)
+
+
+def read_rows(path: str | Path) -> list[dict[str, Any]]:
+    """Rows of a jsonl/json/parquet file (a clear error when it does not exist)."""
+    p = Path(path)
+    if not p.exists():
+        raise R1InputError("file not found", file=str(p))
+    return read_table(p)
 
 
 def gold_of(row: dict[str, Any]) -> dict[str, Any]:
@@ -156,7 +188,8 @@ def gold_of(row: dict[str, Any]) -> dict[str, Any]:
 def prepare(source: str, out: str | Path, *, split: str = "train", prompt_key: str = "problem",
             answer_key: str = "answer", template: str = "chat", task: str = "math",
             system_prompt: str | None = None, limit: int | None = None, shuffle: bool = False, seed: int = 0,
-            size: int | None = None, skip_invalid: bool = False, data_dir: str | None = None) -> dict[str, Any]:
+            size: int | None = None, skip_invalid: bool = False, data_dir: str | None = None
+            ) -> dict[str, Any]:
     """Load, normalise and atomically write a prepared parquet. Returns stats."""
     from r1cli.utils.io import write_parquet
 

@@ -16,8 +16,8 @@ R1_ZERO_SYSTEM = (
 )
 BOXED_SUFFIX = "Let's think step by step and output the final answer within \\boxed{}."
 QWEN_MATH_SYSTEM = "Please reason step by step, and put your final answer within \\boxed{}."
-DAPO_PREFIX = ("Solve the following math problem step by step. The last line of your response should be of the "
-               "form Answer: $Answer (without quotes) where $Answer is the answer to the problem.\n\n")
+DAPO_PREFIX = ("Solve the following math problem step by step. The last line of your response should be of "
+               "the form Answer: $Answer (without quotes) where $Answer is the answer to the problem.\n\n")
 DAPO_SUFFIX = '\n\nRemember to put your answer on its own line after "Answer:".'
 COUNTDOWN_USER = (
     "Using the numbers {nums}, create an equation that equals {target}. You can use basic arithmetic "
@@ -72,7 +72,10 @@ def t_dapo(problem: str, row: dict[str, Any]) -> Rendered:
 
 def t_countdown(problem: str, row: dict[str, Any]) -> Rendered:
     nums, target = row.get("nums"), row.get("target")
-    user = COUNTDOWN_USER.format(nums=nums, target=target) if nums is not None and target is not None else problem
+    if nums is None or target is None:
+        user = problem
+    else:
+        user = COUNTDOWN_USER.format(nums=nums, target=target)
     return {"prompt": f"{R1_ZERO_SYSTEM} User: {user} Assistant: Let me solve this step by step.\n<think>"}
 
 
@@ -87,7 +90,8 @@ TEMPLATES: dict[str, Callable[[str, dict[str, Any]], Rendered]] = {
 }
 
 
-def apply_template(name: str, problem: str, row: dict[str, Any], system_prompt: str | None = None) -> Rendered:
+def apply_template(name: str, problem: str, row: dict[str, Any], system_prompt: str | None = None
+                   ) -> Rendered:
     if name not in TEMPLATES:
         raise ValueError(f"unknown template {name!r} (known: {', '.join(sorted(TEMPLATES))})")
     out = TEMPLATES[name](problem, row)

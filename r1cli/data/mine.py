@@ -1,0 +1,42 @@
+"""Hard-prompt mining for ORZ annealing (Open-Reasoner-Zero, Hu et al. 2025, arXiv 2503.24290 §2.1/§3.1).
+
+After the main stage, keep the prompts the policy solved rarely: accuracy_i = Σ correct / Σ n over all of
+prompt i's rollouts in the stage, mined when accuracy_i < max_acc (ORZ-32B: fewer than 4 of 64 correct,
+i.e. max_acc = 4/64 = 0.0625). Prompts never rolled out in the stage carry no evidence and are not mined.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+
+def prompt_accuracy(trajectories: Iterable[Mapping[str, Any]]) -> dict[str, tuple[int, int]]:
+    """Σ correct and Σ n per prompt id over all trajectory lines."""
+    out: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for t in trajectories:
+        acc = out[str(t["id"])]
+        acc[0] += int(t["correct"])
+        acc[1] += int(t["n"])
+    return {k: (c, n) for k, (c, n) in out.items()}
+
+
+def mine_hard(rows: list[dict[str, Any]], trajectories: Iterable[Mapping[str, Any]], max_acc: float
+              ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Rows whose stage accuracy is < max_acc, in data order, with a summary."""
+    if not 0 <= max_acc <= 1:
+        raise ValueError(f"max_acc must be in [0, 1], got {max_acc}")
+    acc = prompt_accuracy(trajectories)
+    hard = []
+    for r in rows:
+        c_n = acc.get(str(r["id"]))
+        if c_n is not None and c_n[1] > 0 and c_n[0] / c_n[1] < max_acc:
+            hard.append(r)
+    ids = {str(r["id"]) for r in rows}
+    seen = [k for k in acc if k in ids]
+    summary = {"rows": len(rows), "seen": len(seen), "unseen": len(rows) - len(seen), "hard": len(hard),
+               "max_acc": max_acc, "unknown_ids": sum(k not in ids for k in acc),
+               "mean_acc": (sum(acc[k][0] / acc[k][1] for k in seen if acc[k][1]) / len(seen)) if seen
+               else float("nan")}
+    return hard, summary

@@ -1,0 +1,197 @@
+"""Pass-rate filter: band parsing, band application, measurement with a scripted engine (hand-computed pass
+rates), per-shard resume after a kill, and a real run on the tiny model."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from r1cli.data import filter as flt
+from r1cli.data.filter import (
+    apply_band,
+    band_summary,
+    measure_passrates,
+    measure_shard,
+    merge_shards,
+    parse_band,
+    parse_shard,
+    partial_path,
+    shard_rows,
+)
+from r1cli.engines.rollout import Sample
+from r1cli.errors import R1InputError
+from r1cli.utils.io import read_parquet, write_parquet
+
+
+@pytest.mark.parametrize("text,want", [
+    ("0.2:0.8", (0.2, 0.8)), ("1:15/16", (1 / 16, 15 / 16)), (":0.0625", (0.0, 0.0625)), ("0.5:", (0.5, 1.0)),
+    (":", (0.0, 1.0)), ("1/8:7/8", (0.125, 0.875)), ("0:0", (0.0, 0.0)), (" 0.25 : 1 ", (0.25, 1.0)),
+])
+def test_parse_band(text: str, want: tuple[float, float]) -> None:
+    assert parse_band(text) == pytest.approx(want)
+
+
+@pytest.mark.parametrize("text,msg", [
+    ("0.8:0.2", "lower bound 0.8 exceeds upper bound 0.2"), ("0.2:1.5", r"must lie in \[0, 1\]"),
+    ("-0.1:0.5", r"must lie in \[0, 1\]"), ("0.5", "expected LO:HI"), ("a:b", "invalid pass-rate bound"),
+    ("1:15/0", "denominator must be positive"), ("17:15/16", "exceeds|must lie"), ("nan:1", "must lie"),
+])
+def test_parse_band_rejects(text: str, msg: str) -> None:
+    with pytest.raises(R1InputError, match=msg):
+        parse_band(text)
+
+
+def test_parse_shard_and_shard_rows() -> None:
+    assert parse_shard("0/4") == (0, 4) and parse_shard("3/4") == (3, 4)
+    for bad in ("4/4", "-1/2", "1", "a/b", "0/0"):
+        with pytest.raises(R1InputError, match="--shard"):
+            parse_shard(bad)
+    rows = [{"id": str(i)} for i in range(10)]
+    shards = [shard_rows(rows, i, 3) for i in range(3)]
+    assert sorted(r["id"] for s in shards for r in s) == sorted(r["id"] for r in rows)
+    assert [r["id"] for r in shards[1]] == ["1", "4", "7"]
+
+
+def _rates(pairs: list[tuple[int, int]]) -> list[dict[str, Any]]:
+    return [{"id": f"p{i}", "n": n, "correct": c, "pass_rate": c / n} for i, (c, n) in enumerate(pairs)]
+
+
+def test_apply_band_on_synthetic_pass_rates() -> None:
+    rates = _rates([(0, 16), (1, 16), (8, 16), (15, 16), (16, 16), (4, 16)])
+    rows = [{"id": f"p{i}"} for i in range(6)]
+    keep = lambda band: [r["id"] for r in apply_band(rows, rates, *parse_band(band))]  # noqa: E731
+    assert keep("1:15/16") == ["p1", "p2", "p3", "p5"]       # Skywork: drop 0/16 and 16/16
+    assert keep(":0.0625") == ["p0", "p1"]                   # ORZ hard: at most 1/16
+    assert keep("0.2:0.8") == ["p2", "p5"]                   # 4/16 = 0.25, 8/16 = 0.5
+    assert keep("0.25:0.25") == ["p5"]                       # inclusive bounds
+    s = band_summary(rates, *parse_band("1:15/16"))
+    assert s == {"prompts": 6, "kept": 4, "band": [1 / 16, 15 / 16], "mean_pass_rate": 44 / 96,
+                 "all_solved": 1, "none_solved": 1}
+    with pytest.raises(R1InputError, match="1 prompts have no pass rate"):
+        apply_band(rows + [{"id": "zz"}], rates, 0, 1)
+
+
+class _Tok:
+    chat_template = None
+    eos_token_id = 0
+    pad_token_id = 0
+
+    def __call__(self, text: str, add_special_tokens: bool = False) -> dict[str, list[int]]:
+        return {"input_ids": [ord(c) for c in text]}
+
+
+class ScriptedEngine:
+    """Row 'Q: a+b=' is answered correctly by the first (a + b) % (n + 1) of its n samples."""
+
+    calls: list[int] = []
+
+    def __init__(self, *a: Any, **k: Any) -> None:
+        self.tokenizer = _Tok()
+
+    def generate(self, prompts: list[list[int]], spec: Any) -> list[list[Sample]]:
+        ScriptedEngine.calls.append(len(prompts))
+        out = []
+        for p in prompts:
+            a, b = map(int, re.search(r"Q: (\d+)\+(\d+)=", "".join(map(chr, p))).groups())  # type: ignore[union-attr]
+            k = (a + b) % (spec.n + 1)
+            out.append([Sample(p, [1] * (j + 1), [0.0] * (j + 1), "stop" if j % 2 else "length",
+                               text=f"<answer>{a + b if j < k else -1}</answer>") for j in range(spec.n)])
+        return out
+
+
+@pytest.fixture()
+def scripted(monkeypatch: pytest.MonkeyPatch) -> type[ScriptedEngine]:
+    import r1cli.engines.rollout as ro
+
+    ScriptedEngine.calls = []
+    monkeypatch.setattr(ro, "make_rollout", lambda backend, path, **kw: ScriptedEngine())
+    return ScriptedEngine
+
+
+KW = dict(n=4, temperature=1.0, top_p=1.0, max_tokens=8, reward="exact", reward_params={}, seed=0)
+
+
+def _expected(rows: list[dict]) -> dict[str, float]:
+    import json
+    out = {}
+    for r in rows:
+        m = json.loads(r["meta"])
+        out[r["id"]] = ((m["a"] + m["b"]) % 5) / 4
+    return out
+
+
+def test_measure_with_scripted_engine_hand_values(scripted: type[ScriptedEngine], addition_rows: list[dict]
+                                                  ) -> None:
+    res = measure_passrates(addition_rows, "unused", batch_size=4, **KW)  # type: ignore[arg-type]
+    want = _expected(addition_rows)
+    assert [p["id"] for p in res] == [r["id"] for r in addition_rows]
+    assert {p["id"]: p["pass_rate"] for p in res} == want
+    assert all(p["n"] == 4 and p["correct"] == want[p["id"]] * 4 for p in res)
+    # response lengths 1..4 (mean 2.5); samples 0 and 2 end by 'length'
+    assert all(p["mean_len"] == 2.5 and p["truncated"] == 2 for p in res)
+    assert scripted.calls == [4, 4, 2]
+    lo, hi = parse_band("0.25:0.75")
+    kept = apply_band(addition_rows, res, lo, hi)
+    assert {r["id"] for r in kept} == {i for i, v in want.items() if 0.25 <= v <= 0.75}
+
+
+def test_killed_shard_resumes_where_it_stopped(scripted: type[ScriptedEngine], addition_rows: list[dict],
+                                               tmp_path: Path) -> None:
+    out = tmp_path / "shard-0-of-1.parquet"
+    full = measure_passrates(addition_rows, "unused", batch_size=3, **KW)  # type: ignore[arg-type]
+
+    def kill_after_two(done: int, total: int) -> None:
+        if done >= 6:
+            raise KeyboardInterrupt
+    scripted.calls = []
+    with pytest.raises(KeyboardInterrupt):
+        measure_shard(addition_rows, out, "unused", batch_size=3, on_batch=kill_after_two, **KW)  # type: ignore
+    assert not out.exists()
+    parts = list(tmp_path.glob(".shard-0-of-1.parquet.partial-*.parquet"))
+    assert len(parts) == 1 and len(read_parquet(parts[0])) == 6
+    scripted.calls = []
+    res = measure_shard(addition_rows, out, "unused", batch_size=3, **KW)  # type: ignore[arg-type]
+    assert scripted.calls == [3, 1]  # only the two unfinished batches are generated again
+    assert [{k: v for k, v in p.items()} for p in res] == full
+    assert [p["pass_rate"] for p in read_parquet(out)] == [p["pass_rate"] for p in full]
+    assert read_parquet(out)[0]["model"] == "unused"
+    assert not list(tmp_path.glob(".*partial*"))
+    # Another setting never reuses this partial: its key differs.
+    key = flt.measure_key("unused", n=4, temperature=1.0, top_p=1.0, max_tokens=8, reward="exact",
+                          reward_params={}, seed=0, batch_size=3, engine="hf")
+    assert partial_path(out, key).name == parts[0].name
+    assert flt.measure_key("unused", n=8, temperature=1.0, top_p=1.0, max_tokens=8, reward="exact",
+                           reward_params={}, seed=0, batch_size=3, engine="hf") != key
+
+
+def test_merge_shards_checks(tmp_path: Path) -> None:
+    write_parquet(tmp_path / "s0.parquet", _rates([(1, 2)]))
+    write_parquet(tmp_path / "s1.parquet", [{"id": "q", "n": 2, "correct": 0, "pass_rate": 0.0}])
+    assert [p["id"] for p in merge_shards([tmp_path / "s0.parquet", tmp_path / "s1.parquet"])] == ["p0", "q"]
+    with pytest.raises(R1InputError, match="measured in two shards"):
+        merge_shards([tmp_path / "s0.parquet", tmp_path / "s0.parquet"])
+    with pytest.raises(R1InputError, match="shard missing"):
+        merge_shards([tmp_path / "s9.parquet"])
+
+
+def test_tiny_model_filter_consistent_and_resumable(tiny_model: Path, addition_rows: list[dict],
+                                                    tmp_path: Path) -> None:
+    kw = dict(n=2, temperature=1.0, top_p=1.0, max_tokens=6, reward="exact", reward_params={}, seed=1,
+              batch_size=4)
+    out = tmp_path / "s.parquet"
+    full = measure_shard(addition_rows, tmp_path / "full.parquet", str(tiny_model), **kw)  # type: ignore[arg-type]
+    assert [p["id"] for p in full] == [r["id"] for r in addition_rows]
+    assert all(p["n"] == 2 and p["pass_rate"] == p["correct"] / 2 and 0 < p["mean_len"] <= 6 for p in full)
+
+    def kill(done: int, total: int) -> None:
+        raise KeyboardInterrupt
+    with pytest.raises(KeyboardInterrupt):
+        measure_shard(addition_rows, out, str(tiny_model), on_batch=kill, **kw)  # type: ignore[arg-type]
+    resumed = measure_shard(addition_rows, out, str(tiny_model), **kw)  # type: ignore[arg-type]
+    assert resumed == full  # same seeds per batch offset: identical to the uninterrupted run
+    lo, hi = parse_band(":0")
+    kept = apply_band(addition_rows, full, lo, hi)
+    assert {r["id"] for r in kept} == {p["id"] for p in full if p["pass_rate"] == 0.0}
