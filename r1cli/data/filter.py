@@ -69,9 +69,18 @@ def measure_key(model_path: str, *, n: int, temperature: float, top_p: float, ma
     """Hash of everything that determines a shard's pass rates (names its partial file)."""
     from r1cli.config.load import config_hash
 
-    return config_hash({"model": str(model_path), "n": n, "temperature": temperature, "top_p": top_p,
-                        "max_tokens": max_tokens, "reward": reward, "params": reward_params, "seed": seed,
-                        "batch_size": batch_size, "engine": engine})
+    return config_hash({"model": str(model_path), "weights": _fingerprint(model_path), "n": n,
+                        "temperature": temperature, "top_p": top_p, "max_tokens": max_tokens,
+                        "reward": reward, "params": reward_params, "seed": seed, "batch_size": batch_size,
+                        "engine": engine})
+
+
+def _fingerprint(model_path: str) -> list[tuple[str, int, int]]:
+    """Names, sizes and mtimes of a local model dir's files: a retrained model never reuses old partials."""
+    p = Path(model_path)
+    if not p.is_dir():
+        return []
+    return sorted((f.name, f.stat().st_size, f.stat().st_mtime_ns) for f in p.iterdir() if f.is_file())
 
 
 def partial_path(out: str | Path, key: str) -> Path:
@@ -115,7 +124,10 @@ def measure_passrates(rows: list[dict[str, Any]], model_path: str, *, n: int, te
         from r1cli.rewards import GradingPool, score_batch
 
         torch.manual_seed(seed)
-        eng = make_rollout(engine, model_path)
+        if engine == "hf":
+            eng = make_rollout("hf", model_path, device="cuda" if torch.cuda.is_available() else "cpu")
+        else:
+            eng = make_rollout(engine, model_path)
         pool = GradingPool(workers=workers, deadline_s=deadline_s) if reward in ("math", "code") else None
         if pool is not None:
             pool.__enter__()

@@ -37,15 +37,6 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-@pytest.fixture()
-def no_rollouts(monkeypatch: pytest.MonkeyPatch) -> None:
-    import r1cli.engines.rollout as ro
-
-    def boom(*a: Any, **k: Any) -> None:
-        raise AssertionError("a rollout engine was started")
-    monkeypatch.setattr(ro, "make_rollout", boom)
-
-
 def test_prepare_invalid_row_exit_2_and_skip(tmp_path: Path) -> None:
     src = tmp_path / "d.jsonl"
     src.write_text('{"problem": "1+1?", "answer": "2"}\n{"problem": "2+2?", "solution": "4"}\n')

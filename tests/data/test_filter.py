@@ -165,6 +165,14 @@ def test_killed_shard_resumes_where_it_stopped(scripted: type[ScriptedEngine], a
     assert partial_path(out, key).name == parts[0].name
     assert flt.measure_key("unused", n=8, temperature=1.0, top_p=1.0, max_tokens=8, reward="exact",
                            reward_params={}, seed=0, batch_size=3, engine="hf") != key
+    model = tmp_path / "m"
+    model.mkdir()
+    (model / "model.safetensors").write_bytes(b"12")
+    k1 = flt.measure_key(str(model), n=4, temperature=1.0, top_p=1.0, max_tokens=8, reward="exact",
+                         reward_params={}, seed=0, batch_size=3, engine="hf")
+    (model / "model.safetensors").write_bytes(b"123")  # retrained weights at the same path
+    assert flt.measure_key(str(model), n=4, temperature=1.0, top_p=1.0, max_tokens=8, reward="exact",
+                           reward_params={}, seed=0, batch_size=3, engine="hf") != k1
 
 
 def test_merge_shards_checks(tmp_path: Path) -> None:
