@@ -8,15 +8,44 @@ from typing import Any
 from r1cli import __version__
 from r1cli.config.load import config_hash
 
-SPEC_KEYS = ("n", "temperature", "top_p", "max_tokens", "template", "system_prompt", "seed", "greedy", "limit")
+SPEC_KEYS = (
+    "n",
+    "temperature",
+    "top_p",
+    "max_tokens",
+    "template",
+    "system_prompt",
+    "seed",
+    "greedy",
+    "limit",
+)
 
 
-def sampling_spec(*, n: int, temperature: float, top_p: float, max_tokens: int, template: str | None,
-                  system_prompt: str | None, seed: int, greedy: bool = True, limit: int | None = None,
-                  k: list[int] | None = None) -> dict[str, Any]:
-    return {"n": int(n), "temperature": float(temperature), "top_p": float(top_p), "max_tokens": int(max_tokens),
-            "template": template, "system_prompt": system_prompt, "seed": int(seed), "greedy": bool(greedy),
-            "limit": limit, "k": sorted(set(k or [1]))}
+def sampling_spec(
+    *,
+    n: int,
+    temperature: float,
+    top_p: float,
+    max_tokens: int,
+    template: str | None,
+    system_prompt: str | None,
+    seed: int,
+    greedy: bool = True,
+    limit: int | None = None,
+    k: list[int] | None = None,
+) -> dict[str, Any]:
+    return {
+        "n": int(n),
+        "temperature": float(temperature),
+        "top_p": float(top_p),
+        "max_tokens": int(max_tokens),
+        "template": template,
+        "system_prompt": system_prompt,
+        "seed": int(seed),
+        "greedy": bool(greedy),
+        "limit": limit,
+        "k": sorted(set(k or [1])),
+    }
 
 
 def spec_hash(spec: dict[str, Any]) -> str:
@@ -26,9 +55,18 @@ def spec_hash(spec: dict[str, Any]) -> str:
 
 def spec_from_recipe(cfg: dict[str, Any]) -> dict[str, Any]:
     ev = cfg["eval"]
-    return sampling_spec(n=ev["n"], temperature=ev["temperature"], top_p=ev["top_p"], max_tokens=ev["max_tokens"],
-                         template=cfg.get("template"), system_prompt=cfg.get("system_prompt"), seed=cfg["seed"],
-                         greedy=ev.get("greedy", True), limit=ev.get("limit"), k=ev.get("k"))
+    return sampling_spec(
+        n=ev["n"],
+        temperature=ev["temperature"],
+        top_p=ev["top_p"],
+        max_tokens=ev["max_tokens"],
+        template=cfg.get("template"),
+        system_prompt=cfg.get("system_prompt"),
+        seed=cfg["seed"],
+        greedy=ev.get("greedy", True),
+        limit=ev.get("limit"),
+        k=ev.get("k"),
+    )
 
 
 def r1_version() -> str:

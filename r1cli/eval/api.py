@@ -1,0 +1,341 @@
+"""The two entry points of evaluation: :func:`evaluate` (``r1 eval --model``) and :func:`run_eval_stage` (the
+pipeline's ``eval`` rule: ``r1 eval --run RUN --model-name NAME --benchmark BENCH``)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from r1cli.errors import R1InputError
+from r1cli.eval.runner import (
+    EvalData,
+    EvalResult,
+    LazyRollout,
+    evaluate_benchmark,
+    model_fingerprint,
+    published_for,
+)
+from r1cli.eval.spec import sampling_spec, spec_from_recipe, spec_hash
+from r1cli.utils.progress import log
+
+
+def load_eval_data(
+    benchmark: str,
+    *,
+    data_dir: str | Path | None = None,
+    template: str | None = "chat",
+    system_prompt: str | None = None,
+    limit: int | None = None,
+) -> EvalData:
+    """A registry benchmark as prepared rows with its reward (see r1cli.data.benchmarks)."""
+    from r1cli.data.benchmarks import load_benchmark, locate
+
+    b, rows = load_benchmark(
+        benchmark, data_dir=data_dir, template=template or "chat", system_prompt=system_prompt, limit=limit
+    )
+    if not rows:
+        raise R1InputError(f"benchmark {b.name!r} has no rows")
+    src = b.synth or str(locate(b, data_dir) or (f"hub:{b.hub_id}" if b.hub_id else ""))
+    return EvalData(
+        name=b.name,
+        rows=rows,
+        reward=b.reward,
+        reward_params=dict(b.reward_params),
+        template=b.template or template,
+        source=src,
+    )
+
+
+def build_rollout(
+    engine: str,
+    model_path: str,
+    *,
+    dtype: str = "auto",
+    device: str | None = None,
+    tensor_parallel: int = 1,
+    data_parallel: int | None = None,
+    gpu_memory_utilization: float = 0.85,
+    max_batch: int = 256,
+    seed: int = 0,
+    max_model_len: int | None = None,
+) -> Any:
+    """An ``hf`` or ``vllm`` rollout engine. ``vllm``: data parallel over the visible GPUs
+    (⌊GPUs / tp⌋ engines, or ``data_parallel``), tensor parallel ``tensor_parallel`` within each."""
+    if engine == "hf":
+        import torch
+
+        from r1cli.engines.hf_rollout import HFRollout
+
+        dev = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        return HFRollout(model_path, device=dev, dtype=dtype, max_batch=max_batch)
+    if engine == "vllm":
+        kwargs: dict[str, Any] = {
+            "tensor_parallel": tensor_parallel,
+            "dtype": dtype,
+            "seed": seed,
+            "gpu_memory_utilization": gpu_memory_utilization,
+            "max_model_len": max_model_len,
+        }
+        dp = data_parallel
+        if dp is None:
+            import torch
+
+            n_gpus = torch.cuda.device_count()
+            dp = max(1, n_gpus // max(1, tensor_parallel))
+        if dp > 1:
+            import torch
+
+            from r1cli.eval.dp import DataParallelRollout, device_groups
+
+            groups = device_groups(torch.cuda.device_count(), tensor_parallel)[:dp]
+            return DataParallelRollout("vllm", model_path, len(groups), devices=groups, **kwargs)
+        from r1cli.engines.rollout import make_rollout
+
+        return make_rollout("vllm", model_path, **kwargs)
+    raise R1InputError(f"unknown eval engine {engine!r} (hf | vllm)")
+
+
+def default_chunk(engine: str, n: int) -> int:
+    """Sequences per resumable chunk: a few HF batches, or a large vLLM batch (it schedules internally)."""
+    return 1024 if engine == "hf" else max(4096, n)
+
+
+def model_label(model: str) -> str:
+    """Folder name of a model: the last component of a path or Hub id."""
+    name = Path(model.rstrip("/")).name or model
+    return name.replace(":", "_")
+
+
+def evaluate(
+    model: str,
+    benchmarks: Sequence[str] | str,
+    *,
+    n: int = 1,
+    temperature: float = 0.6,
+    top_p: float = 0.95,
+    max_tokens: int = 32768,
+    template: str | None = "chat",
+    system_prompt: str | None = None,
+    seed: int = 0,
+    k: Sequence[int] | None = None,
+    greedy: bool = True,
+    limit: int | None = None,
+    engine: str = "hf",
+    data_dir: str | Path | None = None,
+    out: str | Path = "evals",
+    model_name: str | None = None,
+    dtype: str = "auto",
+    device: str | None = None,
+    tensor_parallel: int = 1,
+    data_parallel: int | None = None,
+    gpu_memory_utilization: float = 0.85,
+    max_batch: int = 256,
+    rollout: Any | None = None,
+    rescore: bool = False,
+    overwrite: bool = False,
+    chunk_sequences: int | None = None,
+    published: dict[str, Any] | None = None,
+    progress: bool = True,
+) -> list[EvalResult]:
+    """Evaluate ``model`` on each benchmark into ``<out>/<model name>/<bench>/<spec hash>/`` (resumable).
+
+    ``rollout``: a prebuilt engine (tests, RL loops); otherwise one is built on first need with
+    :func:`build_rollout`. ``overwrite``: discard samples of another model fingerprint instead of failing."""
+    benches = [
+        b.strip() for b in (benchmarks.split(",") if isinstance(benchmarks, str) else benchmarks) if b.strip()
+    ]
+    if not benches:
+        raise R1InputError("no benchmark given")
+    if n < 1 or max_tokens < 1:
+        raise R1InputError("n and max_tokens must be >= 1")
+    spec = sampling_spec(
+        n=n,
+        temperature=temperature,
+        top_p=top_p,
+        max_tokens=max_tokens,
+        template=template,
+        system_prompt=system_prompt,
+        seed=seed,
+        greedy=greedy,
+        limit=limit,
+        k=list(k) if k else [1, n],
+    )
+    h = spec_hash(spec)
+    label = model_name or model_label(model)
+    fp = model_fingerprint(model)
+    lazy = LazyRollout(
+        rollout
+        if rollout is not None
+        else (
+            lambda: build_rollout(
+                engine,
+                model,
+                dtype=dtype,
+                device=device,
+                tensor_parallel=tensor_parallel,
+                data_parallel=data_parallel,
+                gpu_memory_utilization=gpu_memory_utilization,
+                max_batch=max_batch,
+                seed=seed,
+            )
+        )
+    )
+    datas = [
+        load_eval_data(b, data_dir=data_dir, template=template, system_prompt=system_prompt, limit=limit)
+        for b in benches
+    ]  # fail on a missing benchmark before any generation
+    results = []
+    with _pool_for(datas) as pool:
+        for data in datas:
+            out_dir = Path(out) / label / data.name / h
+            results.append(
+                evaluate_benchmark(
+                    lazy,
+                    data,
+                    spec,
+                    out_dir,
+                    model=label,
+                    model_path=model,
+                    fingerprint=fp,
+                    engine=engine,
+                    chunk_sequences=chunk_sequences or default_chunk(engine, n),
+                    pool=pool,
+                    on_model_change="restart" if overwrite else "error",
+                    rescore=rescore,
+                    published=published_for(published, data.name),
+                    progress=progress,
+                )
+            )
+    return results
+
+
+class _NullCtx:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+def _pool_for(datas: Sequence[EvalData], workers: int = 2, deadline_s: float = 10.0) -> Any:
+    """A GradingPool when some benchmark needs one (math grading); started before the model is loaded so its
+    workers fork from a light parent."""
+    from r1cli.rewards import CHEAP_REWARDS, GradingPool
+
+    if all(d.reward in CHEAP_REWARDS for d in datas):
+        return _NullCtx()
+    return GradingPool(workers=workers, deadline_s=deadline_s)
+
+
+# ------------------------------------------------------------------------------------------------ pipeline
+def resolve_model_dir(cfg: Any, run_dir: Path, name: str) -> str:
+    """Model of a pipeline run by name: base, sft, final, <RL stage>, long2short; else a path or id."""
+    stages = [s.name for s in cfg.rl.stages] if cfg.rl.enabled else []
+    if name == "base":
+        return (
+            str(run_dir / "base" / "model") if str(cfg.model.path).startswith("embedded:") else cfg.model.path
+        )
+    if name == "sft":
+        return (
+            str(run_dir / "warmup" / "sft" / "model")
+            if cfg.warmups.sft.enabled
+            else resolve_model_dir(cfg, run_dir, "base")
+        )
+    if name == "final":
+        return (
+            resolve_model_dir(cfg, run_dir, stages[-1]) if stages else resolve_model_dir(cfg, run_dir, "sft")
+        )
+    if name in stages:
+        return str(run_dir / "rl" / name / "model")
+    if name == "long2short":
+        return str(run_dir / "long2short" / "model")
+    return name
+
+
+def recipe_test_data(cfg: Any, run_dir: Path) -> EvalData:
+    """The recipe's own test split (``data/test.parquet``, prepared, templated), graded by the RL reward."""
+    from r1cli.data.prepare import read_rows
+
+    path = run_dir / "data" / "test.parquet"
+    rows = read_rows(path)
+    if cfg.eval.limit is not None:
+        rows = rows[: cfg.eval.limit]
+    if not rows:
+        raise R1InputError("the test split has no rows", file=str(path))
+    return EvalData(
+        name="test",
+        rows=rows,
+        reward=cfg.rl.reward.name,
+        reward_params=dict(cfg.rl.reward.params),
+        template=cfg.template,
+        source=str(path),
+    )
+
+
+def eval_dir(cfg: Any, run_dir: Path, model_name: str, benchmark: str) -> Path:
+    """``run/eval/<model>/<bench>/<spec hash>`` -- the path the Snakefile expects (r1cli.pipeline's hash)."""
+    from r1cli.config import to_dict
+
+    return Path(run_dir) / "eval" / model_name / benchmark / spec_hash(spec_from_recipe(to_dict(cfg)))
+
+
+def run_eval_stage(
+    cfg: Any,
+    run_dir: Path,
+    model_name: str,
+    benchmark: str,
+    *,
+    rollout: Any | None = None,
+    progress: bool = True,
+) -> Path:
+    """Pipeline ``eval`` stage: evaluate a named model of the run on one benchmark with the recipe's eval
+    settings; returns the path of ``metrics.json``."""
+    from r1cli.config import to_dict
+
+    run_dir = Path(run_dir)
+    ev = cfg.eval
+    spec = spec_from_recipe(to_dict(cfg))
+    out_dir = eval_dir(cfg, run_dir, model_name, benchmark)
+    model_path = resolve_model_dir(cfg, run_dir, model_name)
+    if model_path.startswith(str(run_dir)) and not Path(model_path).exists():
+        raise R1InputError(f"model {model_name!r} not found at {model_path} (has its stage run?)")
+    if benchmark == "test":
+        data = recipe_test_data(cfg, run_dir)
+    else:
+        data = load_eval_data(
+            benchmark,
+            data_dir=cfg.data.data_dir,
+            template=cfg.template,
+            system_prompt=cfg.system_prompt,
+            limit=ev.limit,
+        )
+    fp = model_fingerprint(model_path)
+    tp = cfg.rl.rollout.tensor_parallel
+    lazy = LazyRollout(
+        rollout
+        if rollout is not None
+        else (
+            lambda: build_rollout(
+                ev.engine, model_path, dtype=cfg.model.dtype, tensor_parallel=tp, seed=cfg.seed
+            )
+        )
+    )
+    with _pool_for([data], workers=cfg.rl.reward.workers, deadline_s=cfg.rl.reward.deadline_s) as pool:
+        res = evaluate_benchmark(
+            lazy,
+            data,
+            spec,
+            out_dir,
+            model=model_name,
+            model_path=model_path,
+            fingerprint=fp,
+            engine=ev.engine,
+            chunk_sequences=default_chunk(ev.engine, ev.n),
+            pool=pool,
+            on_model_change="restart",
+            published=published_for(cfg.published, benchmark),
+            progress=progress,
+        )
+    log(f"eval {model_name}/{benchmark}: {res.generated} sequences generated -> {out_dir / 'metrics.json'}")
+    return out_dir / "metrics.json"

@@ -1,0 +1,109 @@
+"""End to end on the embedded tiny model (offline): r1cli.eval.evaluate and the pipeline eval stage."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from r1cli.eval import evaluate, run_eval_stage
+from r1cli.eval.api import resolve_model_dir
+
+
+def test_evaluate_tiny_addition_and_aime(
+    tiny_model: Path, eval_data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    kw = dict(
+        n=4,
+        temperature=1.0,
+        top_p=1.0,
+        max_tokens=8,
+        limit=6,
+        data_dir=eval_data_dir,
+        out=tmp_path,
+        progress=False,
+    )
+    res = evaluate(str(tiny_model), "addition,aime24", **kw)
+    assert [r.benchmark for r in res] == ["addition", "aime24"]
+    for r in res:
+        assert r.out_dir.parent.parent.name == "model" and r.generated == 6 * 5
+        m = json.loads((r.out_dir / "metrics.json").read_text())
+        assert m["n_problems"] == 6 and m["n_samples"] == 24
+        assert 0.0 <= m["avg@4"] <= m["pass@4"] <= 1.0
+        assert m["response_len_max"] <= 8
+        assert m["spec"]["model_fingerprint"] and not m["spec"]["model_fingerprint"].startswith("id:")
+        lines = (r.out_dir / "samples.jsonl").read_text().splitlines()
+        assert len(lines) == 30
+    again = evaluate(str(tiny_model), ["addition", "aime24"], **kw)
+    assert [r.generated for r in again] == [0, 0]
+
+
+def _make_run(tmp_path: Path, tiny_model: Path, extra: list[str]) -> tuple[object, Path]:
+    from r1cli.config import resolve, to_yaml
+    from r1cli.data.prepare import prepare
+
+    cfg = resolve("tiny", ["eval.limit=5", "eval.max_tokens=8", "eval.n=2", "eval.k=[1,2]", *extra])
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.yaml").write_text(to_yaml(cfg))
+    prepare(
+        "synth:addition",
+        run / "data" / "test.parquet",
+        split="test",
+        task="addition",
+        template=cfg.template,
+        size=16,
+    )
+    shutil.copytree(tiny_model, run / "base" / "model")
+    shutil.copytree(tiny_model, run / "warmup" / "sft" / "model")
+    return cfg, run
+
+
+def test_pipeline_stage_writes_the_planned_path(tiny_model: Path, tmp_path: Path) -> None:
+    from r1cli.config import load_frozen, to_dict
+    from r1cli.pipeline.dag import Plan
+
+    _, run = _make_run(tmp_path, tiny_model, ["eval.models=[sft]"])
+    cfg = load_frozen(run)
+    path = run_eval_stage(cfg, run, "sft", "test", progress=False)
+    planned = Plan(to_dict(cfg)).eval_targets()
+    assert [str(path.relative_to(run))] == planned
+    m = json.loads(path.read_text())
+    for key in (
+        "greedy_acc",
+        "avg@2",
+        "pass@1",
+        "pass@2",
+        "maj@2",
+        "response_len_mean",
+        "truncation_rate",
+        "n_problems",
+        "benchmark",
+        "model",
+        "spec",
+    ):
+        assert key in m, key
+    assert m["n_problems"] == 5 and m["benchmark"] == "test" and m["model"] == "sft"
+    assert m["spec"]["reward"] == "exact"
+    # rerun: nothing generated
+    run_eval_stage(
+        cfg, run, "sft", "test", rollout=lambda: (_ for _ in ()).throw(AssertionError()), progress=False
+    )
+
+
+def test_resolve_model_dir(tmp_path: Path) -> None:
+    from r1cli.config import resolve
+
+    cfg = resolve("tiny")
+    run = tmp_path
+    assert resolve_model_dir(cfg, run, "base") == str(run / "base" / "model")
+    assert resolve_model_dir(cfg, run, "sft") == str(run / "warmup" / "sft" / "model")
+    assert resolve_model_dir(cfg, run, "final") == str(run / "rl" / "s2" / "model")
+    assert resolve_model_dir(cfg, run, "s1") == str(run / "rl" / "s1" / "model")
+    assert resolve_model_dir(cfg, run, "long2short") == str(run / "long2short" / "model")
+    assert resolve_model_dir(cfg, run, "org/some-model") == "org/some-model"
+    cfg2 = resolve("tiny", ["warmups.sft.enabled=false", "rl.stages=[]", "model.path=Qwen/Qwen2.5-0.5B"])
+    assert resolve_model_dir(cfg2, run, "final") == "Qwen/Qwen2.5-0.5B"
