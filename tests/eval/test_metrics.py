@@ -161,3 +161,15 @@ def test_summarize_values() -> None:
 def test_default_ks() -> None:
     assert default_ks(4, [8, 2]) == [1, 2]
     assert default_ks(16, None) == [1]
+
+
+def test_math_pairwise_equivalence_through_the_grader() -> None:
+    from r1cli.eval.answers import pairwise_same
+
+    same, checked = pairwise_same("math", [["0.5", "\\frac{1}{2}", "3"], ["x"]], pool=None)
+    assert checked == 3 and same is not None
+    assert same("0.5", "\\frac{1}{2}") and same("\\frac{1}{2}", "0.5")
+    assert not same("0.5", "3")
+    labels = vote_classes(["0.5", "3", "\\frac{1}{2}"], [False, False, False], answer_key("math"), same)
+    assert majority(labels, [False] * 3) == (0, False) and labels[0] == labels[2] != labels[1]
+    assert pairwise_same("exact", [["a", "b"]], pool=None) == (None, 0)
