@@ -10,8 +10,9 @@ class R1Error(Exception):
 class R1InputError(R1Error):
     """Bad user input (config, data row, CLI argument). Message names file, row and field."""
 
-    def __init__(self, message: str, *, file: str | None = None, row: int | None = None,
-                 field: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, file: str | None = None, row: int | None = None, field: str | None = None
+    ) -> None:
         parts = []
         if file is not None:
             parts.append(str(file))

@@ -20,7 +20,8 @@ _STD = set(vars(LogRecord("x", 0, "x", 0, "x", None, None))) | {"message", "asct
 class LogHandlerSettings(LogHandlerSettingsBase):
     # Snakemake builds argparse types from the annotation: keep it a real type, not a string.
     path: Optional[str] = field(  # noqa: UP045
-        default=None, metadata={"help": "JSON-lines file the events are appended to"})
+        default=None, metadata={"help": "JSON-lines file the events are appended to"}
+    )
 
 
 def _jsonable(v: Any, depth: int = 0) -> Any:

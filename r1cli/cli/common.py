@@ -64,6 +64,7 @@ def quiet_libraries() -> None:
         logging.getLogger(name).setLevel(logging.ERROR)
     try:
         from transformers.utils import logging as hf_logging
+
         hf_logging.set_verbosity_error()
         hf_logging.disable_progress_bar()
     except Exception:  # noqa: BLE001

@@ -14,7 +14,7 @@ from r1cli.errors import R1InputError
 app = typer.Typer(
     name="r1",
     help="Reproduce R1-style RL recipes for LLM reasoning as resumable pipelines.\n\n"
-         "Start with: r1 recipes list  ·  r1 pipeline tiny  ·  r1 pipeline deepscaler --profile slurm --dry-run",
+    "Start with: r1 recipes list  ·  r1 pipeline tiny  ·  r1 pipeline deepscaler --profile slurm --dry-run",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,

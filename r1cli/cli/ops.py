@@ -19,8 +19,7 @@ def report(run: Path = typer.Argument(..., help="run directory")) -> None:
     if not (run / "config.yaml").exists():
         raise fail(f"{run} is not an r1 run directory (no config.yaml)")
     path = build_report(run)
-    from r1cli.report.build import load_run
-    from r1cli.report.build import _eval_table
+    from r1cli.report.build import _eval_table, load_run
 
     data = load_run(run)
     header, rows = _eval_table(data["evals"], data["cfg"].get("published") or {})
@@ -47,8 +46,13 @@ def status(run: Path = typer.Argument(..., help="run directory")) -> None:
         t.add_column(col)
     colors = {"done": "green", "running": "yellow", "failed": "red", "pending": "dim"}
     for s in st["stages"]:
-        t.add_row(s["stage"], f"[{colors.get(s['status'], '')}]{s['status']}[/]", s.get("progress", ""),
-                  s.get("latest", ""), s.get("jobid", ""))
+        t.add_row(
+            s["stage"],
+            f"[{colors.get(s['status'], '')}]{s['status']}[/]",
+            s.get("progress", ""),
+            s.get("latest", ""),
+            s.get("jobid", ""),
+        )
     console.print(t)
     if st.get("warnings"):
         for w in st["warnings"]:

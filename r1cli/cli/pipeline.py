@@ -16,8 +16,14 @@ def _fmt_resources(res: dict[str, Any] | None) -> str:
     if not res:
         return ""
     keep = []
-    for key, label in (("gpu", "gpu"), ("nodes", "nodes"), ("cpus_per_task", "cpus"), ("mem_mb", "mem_mb"),
-                       ("runtime", "min"), ("slurm_partition", "partition")):
+    for key, label in (
+        ("gpu", "gpu"),
+        ("nodes", "nodes"),
+        ("cpus_per_task", "cpus"),
+        ("mem_mb", "mem_mb"),
+        ("runtime", "min"),
+        ("slurm_partition", "partition"),
+    ):
         v = res.get(key)
         if v in (None, "", 0) or (key == "nodes" and v == 1):
             continue
@@ -25,10 +31,16 @@ def _fmt_resources(res: dict[str, Any] | None) -> str:
     return " ".join(keep)
 
 
-_REASONS = (("missing output", "output missing"), ("input files updated by another job", "upstream stage reruns"),
-            ("updated input files", "input changed"), ("params have changed", "params changed"),
-            ("code has changed", "code changed"), ("forced", "forced"), ("incomplete", "incomplete (resume)"),
-            ("set of input files has changed", "input set changed"))
+_REASONS = (
+    ("missing output", "output missing"),
+    ("input files updated by another job", "upstream stage reruns"),
+    ("updated input files", "input changed"),
+    ("params have changed", "params changed"),
+    ("code has changed", "code changed"),
+    ("forced", "forced"),
+    ("incomplete", "incomplete (resume)"),
+    ("set of input files has changed", "input set changed"),
+)
 
 
 def _reason(ev: dict[str, Any]) -> str:
@@ -48,8 +60,13 @@ def print_plan(jobs: list[dict[str, Any]], title: str) -> None:
     for i, ev in enumerate(jobs, 1):
         wc = ev.get("wildcards") or {}
         wcs = " ".join(f"{k}={v}" for k, v in wc.items()) if isinstance(wc, dict) else str(wc)
-        table.add_row(str(i), str(ev.get("rule_name") or ev.get("name") or ev.get("rule")), wcs, _reason(ev),
-                      _fmt_resources(ev.get("resources")))
+        table.add_row(
+            str(i),
+            str(ev.get("rule_name") or ev.get("name") or ev.get("rule")),
+            wcs,
+            _reason(ev),
+            _fmt_resources(ev.get("resources")),
+        )
     console.print(table)
 
 
@@ -59,22 +76,33 @@ def pipeline(
     profile: str = typer.Option("local", help="local | slurm | a profile directory"),
     run_dir: Path | None = typer.Option(None, "--run-dir", help="run directory (default runs/<recipe>)"),
     set_: list[str] = typer.Option([], "--set", help="override KEY=VALUE (e.g. rl.stages.0.steps=100)"),
-    scale: str | None = typer.Option(None, help="recipe scale, e.g. tiny (the same DAG on the embedded model)"),
-    until: str | None = typer.Option(None, help="stop after this stage (prepare, sft, filter, rl, eval, ...)"),
+    scale: str | None = typer.Option(
+        None, help="recipe scale, e.g. tiny (the same DAG on the embedded model)"
+    ),
+    until: str | None = typer.Option(
+        None, help="stop after this stage (prepare, sft, filter, rl, eval, ...)"
+    ),
     forcerun: list[str] = typer.Option([], "--forcerun", help="rerun this stage even if up to date"),
     dry_run: bool = typer.Option(False, "--dry-run", "-n", help="print the plan (stage, why, resources)"),
     cores: int | None = typer.Option(None, help="local cores for Snakemake (default all)"),
 ) -> None:
     """Run a recipe as a resumable DAG. Rerun the same command to resume; finished stages are skipped."""
     from r1cli.config import resolve
-    from r1cli.pipeline.runner import SnakemakeCall, default_run_dir, freeze, handle_stale_lock, plan_jobs, \
-        run_snakemake
+    from r1cli.pipeline.runner import (
+        SnakemakeCall,
+        default_run_dir,
+        freeze,
+        handle_stale_lock,
+        plan_jobs,
+        run_snakemake,
+    )
 
     cfg = resolve(recipe, set_, scale)
     run = run_dir or default_run_dir(cfg)
     if dry_run and not (run / "config.yaml").exists():
         # plan against a scratch copy: a dry run writes nothing into a new run dir
         import tempfile
+
         with tempfile.TemporaryDirectory() as td:
             tmp_run = Path(td) / run.name
             freeze(cfg, tmp_run)
@@ -88,17 +116,27 @@ def pipeline(
     if dry_run:
         print_plan(jobs, f"r1 pipeline {cfg.name} — plan for {run} (profile {profile})")
         return
-    console.print(f"[bold]r1 pipeline[/] {cfg.name} → {run} (profile {profile}"
-                  f"{', config changed' if changed else ''})")
+    console.print(
+        f"[bold]r1 pipeline[/] {cfg.name} → {run} (profile {profile}{', config changed' if changed else ''})"
+    )
     handle_stale_lock(run, log=lambda m: console.print(f"[yellow]{m}[/]"))
     t0 = time.time()
-    call = SnakemakeCall(run_dir=run, profile=profile, cores=cores, until=until, forcerun=forcerun,
-                         events=run / "logs" / "events.jsonl")
+    call = SnakemakeCall(
+        run_dir=run,
+        profile=profile,
+        cores=cores,
+        until=until,
+        forcerun=forcerun,
+        events=(run / "logs" / "events.jsonl").resolve(),
+    )
     try:
         res = run_snakemake(call)
     except KeyboardInterrupt:
         raise fail("interrupted; rerun the same command to resume", code=130) from None
     if res.returncode != 0:
-        raise fail(f"pipeline failed (snakemake exit {res.returncode}); logs in {run}/logs — rerun the same "
-                   "command to resume", code=1)
+        raise fail(
+            f"pipeline failed (snakemake exit {res.returncode}); logs in {run}/logs — rerun the same "
+            "command to resume",
+            code=1,
+        )
     console.print(f"[green]done[/] in {time.time() - t0:.0f} s — report: {run}/report/index.html")

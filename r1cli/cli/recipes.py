@@ -34,8 +34,11 @@ def list_cmd() -> None:
 
 @app.command("show")
 @handle_errors
-def show(name: str, set_: list[str] = typer.Option([], "--set", help="override KEY=VALUE"),
-         scale: str | None = typer.Option(None, help="apply a scale (e.g. tiny)")) -> None:
+def show(
+    name: str,
+    set_: list[str] = typer.Option([], "--set", help="override KEY=VALUE"),
+    scale: str | None = typer.Option(None, help="apply a scale (e.g. tiny)"),
+) -> None:
     """The fully resolved recipe as YAML (extends, scale and overrides applied)."""
     from r1cli.config import resolve, to_yaml
 

@@ -13,8 +13,8 @@ app = typer.Typer(help="Training stages: SFT cold start, RL stages.", no_args_is
 
 def resolve_model(cfg: object, run: Path, name: str) -> str:
     """Model dir of a named model in a run (base, sft, final, <stage>, long2short) or a path/id."""
-    from r1cli.pipeline.dag import Plan
     from r1cli.config import to_dict
+    from r1cli.pipeline.dag import Plan
 
     rel = Plan(to_dict(cfg)).model_dir(name)  # type: ignore[arg-type]
     if rel == []:
@@ -26,8 +26,10 @@ def resolve_model(cfg: object, run: Path, name: str) -> str:
 
 @app.command("sft")
 @handle_errors
-def sft(run: Path = typer.Option(..., help="run directory"),
-        threads: int | None = typer.Option(None, help="torch CPU threads")) -> None:
+def sft(
+    run: Path = typer.Option(..., help="run directory"),
+    threads: int | None = typer.Option(None, help="torch CPU threads"),
+) -> None:
     """Cold-start SFT on the prepared data's gold responses (loss on response tokens only)."""
     quiet_libraries()
     set_threads(threads)
@@ -40,16 +42,23 @@ def sft(run: Path = typer.Option(..., help="run directory"),
         raise fail("warmups.sft.enabled is false in this recipe")
     plan = Plan(to_dict(cfg))
     data = run / plan.sft_data() if cfg.warmups.sft.data == "train" else Path(cfg.warmups.sft.data)
-    res = run_sft(cfg, data_path=data, init_model=resolve_model(cfg, run, "base"),
-                  out_dir=run / "warmup" / "sft" / "model", ckpt_dir=run / "warmup" / "sft" / "checkpoints")
+    res = run_sft(
+        cfg,
+        data_path=data,
+        init_model=resolve_model(cfg, run, "base"),
+        out_dir=run / "warmup" / "sft" / "model",
+        ckpt_dir=run / "warmup" / "sft" / "checkpoints",
+    )
     console.print(f"sft done: {res}")
 
 
 @app.command("rl")
 @handle_errors
-def rl(run: Path = typer.Option(..., help="run directory"),
-       stage: str = typer.Option(..., help="RL stage name"),
-       threads: int | None = typer.Option(None, help="torch CPU threads")) -> None:
+def rl(
+    run: Path = typer.Option(..., help="run directory"),
+    stage: str = typer.Option(..., help="RL stage name"),
+    threads: int | None = typer.Option(None, help="torch CPU threads"),
+) -> None:
     """One RL stage; resumes from its newest checkpoint; exports rl/<stage>/model."""
     quiet_libraries()
     set_threads(threads)
@@ -66,5 +75,7 @@ def rl(run: Path = typer.Option(..., help="run directory"),
         raise fail(str(exc)) from None
     init_path = str(run / init) if init != [] else cfg.model.path  # type: ignore[operator]
     last = run_rl_stage(cfg, stage, data_path=run / data, init_model=init_path, stage_dir=run / "rl" / stage)
-    console.print(f"rl {stage} done: reward {last.get('reward_mean', float('nan')):.3f} "
-                  f"acc {last.get('acc', float('nan')):.3f}")
+    console.print(
+        f"rl {stage} done: reward {last.get('reward_mean', float('nan')):.3f} "
+        f"acc {last.get('acc', float('nan')):.3f}"
+    )

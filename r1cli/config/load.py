@@ -164,8 +164,10 @@ def resolve(name_or_path: str, overrides: list[str] | None = None, scale: str | 
     scales = data.pop("scales", {}) or {}
     if scale and scale != "full":
         if scale not in scales:
-            raise R1ConfigError(f"recipe '{data.get('name')}' has no scale '{scale}' "
-                                f"(has: {', '.join(sorted(scales)) or 'none'})")
+            raise R1ConfigError(
+                f"recipe '{data.get('name')}' has no scale '{scale}' "
+                f"(has: {', '.join(sorted(scales)) or 'none'})"
+            )
         data = deep_merge(data, scales[scale])
         data["scale"] = scale
     for s in overrides or []:
@@ -198,7 +200,9 @@ def load_frozen(run_dir: str | Path) -> Recipe:
     """Load the frozen config of a run directory (what every stage command reads)."""
     path = Path(run_dir) / "config.yaml"
     if not path.exists():
-        raise R1ConfigError(f"no frozen config in {run_dir} (expected {path}); create the run with r1 pipeline")
+        raise R1ConfigError(
+            f"no frozen config in {run_dir} (expected {path}); create the run with r1 pipeline"
+        )
     data = _read_yaml(path)
     data.pop("_r1", None)
     return validate(data, source=str(path))

@@ -39,8 +39,10 @@ class TinyModelSpec(Strict):
     head_dim: int = 32
     max_positions: int = 256
     vocab_size: int = 384
-    tasks: list[str] = Field(default_factory=lambda: ["addition", "countdown"],
-                             description="task text the BPE tokenizer is trained on")
+    tasks: list[str] = Field(
+        default_factory=lambda: ["addition", "countdown"],
+        description="task text the BPE tokenizer is trained on",
+    )
 
 
 class ModelConfig(Strict):
@@ -87,7 +89,9 @@ class FilterConfig(Strict):
     """Difficulty filter by pass rate (DeepScaleR/Kimi/Skywork/ORZ curation)."""
 
     enabled: bool = False
-    acc: str = Field("0.2:0.8", description="band LO:HI of pass rates kept, e.g. '0.2:0.8', '1:15/16', ':0.0625'")
+    acc: str = Field(
+        "0.2:0.8", description="band LO:HI of pass rates kept, e.g. '0.2:0.8', '1:15/16', ':0.0625'"
+    )
     model: str = Field("sft", description="'base', 'sft', or a model path/id whose pass rate is measured")
     n: int = Field(8, ge=1)
     temperature: float = Field(1.0, ge=0)
@@ -133,6 +137,8 @@ class SFTConfig(Strict):
     lr: float = Field(3e-3, gt=0)
     weight_decay: float = 0.0
     warmup_steps: int = Field(0, ge=0)
+    schedule: Literal["constant", "cosine", "linear"] = "constant"
+    min_lr_ratio: float = Field(0.1, ge=0, le=1)
     max_len: int = Field(128, ge=8)
     resources: Resources = Field(default_factory=Resources)
 
@@ -165,7 +171,9 @@ class WarmupsConfig(Strict):
 class KLConfig(Strict):
     type: Literal["k1", "k2", "k3", "abs", "low_var_kl"] = "k3"
     coef: float = Field(0.0, ge=0)
-    use: Literal["loss", "reward"] = Field("loss", description="KL as a loss term (GRPO) or a reward penalty (PPO)")
+    use: Literal["loss", "reward"] = Field(
+        "loss", description="KL as a loss term (GRPO) or a reward penalty (PPO)"
+    )
     adaptive: bool = False
     target: float | None = None
     horizon: int = 10000
@@ -184,8 +192,9 @@ class AdaptiveEntropyConfig(Strict):
 class AlgorithmConfig(Strict):
     advantage: str = Field("grpo", description="r1cli.algos.ADVANTAGES name")
     policy_loss: str = Field("ppo_clip", description="r1cli.algos.POLICY_LOSSES name")
-    loss_agg: Literal["token-mean", "seq-mean-token-sum", "seq-mean-token-mean", "seq-mean-token-sum-norm"] = (
-        "token-mean")
+    loss_agg: Literal[
+        "token-mean", "seq-mean-token-sum", "seq-mean-token-mean", "seq-mean-token-sum-norm"
+    ] = "token-mean"
     loss_agg_norm: float | None = Field(None, description="constant for seq-mean-token-sum-norm (Dr. GRPO)")
     clip_low: float = Field(0.2, ge=0)
     clip_high: float | None = Field(None, description="DAPO clip-higher ε_high; None = clip_low")
@@ -265,7 +274,9 @@ class RLStage(Strict):
     prompts_per_step: int | None = None
     lr: float | None = None
     temperature: float | None = None
-    data: Literal["train", "hard"] = Field("train", description="'hard' = mined from the previous stage (ORZ)")
+    data: Literal["train", "hard"] = Field(
+        "train", description="'hard' = mined from the previous stage (ORZ)"
+    )
     lr_end: float | None = Field(None, description="linear decay to this lr over the stage (ORZ annealing)")
     resources: Resources = Field(default_factory=Resources)
 
@@ -310,8 +321,10 @@ class Long2ShortConfig(Strict):
 class EvalConfig(Strict):
     enabled: bool = True
     benchmarks: list[str] = Field(default_factory=lambda: ["test"])
-    models: list[str] = Field(default_factory=lambda: ["final"],
-                              description="which models: base, sft, <stage name>, final, long2short")
+    models: list[str] = Field(
+        default_factory=lambda: ["final"],
+        description="which models: base, sft, <stage name>, final, long2short",
+    )
     n: int = Field(1, ge=1)
     temperature: float = Field(0.6, ge=0)
     top_p: float = Field(0.95, gt=0, le=1)

@@ -87,7 +87,9 @@ def corpus(task: str, n: int = 3000, seed: int = 0) -> list[str]:
             target = rng.randint(1, 200)
             ops = "+-*/"
             eq = f"({nums[0]} {rng.choice(ops)} {nums[1]}) {rng.choice(ops)} {nums[2]}"
-            out.append(f"Using the numbers {nums}, create an equation that equals {target}. "
-                       f"<think>Let me try {eq}.</think><answer>{eq}</answer>")
+            out.append(
+                f"Using the numbers {nums}, create an equation that equals {target}. "
+                f"<think>Let me try {eq}.</think><answer>{eq}</answer>"
+            )
         return out
     raise ValueError(f"no tokenizer corpus for task '{task}' (known: addition, countdown)")

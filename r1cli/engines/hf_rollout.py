@@ -17,8 +17,12 @@ from r1cli.engines.rollout import Sample, SamplingSpec, decode_response
 def load_model(path: str, dtype: str = "auto", device: str = "cpu") -> Any:
     from transformers import AutoModelForCausalLM
 
-    torch_dtype = {"auto": None, "float32": torch.float32, "bfloat16": torch.bfloat16,
-                   "float16": torch.float16}[dtype]
+    torch_dtype = {
+        "auto": None,
+        "float32": torch.float32,
+        "bfloat16": torch.bfloat16,
+        "float16": torch.float16,
+    }[dtype]
     if torch_dtype is None:
         torch_dtype = torch.float32 if device == "cpu" else torch.bfloat16
     model = AutoModelForCausalLM.from_pretrained(path, dtype=torch_dtype)
@@ -57,8 +61,15 @@ def _cache_of(out: Any) -> Any:
 class HFRollout:
     """Sample ``n`` responses per prompt with a shared KV cache loop."""
 
-    def __init__(self, model: Any, tokenizer: Any | None = None, *, device: str = "cpu", dtype: str = "auto",
-                 max_batch: int = 256) -> None:
+    def __init__(
+        self,
+        model: Any,
+        tokenizer: Any | None = None,
+        *,
+        device: str = "cpu",
+        dtype: str = "auto",
+        max_batch: int = 256,
+    ) -> None:
         if isinstance(model, str):
             self.tokenizer = tokenizer or load_tokenizer(model)
             self.model = load_model(model, dtype=dtype, device=device)
@@ -88,12 +99,14 @@ class HFRollout:
         self.model.eval()
         try:
             for i in range(0, len(flat), self.max_batch):
-                out.extend(self._generate_batch(flat[i:i + self.max_batch], spec, gen))
+                out.extend(self._generate_batch(flat[i : i + self.max_batch], spec, gen))
         finally:
             self.model.train(was_training)
-        return [out[i * spec.n:(i + 1) * spec.n] for i in range(len(prompts))]
+        return [out[i * spec.n : (i + 1) * spec.n] for i in range(len(prompts))]
 
-    def _generate_batch(self, prompts: list[list[int]], spec: SamplingSpec, gen: torch.Generator) -> list[Sample]:
+    def _generate_batch(
+        self, prompts: list[list[int]], spec: SamplingSpec, gen: torch.Generator
+    ) -> list[Sample]:
         from transformers import DynamicCache
 
         b = len(prompts)
@@ -101,13 +114,12 @@ class HFRollout:
         ids = torch.full((b, plen), self.pad_id, dtype=torch.long)
         mask = torch.zeros((b, plen), dtype=torch.long)
         for r, p in enumerate(prompts):
-            ids[r, plen - len(p):] = torch.tensor(p, dtype=torch.long)
-            mask[r, plen - len(p):] = 1
+            ids[r, plen - len(p) :] = torch.tensor(p, dtype=torch.long)
+            mask[r, plen - len(p) :] = 1
         ids, mask = ids.to(self.device), mask.to(self.device)
         pos = (mask.cumsum(-1) - 1).clamp(min=0)
         cache = DynamicCache()
-        out = self.model(input_ids=ids, attention_mask=mask, position_ids=pos, cache=cache,
-                         use_cache=True)
+        out = self.model(input_ids=ids, attention_mask=mask, position_ids=pos, cache=cache, use_cache=True)
         logits = out.logits[:, -1, :].float()
         cache = _cache_of(out)
         next_pos = pos[:, -1:] + 1
@@ -139,8 +151,13 @@ class HFRollout:
             if bool(done.all()) or t == spec.max_tokens - 1:
                 break
             mask = torch.cat([mask, (~done).long()[:, None].to(mask.device)], dim=1)
-            out = self.model(input_ids=tok[:, None].to(self.device), attention_mask=mask, position_ids=next_pos,
-                             cache=cache, use_cache=True)
+            out = self.model(
+                input_ids=tok[:, None].to(self.device),
+                attention_mask=mask,
+                position_ids=next_pos,
+                cache=cache,
+                use_cache=True,
+            )
             cache = _cache_of(out)
             logits = out.logits[:, -1, :].float()
             next_pos = next_pos + 1
@@ -148,9 +165,13 @@ class HFRollout:
         for r in range(b):
             n = int(lengths[r])
             rid = tokens[r, :n].tolist()
-            samples.append(Sample(
-                prompt_ids=list(prompts[r]), response_ids=rid, logprobs=logps[r, :n].tolist(),
-                finish_reason="stop" if bool(stopped[r]) else "length",
-                text=decode_response(self.tokenizer, rid),
-            ))
+            samples.append(
+                Sample(
+                    prompt_ids=list(prompts[r]),
+                    response_ids=rid,
+                    logprobs=logps[r, :n].tolist(),
+                    finish_reason="stop" if bool(stopped[r]) else "length",
+                    text=decode_response(self.tokenizer, rid),
+                )
+            )
         return samples

@@ -54,6 +54,7 @@ class RolloutEngine(Protocol):
 def make_rollout(backend: str, model_path: str, **kwargs: Any) -> RolloutEngine:
     if backend == "hf":
         from r1cli.engines.hf_rollout import HFRollout
+
         return HFRollout(model_path, **kwargs)
     if backend == "vllm":
         try:

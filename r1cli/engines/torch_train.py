@@ -23,30 +23,56 @@ def lr_lambda(schedule: str, warmup: int, total: int, min_ratio: float = 0.0, en
             end = min_ratio if end_ratio is None else end_ratio
             return 1.0 + (end - 1.0) * frac
         return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * frac))
+
     return f
 
 
 class TorchTrainer:
-    def __init__(self, model: Any, *, lr: float, betas: tuple[float, float] = (0.9, 0.99),
-                 weight_decay: float = 0.0, grad_clip: float | None = 1.0, schedule: str = "constant",
-                 warmup_steps: int = 0, total_steps: int = 1, min_lr_ratio: float = 0.0,
-                 end_lr: float | None = None, device: str = "cpu", gradient_checkpointing: bool = False) -> None:
+    def __init__(
+        self,
+        model: Any,
+        *,
+        lr: float,
+        betas: tuple[float, float] = (0.9, 0.99),
+        weight_decay: float = 0.0,
+        grad_clip: float | None = 1.0,
+        schedule: str = "constant",
+        warmup_steps: int = 0,
+        total_steps: int = 1,
+        min_lr_ratio: float = 0.0,
+        end_lr: float | None = None,
+        device: str = "cpu",
+        gradient_checkpointing: bool = False,
+    ) -> None:
         self.model = model.to(device)
         self.device = device
         self.grad_clip = grad_clip
         if gradient_checkpointing and hasattr(model, "gradient_checkpointing_enable"):
             model.gradient_checkpointing_enable()
         self.optimizer = torch.optim.AdamW(
-            [p for p in model.parameters() if p.requires_grad], lr=lr, betas=betas, weight_decay=weight_decay,
-            foreach=True)
+            [p for p in model.parameters() if p.requires_grad],
+            lr=lr,
+            betas=betas,
+            weight_decay=weight_decay,
+            foreach=True,
+        )
         end_ratio = None if end_lr is None else end_lr / lr
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
-            self.optimizer, lr_lambda(schedule, warmup_steps, total_steps, min_lr_ratio, end_ratio))
+            self.optimizer, lr_lambda(schedule, warmup_steps, total_steps, min_lr_ratio, end_ratio)
+        )
         self.model.train()
 
+    #: above this many (tokens x vocab) logits elements, compute log-probs chunk by chunk (r1cli.algos)
+    direct_logits_max = 1 << 26
+
     # --- forward -------------------------------------------------------------------------------------------
-    def response_logprobs(self, batch: TokenBatch, temperature: float = 1.0, with_entropy: bool = False,
-                          model: Any | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def response_logprobs(
+        self,
+        batch: TokenBatch,
+        temperature: float = 1.0,
+        with_entropy: bool = False,
+        model: Any | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Log-probs (and optionally entropies) of the response tokens, (B, R), chunked over tokens."""
         from r1cli.algos import logprobs_from_hidden
 
@@ -54,13 +80,35 @@ class TorchTrainer:
         batch = batch.to(self.device)
         p = batch.prompt_len
         body = m.get_decoder() if hasattr(m, "get_decoder") else m.model
-        hidden = body(input_ids=batch.input_ids, attention_mask=batch.attention_mask,
-                      position_ids=batch.position_ids, use_cache=False).last_hidden_state
-        h = hidden[:, p - 1:-1, :]
+        hidden = body(
+            input_ids=batch.input_ids,
+            attention_mask=batch.attention_mask,
+            position_ids=batch.position_ids,
+            use_cache=False,
+        ).last_hidden_state
+        h = hidden[:, p - 1 : -1, :]
         head = m.get_output_embeddings()
-        logp, ent = logprobs_from_hidden(h, head.weight, batch.response_ids, chunk_size=4096,
-                                         with_entropy=with_entropy, bias=getattr(head, "bias", None),
-                                         temperature=temperature)
+        if h.size(0) * h.size(1) * head.weight.size(0) <= self.direct_logits_max:
+            # small vocab x tokens: one matmul + log_softmax is cheaper than chunked recomputation
+            logits = torch.nn.functional.linear(h, head.weight, getattr(head, "bias", None)).float()
+            if temperature != 1.0:
+                logits = logits / temperature
+            logz = torch.logsumexp(logits, dim=-1)
+            logp = logits.gather(-1, batch.response_ids.clamp(min=0).unsqueeze(-1)).squeeze(-1) - logz
+            ent = None
+            if with_entropy:
+                probs = torch.softmax(logits.detach(), dim=-1)
+                ent = logz.detach() - (probs * logits.detach()).sum(-1)
+            return logp, ent
+        logp, ent = logprobs_from_hidden(
+            h,
+            head.weight,
+            batch.response_ids,
+            chunk_size=4096,
+            with_entropy=with_entropy,
+            bias=getattr(head, "bias", None),
+            temperature=temperature,
+        )
         return logp, ent
 
     # --- optimisation ---------------------------------------------------------------------------------------
@@ -81,8 +129,11 @@ class TorchTrainer:
 
     # --- state ---------------------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
-        return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
-                "scheduler": self.scheduler.state_dict()}
+        return {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+        }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.model.load_state_dict(state["model"])

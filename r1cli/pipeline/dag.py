@@ -10,9 +10,19 @@ from r1cli.eval.spec import spec_from_recipe, spec_hash
 
 # r1 stage names accepted by --until, mapped to Snakemake rule names.
 STAGE_RULES = {
-    "base": "base_model", "prepare": "prepare", "clean": "clean", "dedup": "clean", "decontaminate": "clean",
-    "filter": "filter_merge", "sft": "sft", "rl": "rl_stage", "eval": "eval", "report": "report",
+    "base": "base_model",
+    "prepare": "prepare",
+    "clean": "clean",
+    "dedup": "clean",
+    "decontaminate": "clean",
+    "filter": "filter_merge",
+    "sft": "sft",
+    "rl": "rl_stage",
+    "eval": "eval",
+    "report": "report",
     "mine-hard": "mine_hard",
+    "value": "value_warmup",
+    "long2short": "long2short",
 }
 
 
@@ -68,6 +78,11 @@ class Plan:
     def start_model(self) -> str | list[str]:
         return self.model_dir("sft")
 
+    def rl_extra_inputs(self, stage: str) -> list[str]:
+        """Inputs of an RL stage besides its model and data: the pretrained critic (VC-PPO/VAPO)."""
+        idx = self.stage_names.index(stage)
+        return ["warmup/value/model"] if idx == 0 and self.cfg["warmups"]["value"]["enabled"] else []
+
     def rl_init_model(self, stage: str) -> str | list[str]:
         idx = self.stage_names.index(stage)
         return self.start_model() if idx == 0 else self.model_dir(self.stage_names[idx - 1])
@@ -75,11 +90,16 @@ class Plan:
     # --- data ------------------------------------------------------------------------------------------------
     def pre_filter_data(self) -> str:
         cur = self.cfg["curation"]
-        return "data/clean.parquet" if (cur["dedup"]["enabled"] or cur["decontaminate"]["enabled"]) \
+        return (
+            "data/clean.parquet"
+            if (cur["dedup"]["enabled"] or cur["decontaminate"]["enabled"])
             else "data/prepared.parquet"
+        )
 
     def train_data(self) -> str:
-        return "data/filtered.parquet" if self.cfg["curation"]["filter"]["enabled"] else self.pre_filter_data()
+        return (
+            "data/filtered.parquet" if self.cfg["curation"]["filter"]["enabled"] else self.pre_filter_data()
+        )
 
     def sft_data(self) -> str:
         src = self.cfg["warmups"]["sft"]["data"]
@@ -104,8 +124,14 @@ class Plan:
     # --- hashes ----------------------------------------------------------------------------------------------
     def rl_hash(self, stage: str) -> str:
         rl = {k: v for k, v in self.cfg["rl"].items() if k != "stages"}
-        return config_hash({"rl": rl, "stage": self.stage(stage), "seed": self.cfg["seed"],
-                            "template": self.cfg.get("template")})
+        return config_hash(
+            {
+                "rl": rl,
+                "stage": self.stage(stage),
+                "seed": self.cfg["seed"],
+                "template": self.cfg.get("template"),
+            }
+        )
 
     # --- targets ---------------------------------------------------------------------------------------------
     def eval_targets(self) -> list[str]:
@@ -122,7 +148,8 @@ class Plan:
         return out
 
     def report_inputs(self) -> list[str]:
-        return [f"rl/{s}/DONE" for s in self.stage_names] + self.eval_targets()
+        extra = ["long2short/model"] if self.cfg["long2short"]["enabled"] else []
+        return [f"rl/{s}/DONE" for s in self.stage_names] + extra + self.eval_targets()
 
     def final_targets(self) -> list[str]:
         return ["report/index.html"]
@@ -162,8 +189,10 @@ class Plan:
         keys = sorted({k for r in per_stage for k in r})
         out: dict[str, Any] = {}
         for k in keys:
+
             def f(wildcards: Any, _k: str = k) -> Any:
                 return self._res(self.stage(wildcards.stage).get("resources")).get(_k, _default(_k))
+
             out[k] = f
         return out
 

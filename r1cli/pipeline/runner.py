@@ -64,8 +64,10 @@ def freeze(recipe: Recipe, run_dir: Path) -> tuple[Path, bool]:
     changed = old != text
     if changed:
         atomic_write_text(path, text)
-        append_jsonl(run_dir / "logs" / "config-history.jsonl",
-                     {"time": time.time(), "config_hash": h, "r1_version": __version__})
+        append_jsonl(
+            run_dir / "logs" / "config-history.jsonl",
+            {"time": time.time(), "config_hash": h, "r1_version": __version__},
+        )
     return path, changed
 
 
@@ -82,9 +84,22 @@ class SnakemakeCall:
 
     def argv(self) -> list[str]:
         run = self.run_dir.resolve()
-        argv = [sys.executable, "-m", "snakemake", "--snakefile", str(snakefile()), "--directory", str(run),
-                "--configfile", str(run / "config.yaml"), "--profile", str(profile_dir(self.profile)),
-                "--rerun-incomplete", "--logger", "r1"]
+        argv = [
+            sys.executable,
+            "-m",
+            "snakemake",
+            "--snakefile",
+            str(snakefile()),
+            "--directory",
+            str(run),
+            "--configfile",
+            str(run / "config.yaml"),
+            "--profile",
+            str(profile_dir(self.profile)),
+            "--rerun-incomplete",
+            "--logger",
+            "r1",
+        ]
         if self.events is not None:
             argv += ["--logger-r1-path", str(self.events)]
         if self.cores is not None:
@@ -112,9 +127,15 @@ def run_snakemake(call: SnakemakeCall, *, capture: bool = False) -> subprocess.C
     env = dict(os.environ)
     env.setdefault("PYTHONUNBUFFERED", "1")
     lockfile = call.run_dir / "logs" / "pipeline.pid"
-    proc = subprocess.Popen(call.argv(), env=env, start_new_session=True, preexec_fn=_set_pdeathsig,
-                            stdout=subprocess.PIPE if capture else None,
-                            stderr=subprocess.STDOUT if capture else None, text=True)
+    proc = subprocess.Popen(
+        call.argv(),
+        env=env,
+        start_new_session=True,
+        preexec_fn=_set_pdeathsig,
+        stdout=subprocess.PIPE if capture else None,
+        stderr=subprocess.STDOUT if capture else None,
+        text=True,
+    )
     if not call.dry_run:
         atomic_write_text(lockfile, json.dumps({"pid": proc.pid, "r1_pid": os.getpid(), "time": time.time()}))
     try:
@@ -173,8 +194,11 @@ def live_slurm_jobs(run_dir: Path) -> list[str]:
     jobs = []
     for line in out.stdout.splitlines():
         parts = line.split()
-        if len(parts) >= 3 and parts[1] == target and parts[2] in ("PENDING", "RUNNING", "CONFIGURING",
-                                                                    "COMPLETING", "SUSPENDED"):
+        if (
+            len(parts) >= 3
+            and parts[1] == target
+            and parts[2] in ("PENDING", "RUNNING", "CONFIGURING", "COMPLETING", "SUSPENDED")
+        ):
             jobs.append(parts[0])
     return jobs
 
@@ -188,8 +212,10 @@ def handle_stale_lock(run_dir: Path, log: Any = print) -> None:
         with contextlib.suppress(Exception):
             info = json.loads(pidfile.read_text())
             if _pid_alive(int(info["pid"])):
-                raise R1InputError(f"another r1 pipeline (snakemake pid {info['pid']}) is running in {run_dir}; "
-                                   "wait for it or stop it first")
+                raise R1InputError(
+                    f"another r1 pipeline (snakemake pid {info['pid']}) is running in {run_dir}; "
+                    "wait for it or stop it first"
+                )
     if not locks.exists() or not any(locks.iterdir()):
         return
     for jid in live_slurm_jobs(run_dir):
@@ -213,17 +239,25 @@ def handle_stale_lock(run_dir: Path, log: Any = print) -> None:
         time.sleep(0.3)
     log("removing the stale Snakemake lock of a killed run")
     import shutil
+
     shutil.rmtree(locks, ignore_errors=True)
 
 
 # --- dry-run plan ------------------------------------------------------------------------------------------
-def plan_jobs(run_dir: Path, profile: str = "local", until: str | None = None,
-              forcerun: list[str] | None = None) -> tuple[list[dict[str, Any]], str]:
+def plan_jobs(
+    run_dir: Path, profile: str = "local", until: str | None = None, forcerun: list[str] | None = None
+) -> tuple[list[dict[str, Any]], str]:
     """Ask Snakemake (dry run) which jobs would run and why. Returns (jobs, raw output)."""
     with tempfile.TemporaryDirectory() as td:
         events = Path(td) / "events.jsonl"
-        call = SnakemakeCall(run_dir=run_dir, profile=profile, until=until, dry_run=True,
-                             forcerun=forcerun or [], events=events)
+        call = SnakemakeCall(
+            run_dir=run_dir,
+            profile=profile,
+            until=until,
+            dry_run=True,
+            forcerun=forcerun or [],
+            events=events,
+        )
         res = run_snakemake(call, capture=True)
         if res.returncode != 0:
             raise R1InputError(f"snakemake dry run failed:\n{res.stdout[-4000:]}")

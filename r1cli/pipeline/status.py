@@ -90,7 +90,9 @@ def run_status(run: Path) -> dict[str, Any]:
                     ext[str(ev.get("jobid"))] = tok
     out_state: dict[str, tuple[str, str]] = {}
     for jid, outs in job_out.items():
-        state = "failed" if jid in failed else "done" if jid in finished else "running" if jid in started else ""
+        state = (
+            "failed" if jid in failed else "done" if jid in finished else "running" if jid in started else ""
+        )
         for o in outs:
             out_state[o] = (state, ext.get(jid, ""))
     rows = []
@@ -111,13 +113,16 @@ def run_status(run: Path) -> dict[str, Any]:
             mp = run / "rl" / name / "metrics.jsonl"
             if mp.exists():
                 from r1cli.utils.io import read_jsonl
+
                 ms = read_jsonl(mp)
                 if ms:
                     last = ms[-1]
                     total = plan.stage(name)["steps"]
                     row["progress"] = f"step {last['step'] + 1}/{total}"
-                    row["latest"] = (f"reward {last.get('reward_mean', 0):.3f} acc {last.get('acc', 0):.3f} "
-                                     f"len {last.get('response_len_mean', 0):.1f}")
+                    row["latest"] = (
+                        f"reward {last.get('reward_mean', 0):.3f} acc {last.get('acc', 0):.3f} "
+                        f"len {last.get('response_len_mean', 0):.1f}"
+                    )
                     if status == "pending" and not exists:
                         status = row["status"] = "running" if alive else "interrupted"
         rows.append(row)

@@ -13,9 +13,16 @@ import yaml
 
 from r1cli.utils.io import atomic_write_json, atomic_write_text, read_jsonl
 
-CURVES = [("reward_mean", "reward (mean)"), ("acc", "training accuracy"), ("response_len_mean", "response length"),
-          ("entropy", "entropy"), ("kl", "KL"), ("clipfrac", "clip fraction"),
-          ("truncation_rate", "truncation rate"), ("t_step", "seconds per step")]
+CURVES = [
+    ("reward_mean", "reward (mean)"),
+    ("acc", "training accuracy"),
+    ("response_len_mean", "response length"),
+    ("entropy", "entropy"),
+    ("kl", "KL"),
+    ("clipfrac", "clip fraction"),
+    ("truncation_rate", "truncation rate"),
+    ("t_step", "seconds per step"),
+]
 
 
 def load_run(run: Path) -> dict[str, Any]:
@@ -33,14 +40,23 @@ def load_run(run: Path) -> dict[str, Any]:
         except json.JSONDecodeError:
             continue
     funnel = []
-    for label, rel in (("prepared", "data/prepared.parquet"), ("clean", "data/clean.parquet"),
-                       ("filtered", "data/filtered.parquet")):
+    for label, rel in (
+        ("prepared", "data/prepared.parquet"),
+        ("clean", "data/clean.parquet"),
+        ("filtered", "data/filtered.parquet"),
+    ):
         p = run / rel
         if p.exists():
             import pyarrow.parquet as pq
+
             funnel.append((label, pq.ParquetFile(p).metadata.num_rows))
-    return {"cfg": cfg, "stages": stages, "sft": read_jsonl(sft_p) if sft_p.exists() else [], "evals": evals,
-            "funnel": funnel}
+    return {
+        "cfg": cfg,
+        "stages": stages,
+        "sft": read_jsonl(sft_p) if sft_p.exists() else [],
+        "evals": evals,
+        "funnel": funnel,
+    }
 
 
 def _plot_curves(data: dict[str, Any], out: Path) -> list[Path]:
@@ -62,11 +78,19 @@ def _plot_curves(data: dict[str, Any], out: Path) -> list[Path]:
             for si, s in enumerate(stages):
                 xs = [offset + r["step"] for r in s["rows"] if k in r]
                 ys = [r[k] for r in s["rows"] if k in r]
-                ax.plot(xs, ys, color=colors[si % len(colors)], lw=1.2,
-                        label=f"{s['name']} (L={s['max_response']})")
+                ax.plot(
+                    xs,
+                    ys,
+                    color=colors[si % len(colors)],
+                    lw=1.2,
+                    label=f"{s['name']} (L={s['max_response']})",
+                )
                 if len(ys) >= 5:
                     w = max(2, len(ys) // 8)
-                    sm = [sum(ys[max(0, i - w + 1):i + 1]) / len(ys[max(0, i - w + 1):i + 1]) for i in range(len(ys))]
+                    sm = [
+                        sum(ys[max(0, i - w + 1) : i + 1]) / len(ys[max(0, i - w + 1) : i + 1])
+                        for i in range(len(ys))
+                    ]
                     ax.plot(xs, sm, color=colors[si % len(colors)], lw=2.4, alpha=0.5)
                 offset += max(r["step"] for r in s["rows"]) + 1
                 if si < len(stages) - 1:
@@ -74,7 +98,7 @@ def _plot_curves(data: dict[str, Any], out: Path) -> list[Path]:
             ax.set_title(title)
             ax.set_xlabel("RL step (all stages)")
             ax.grid(alpha=0.3)
-        for ax in list(axes.flat)[len(keys):]:
+        for ax in list(axes.flat)[len(keys) :]:
             ax.axis("off")
         axes.flat[0].legend(fontsize=8)
         fig.suptitle(f"{data['cfg']['name']}: RL curves across stages (dashed = stage boundary)")
@@ -117,7 +141,9 @@ def _plot_curves(data: dict[str, Any], out: Path) -> list[Path]:
         x = range(len(rows))
         ax.bar([i - 0.2 for i in x], g, width=0.4, label="greedy acc")
         if avg_key:
-            ax.bar([i + 0.2 for i in x], [e.get(avg_key, float("nan")) for e in rows], width=0.4, label=avg_key)
+            ax.bar(
+                [i + 0.2 for i in x], [e.get(avg_key, float("nan")) for e in rows], width=0.4, label=avg_key
+            )
         ax.set_xticks(list(x), labels, fontsize=8)
         ax.set_ylim(0, 1)
         ax.legend()
@@ -140,10 +166,15 @@ def _eval_table(evals: list[dict[str, Any]], published: dict[str, Any]) -> tuple
     rows = []
     for e in evals:
         pub = published.get(e.get("benchmark")) or _pub_lookup(published, str(e.get("benchmark")))
-        rows.append([str(e.get("model")), str(e.get("benchmark"))]
-                    + [f"{e[k]:.3f}" if isinstance(e.get(k), int | float) else "" for k in keys]
-                    + [f"{e.get('response_len_mean', float('nan')):.1f}", f"{e.get('truncation_rate', 0):.3f}",
-                       "" if pub is None else str(pub)])
+        rows.append(
+            [str(e.get("model")), str(e.get("benchmark"))]
+            + [f"{e[k]:.3f}" if isinstance(e.get(k), int | float) else "" for k in keys]
+            + [
+                f"{e.get('response_len_mean', float('nan')):.1f}",
+                f"{e.get('truncation_rate', 0):.3f}",
+                "" if pub is None else str(pub),
+            ]
+        )
     return header, rows
 
 
@@ -163,16 +194,27 @@ def build_report(run: Path) -> Path:
     pngs = _plot_curves(data, out)
     header, rows = _eval_table(data["evals"], data["cfg"].get("published") or {})
     summary = {
-        "recipe": data["cfg"]["name"], "evals": data["evals"], "funnel": dict(data["funnel"]),
-        "stages": [{"name": s["name"], "steps": len(s["rows"]),
-                    "final_reward": s["rows"][-1].get("reward_mean") if s["rows"] else None} for s in data["stages"]],
+        "recipe": data["cfg"]["name"],
+        "evals": data["evals"],
+        "funnel": dict(data["funnel"]),
+        "stages": [
+            {
+                "name": s["name"],
+                "steps": len(s["rows"]),
+                "final_reward": s["rows"][-1].get("reward_mean") if s["rows"] else None,
+            }
+            for s in data["stages"]
+        ],
     }
     atomic_write_json(out / "summary.json", summary)
-    parts = [f"<html><head><meta charset='utf-8'><title>r1 report: {html.escape(data['cfg']['name'])}</title>"
-             "<style>body{font-family:sans-serif;margin:2em;max-width:1200px}table{border-collapse:collapse}"
-             "td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}th{background:#eee}</style></head><body>",
-             f"<h1>r1 report — {html.escape(data['cfg']['name'])}</h1>",
-             f"<p>{html.escape(str(data['cfg'].get('description', '')))}</p>", "<h2>Evaluation</h2>"]
+    parts = [
+        f"<html><head><meta charset='utf-8'><title>r1 report: {html.escape(data['cfg']['name'])}</title>"
+        "<style>body{font-family:sans-serif;margin:2em;max-width:1200px}table{border-collapse:collapse}"
+        "td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}th{background:#eee}</style></head><body>",
+        f"<h1>r1 report — {html.escape(data['cfg']['name'])}</h1>",
+        f"<p>{html.escape(str(data['cfg'].get('description', '')))}</p>",
+        "<h2>Evaluation</h2>",
+    ]
     if rows:
         parts.append("<table><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in header) + "</tr>")
         for r in rows:
@@ -182,8 +224,10 @@ def build_report(run: Path) -> Path:
         parts.append("<p>no evaluation results yet</p>")
     for p in pngs:
         b64 = base64.b64encode(p.read_bytes()).decode()
-        parts.append(f"<h2>{html.escape(p.stem.replace('_', ' '))}</h2><img src='data:image/png;base64,{b64}' "
-                     f"alt='{p.name}' style='max-width:100%'>")
+        parts.append(
+            f"<h2>{html.escape(p.stem.replace('_', ' '))}</h2><img src='data:image/png;base64,{b64}' "
+            f"alt='{p.name}' style='max-width:100%'>"
+        )
     parts.append("</body></html>")
     atomic_write_text(out / "index.html", "\n".join(parts))
     return out / "index.html"

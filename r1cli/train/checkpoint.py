@@ -57,7 +57,7 @@ class CheckpointManager:
         with atomic_dir(target) as tmp:
             torch.save(state, tmp / "state.pt")
             (tmp / "meta.json").write_text(json.dumps({"step": step, **(meta or {})}))
-        for old in self._complete()[:-self.keep]:
+        for old in self._complete()[: -self.keep]:
             shutil.rmtree(old, ignore_errors=True)
         for junk in self.root.glob(".step_*"):  # temp dirs of a killed save
             if junk.is_dir():

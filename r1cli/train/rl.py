@@ -1,13 +1,13 @@
 """One RL stage (``r1 train rl --stage K``): the whole step on one screen.
 
-    prompts  = loader.next_batch()                      # deterministic order, position saved in checkpoints
-    groups   = rollout.generate(prompts, n, sampling)    # token ids + sampler log-probs
-    scores   = rewards.score(groups)                     # process pool for math/code, hard per-item deadline
-    groups   = filters.apply(groups, scores)             # DAPO / PRIME band / OREAL pairs; refill until full
-    adv      = algos.ADVANTAGES[name](...)
-    for epoch x mini-batch x micro-batch:  loss = aggregate(policy_loss + KL - entropy) ; step
-    rollout weights = trainer weights (colocated: the same module in this process)
-    log metrics; checkpoint atomically every k steps
+prompts  = loader.next_batch()                      # deterministic order, position saved in checkpoints
+groups   = rollout.generate(prompts, n, sampling)    # token ids + sampler log-probs
+scores   = rewards.score(groups)                     # process pool for math/code, hard per-item deadline
+groups   = filters.apply(groups, scores)             # DAPO / PRIME band / OREAL pairs; refill until full
+adv      = algos.ADVANTAGES[name](...)
+for epoch x mini-batch x micro-batch:  loss = aggregate(policy_loss + KL - entropy) ; step
+rollout weights = trainer weights (colocated: the same module in this process)
+log metrics; checkpoint atomically every k steps
 """
 
 from __future__ import annotations
@@ -64,7 +64,7 @@ class PromptLoader:
                 self.cursor = 0
                 self._shuffle()
             take = min(k - len(out), self.size - self.cursor)
-            out.extend(self.order[self.cursor:self.cursor + take])
+            out.extend(self.order[self.cursor : self.cursor + take])
             self.cursor += take
         return out
 
@@ -78,8 +78,8 @@ class PromptLoader:
 
 @dataclass
 class Rollouts:
-    rows: list[int]                  # dataset row of each sample
-    group: list[int]                 # group id of each sample
+    rows: list[int]  # dataset row of each sample
+    group: list[int]  # group id of each sample
     prompt_ids: list[list[int]]
     response_ids: list[list[int]]
     sampler_logprobs: list[list[float]]
@@ -89,8 +89,15 @@ class Rollouts:
     correct: list[bool]
 
 
-def _score(cfg: Recipe, texts: list[str], golds: list[dict[str, Any]], finished: list[bool],
-           lengths: list[int], groups: list[int], pool: Any) -> tuple[list[float], list[bool]]:
+def _score(
+    cfg: Recipe,
+    texts: list[str],
+    golds: list[dict[str, Any]],
+    finished: list[bool],
+    lengths: list[int],
+    groups: list[int],
+    pool: Any,
+) -> tuple[list[float], list[bool]]:
     from r1cli.rewards import SHAPING, score_batch
 
     rc = cfg.rl.reward
@@ -100,6 +107,7 @@ def _score(cfg: Recipe, texts: list[str], golds: list[dict[str, Any]], finished:
     for term in rc.shaping:
         if term.name in ("kimi", "kimi_length", "kimi_length_penalty"):
             from r1cli.rewards import kimi_length_penalty
+
             by_group: dict[int, list[int]] = {}
             for i, g in enumerate(groups):
                 by_group.setdefault(g, []).append(i)
@@ -113,13 +121,23 @@ def _score(cfg: Recipe, texts: list[str], golds: list[dict[str, Any]], finished:
             raise ValueError(f"unknown shaping term {term.name!r} (known: {', '.join(sorted(SHAPING))})")
         fn = SHAPING[term.name]
         for i in range(len(scores)):
-            scores[i] = float(fn(score=scores[i], correct=correct[i], length=lengths[i], response=texts[i],
-                                 gold=golds[i], **term.params))
+            scores[i] = float(
+                fn(
+                    score=scores[i],
+                    correct=correct[i],
+                    length=lengths[i],
+                    response=texts[i],
+                    gold=golds[i],
+                    **term.params,
+                )
+            )
     return scores, correct
 
 
 class RLStageRunner:
-    def __init__(self, cfg: Recipe, stage: RLStage, *, data_path: Path, init_model: str, stage_dir: Path) -> None:
+    def __init__(
+        self, cfg: Recipe, stage: RLStage, *, data_path: Path, init_model: str, stage_dir: Path
+    ) -> None:
         from r1cli.data.prepare import gold_of
         from r1cli.data.templates import render_prompt
         from r1cli.engines.hf_rollout import HFRollout, load_model, load_tokenizer
@@ -129,10 +147,6 @@ class RLStageRunner:
         self.cfg, self.stage, self.stage_dir = cfg, stage, stage_dir
         rl = cfg.rl
         alg = rl.algorithm
-        if alg.advantage in CRITIC_ESTIMATORS:
-            raise NotImplementedError(
-                f"advantage '{alg.advantage}' needs a critic (value model); the critic engine is not built yet "
-                "— use grpo, dr_grpo, rloo, reinforce_pp or prime for now")
         torch.manual_seed(cfg.seed)
         self.tok = load_tokenizer(init_model)
         model = load_model(init_model, dtype="float32" if rl.train.dtype == "float32" else "bfloat16")
@@ -140,17 +154,36 @@ class RLStageRunner:
         lr = stage.lr or rl.train.lr
         if rl.train.backend != "torch":
             raise NotImplementedError(f"train.backend={rl.train.backend!r} is not built yet; use torch")
-        self.trainer = TorchTrainer(model, lr=lr, betas=tuple(rl.train.betas), weight_decay=rl.train.weight_decay,
-                                    grad_clip=rl.train.grad_clip, schedule=rl.train.schedule,
-                                    warmup_steps=rl.train.warmup_steps, total_steps=max(1, stage.steps),
-                                    min_lr_ratio=rl.train.min_lr_ratio, end_lr=stage.lr_end,
-                                    gradient_checkpointing=rl.train.gradient_checkpointing)
+        self.trainer = TorchTrainer(
+            model,
+            lr=lr,
+            betas=tuple(rl.train.betas),
+            weight_decay=rl.train.weight_decay,
+            grad_clip=rl.train.grad_clip,
+            schedule=rl.train.schedule,
+            warmup_steps=rl.train.warmup_steps,
+            total_steps=max(1, stage.steps),
+            min_lr_ratio=rl.train.min_lr_ratio,
+            end_lr=stage.lr_end,
+            gradient_checkpointing=rl.train.gradient_checkpointing,
+        )
         self.rollout = HFRollout(self.trainer.model, self.tok, max_batch=512)
         self.ref = None
         if alg.kl.coef > 0:
             self.ref = copy.deepcopy(self.trainer.model).eval()
             for p in self.ref.parameters():
                 p.requires_grad_(False)
+        # PPO critic (gae / vapo_gae) and PRIME's implicit PRM: built by r1cli.train.critic / r1cli.train.prm
+        self.critic = None
+        if alg.advantage in CRITIC_ESTIMATORS:
+            from r1cli.train.critic import make_critic
+
+            self.critic = make_critic(cfg, init_model=init_model, stage=stage, stage_dir=stage_dir)
+        self.prm = None
+        if alg.advantage == "prime" or cfg.warmups.prm.enabled:
+            from r1cli.train.prm import make_prm
+
+            self.prm = make_prm(cfg, init_model=init_model, stage=stage, stage_dir=stage_dir)
         rows = read_parquet(data_path)
         if not rows:
             raise ValueError(f"{data_path}: no training rows")
@@ -159,14 +192,17 @@ class RLStageRunner:
         self.golds = [gold_of(r) for r in rows]
         too_long = sum(len(p) > rl.rollout.max_prompt for p in self.prompt_ids)
         if too_long:
-            log(f"warning: {too_long} prompts exceed rollout.max_prompt={rl.rollout.max_prompt} and are truncated "
-                "from the left")
-            self.prompt_ids = [p[-rl.rollout.max_prompt:] for p in self.prompt_ids]
+            log(
+                f"warning: {too_long} prompts exceed rollout.max_prompt={rl.rollout.max_prompt} and are truncated "
+                "from the left"
+            )
+            self.prompt_ids = [p[-rl.rollout.max_prompt :] for p in self.prompt_ids]
         self.loader = PromptLoader(len(rows), step_seed(cfg.seed, stage.name))
         self.temperature = stage.temperature if stage.temperature is not None else rl.rollout.temperature
         self.entropy_ctl = None
         if alg.adaptive_entropy.enabled:
             from r1cli.algos import AdaptiveEntropyCoef
+
             ae = alg.adaptive_entropy
             self.entropy_ctl = AdaptiveEntropyCoef(init=ae.init, target=ae.target, delta=ae.delta, max=ae.max)
         self.pool = None
@@ -180,8 +216,13 @@ class RLStageRunner:
 
         rl, st = self.cfg.rl, self.stage
         ds = rl.rollout.dynamic_sampling
-        spec_base = dict(n=st.n, temperature=self.temperature, top_p=rl.rollout.top_p, top_k=rl.rollout.top_k,
-                         max_tokens=st.max_response)
+        spec_base = dict(
+            n=st.n,
+            temperature=self.temperature,
+            top_p=rl.rollout.top_p,
+            top_k=rl.rollout.top_k,
+            max_tokens=st.max_response,
+        )
         kept = Rollouts([], [], [], [], [], [], [], [], [])
         t_gen = t_rew = 0.0
         n_groups = n_dropped = 0
@@ -194,9 +235,10 @@ class RLStageRunner:
             ask = max(need, math.ceil(need * ds.oversample)) if rnd == 0 else need
             idx = self.loader.next(ask)
             t0 = time.time()
-            groups = self.rollout.generate([self.prompt_ids[i] for i in idx],
-                                           SamplingSpec(seed=step_seed(self.cfg.seed, st.name, step, rnd),
-                                                        **spec_base))
+            groups = self.rollout.generate(
+                [self.prompt_ids[i] for i in idx],
+                SamplingSpec(seed=step_seed(self.cfg.seed, st.name, step, rnd), **spec_base),
+            )
             t_gen += time.time() - t0
             t0 = time.time()
             flat = [(gi, s) for gi, g in enumerate(groups) for s in g]
@@ -210,11 +252,20 @@ class RLStageRunner:
             t_rew += time.time() - t0
             for gi in range(len(groups)):
                 members = [j for j, (g, _) in enumerate(flat) if g == gi]
-                traj.append({"step": step, "epoch": self.loader.epoch, "id": self.rows[idx[gi]]["id"],
-                             "n": len(members), "correct": sum(correct[j] for j in members),
-                             "reward_mean": sum(scores[j] for j in members) / len(members)})
+                traj.append(
+                    {
+                        "step": step,
+                        "epoch": self.loader.epoch,
+                        "id": self.rows[idx[gi]]["id"],
+                        "n": len(members),
+                        "correct": sum(correct[j] for j in members),
+                        "reward_mean": sum(scores[j] for j in members) / len(members),
+                    }
+                )
             if ds.filter:
-                keep = FILTERS[ds.filter](scores=torch.tensor(scores), correct=correct, index=gids, **ds.params)
+                keep = FILTERS[ds.filter](
+                    scores=torch.tensor(scores), correct=correct, index=gids, **ds.params
+                )
             else:
                 keep = [True] * len(flat)
             n_groups += len(groups)
@@ -235,20 +286,26 @@ class RLStageRunner:
             if rnd == 0:
                 all_scores, all_correct, all_lens, all_fin = scores, correct, lens, fin
         from r1cli.utils.io import append_jsonl
+
         for t in traj:
             append_jsonl(self.traj_path, t)
         m = {
-            "reward_mean": _mean(all_scores), "acc": _mean([float(c) for c in all_correct]),
-            "response_len_mean": _mean([float(x) for x in all_lens]), "response_len_max": float(max(all_lens)),
+            "reward_mean": _mean(all_scores),
+            "acc": _mean([float(c) for c in all_correct]),
+            "response_len_mean": _mean([float(x) for x in all_lens]),
+            "response_len_max": float(max(all_lens)),
             "truncation_rate": _mean([0.0 if f else 1.0 for f in all_fin]),
-            "filtered_group_frac": n_dropped / max(1, n_groups), "groups_kept": float(len(set(kept.group))),
-            "gen_rounds": float(rnd + 1), "t_generate": t_gen, "t_reward": t_rew,
+            "filtered_group_frac": n_dropped / max(1, n_groups),
+            "groups_kept": float(len(set(kept.group))),
+            "gen_rounds": float(rnd + 1),
+            "t_generate": t_gen,
+            "t_reward": t_rew,
             "gen_tokens_per_s": gen_tokens / max(t_gen, 1e-9),
         }
         return kept, m
 
     # --- update --------------------------------------------------------------------------------------------
-    def update(self, ro: Rollouts) -> dict[str, float]:
+    def update(self, ro: Rollouts, step: int = 0) -> dict[str, float]:
         from r1cli.algos import ADVANTAGES, KL, POLICY_LOSSES, aggregate
         from r1cli.engines.batch import build_batch
 
@@ -262,86 +319,147 @@ class RLStageRunner:
         rewards = torch.tensor(ro.scores, dtype=torch.float32)
         sampler_lp = torch.zeros_like(mask)
         for i, lp in enumerate(ro.sampler_logprobs):
-            sampler_lp[i, :len(lp)] = torch.tensor(lp[:mask.size(1)])
+            sampler_lp[i, : len(lp)] = torch.tensor(lp[: mask.size(1)])
         mbs = max(1, tr.micro_batch_size)
-        need_old = alg.ppo_epochs > 1 or (tr.mini_batch_prompts is not None and tr.mini_batch_prompts < self.P)
+        need_old = alg.ppo_epochs > 1 or (
+            tr.mini_batch_prompts is not None and tr.mini_batch_prompts < self.P
+        )
         old_lp = ref_lp = None
         with torch.no_grad():
             if need_old:
-                old_lp = torch.cat([self.trainer.response_logprobs(batch.select(list(range(i, min(B, i + mbs)))),
-                                                                    self.temperature)[0]
-                                    for i in range(0, B, mbs)])
+                old_lp = torch.cat(
+                    [
+                        self.trainer.response_logprobs(
+                            batch.select(list(range(i, min(B, i + mbs)))), self.temperature
+                        )[0]
+                        for i in range(0, B, mbs)
+                    ]
+                )
             if self.ref is not None:
-                ref_lp = torch.cat([self.trainer.response_logprobs(batch.select(list(range(i, min(B, i + mbs)))),
-                                                                    self.temperature, model=self.ref)[0]
-                                    for i in range(0, B, mbs)])
+                ref_lp = torch.cat(
+                    [
+                        self.trainer.response_logprobs(
+                            batch.select(list(range(i, min(B, i + mbs)))), self.temperature, model=self.ref
+                        )[0]
+                        for i in range(0, B, mbs)
+                    ]
+                )
         token_rewards = None
         if alg.kl.use == "reward" and ref_lp is not None and alg.kl.coef > 0:
             base = old_lp if old_lp is not None else sampler_lp
             token_rewards = -alg.kl.coef * KL[_kl_name(alg.kl.type)](base, ref_lp) * mask
-        adv_out = ADVANTAGES[alg.advantage](rewards=rewards, mask=mask, index=ro.group,
-                                            token_rewards=token_rewards, **alg.advantage_params)
+        extra: dict[str, Any] = {}
+        values = None
+        if self.critic is not None:
+            values = self.critic.values(batch)
+        if self.prm is not None:
+            extra.update(self.prm.advantage_inputs(batch, ro, ref_lp))
+        adv_out = ADVANTAGES[alg.advantage](
+            rewards=rewards,
+            mask=mask,
+            index=ro.group,
+            values=values,
+            token_rewards=token_rewards,
+            **extra,
+            **alg.advantage_params,
+        )
         adv = adv_out.advantages
+        # per-row extra inputs of the policy loss (e.g. OREAL token weights from the token-level RM)
+        loss_extra: dict[str, torch.Tensor] = {}
+        if self.prm is not None and hasattr(self.prm, "loss_inputs"):
+            loss_extra = self.prm.loss_inputs(batch, ro)
+        freeze = step < self.cfg.warmups.prm.freeze_policy_steps  # OREAL: RM-only warm-up steps
         t_lp = time.time() - t0
         t0 = time.time()
         # mini-batches of whole groups
         group_order = list(dict.fromkeys(ro.group))
         per_mini = tr.mini_batch_prompts or len(group_order)
-        minis = [group_order[i:i + per_mini] for i in range(0, len(group_order), per_mini)]
+        minis = [group_order[i : i + per_mini] for i in range(0, len(group_order), per_mini)]
         acc: dict[str, list[float]] = {}
         grad_norms = []
         ent_coef = alg.entropy_coef
         if self.entropy_ctl is not None:
             ent_coef = self.entropy_ctl.value
         want_entropy = True
-        for _ in range(alg.ppo_epochs):
+        for _ in range(0 if freeze else alg.ppo_epochs):
             for mini in minis:
                 gset = set(mini)
                 rows = [i for i in range(B) if ro.group[i] in gset]
                 sub_mask = mask[rows]
                 denom = _denominators(sub_mask, alg.loss_agg)
                 for j in range(0, len(rows), mbs):
-                    r = rows[j:j + mbs]
+                    r = rows[j : j + mbs]
                     mb = batch.select(r)
-                    logp, ent = self.trainer.response_logprobs(mb, self.temperature, with_entropy=want_entropy)
+                    logp, ent = self.trainer.response_logprobs(
+                        mb, self.temperature, with_entropy=want_entropy
+                    )
                     m = mask[r]
                     old = old_lp[r] if old_lp is not None else logp.detach()
                     pg, pm = POLICY_LOSSES[alg.policy_loss](
-                        logp=logp, old_logp=old, advantages=adv[r], mask=m, **_loss_params(alg, rewards[r]))
+                        logp=logp,
+                        old_logp=old,
+                        advantages=adv[r],
+                        mask=m,
+                        **_loss_params(alg, rewards[r]),
+                        **{k: v[r] for k, v in loss_extra.items()},
+                    )
                     loss_mat = pg
                     if ref_lp is not None and alg.kl.use == "loss" and alg.kl.coef > 0:
                         kl = KL[_kl_name(alg.kl.type)](logp, ref_lp[r])
                         loss_mat = loss_mat + alg.kl.coef * kl
                         _acc(acc, "kl", float((kl.detach() * m).sum() / m.sum().clamp(min=1)))
-                    if ent is not None and ent_coef and (self.entropy_ctl is None or
-                                                         self.entropy_ctl.active(_masked_mean(ent, m))):
+                    if (
+                        ent is not None
+                        and ent_coef
+                        and (self.entropy_ctl is None or self.entropy_ctl.active(_masked_mean(ent, m)))
+                    ):
                         loss_mat = loss_mat - ent_coef * ent
                     if alg.nll_coef > 0:
                         pos = torch.tensor([ro.correct[i] for i in r], dtype=logp.dtype)[:, None]
                         loss_mat = loss_mat - alg.nll_coef * logp * pos
-                    loss = aggregate(loss_mat, m, alg.loss_agg, alg.loss_agg_norm or self.stage.max_response,
-                                     total_tokens=denom["total_tokens"], total_seqs=denom["total_seqs"])
+                    loss = aggregate(
+                        loss_mat,
+                        m,
+                        alg.loss_agg,
+                        alg.loss_agg_norm or self.stage.max_response,
+                        total_tokens=denom["total_tokens"],
+                        total_seqs=denom["total_seqs"],
+                    )
                     loss.backward()
                     for k, v in pm.items():
                         _acc(acc, k, float(v))
                     if ent is not None:
                         _acc(acc, "entropy", _masked_mean(ent.detach(), m))
                     if old_lp is None:
-                        _acc(acc, "logprob_gap", float(((logp.detach() - sampler_lp[r]).abs() * m).sum()
-                                                       / m.sum().clamp(min=1)))
+                        _acc(
+                            acc,
+                            "logprob_gap",
+                            float(((logp.detach() - sampler_lp[r]).abs() * m).sum() / m.sum().clamp(min=1)),
+                        )
                 grad_norms.append(self.trainer.step())
         out = {k: sum(v) / len(v) for k, v in acc.items()}
+        if self.critic is not None and values is not None:
+            out.update(self.critic.update(batch, returns=adv_out.returns, old_values=values, mask=mask))
+        if self.prm is not None:
+            out.update(self.prm.update(batch, ro))
         if old_lp is not None:
             out["logprob_gap"] = float(((old_lp - sampler_lp).abs() * mask).sum() / mask.sum().clamp(min=1))
         if self.entropy_ctl is not None and "entropy" in out:
             out["entropy_coef"] = self.entropy_ctl.update(out["entropy"])
-        out.update({
-            "grad_norm": sum(grad_norms) / len(grad_norms), "lr": self.trainer.lr,
-            "zero_adv_frac": float(((adv.abs() * mask).sum(1) == 0).float().mean()),
-            "t_logprob": t_lp, "t_update": time.time() - t0, "t_sync": 0.0,
-            "update_tokens_per_s": float(batch.attention_mask.sum()) * alg.ppo_epochs / max(time.time() - t0, 1e-9),
-            "samples": float(B),
-        })
+        out.update(
+            {
+                "grad_norm": sum(grad_norms) / len(grad_norms) if grad_norms else 0.0,
+                "lr": self.trainer.lr,
+                "zero_adv_frac": float(((adv.abs() * mask).sum(1) == 0).float().mean()),
+                "t_logprob": t_lp,
+                "t_update": time.time() - t0,
+                "t_sync": 0.0,
+                "update_tokens_per_s": float(batch.attention_mask.sum())
+                * alg.ppo_epochs
+                / max(time.time() - t0, 1e-9),
+                "samples": float(B),
+            }
+        )
         return out
 
     # --- loop -----------------------------------------------------------------------------------------------
@@ -356,6 +474,10 @@ class RLStageRunner:
         if loaded is not None:
             state, meta = loaded
             self.trainer.load_state_dict(state["trainer"])
+            if self.critic is not None and "critic" in state:
+                self.critic.load_state_dict(state["critic"])
+            if self.prm is not None and "prm" in state:
+                self.prm.load_state_dict(state["prm"])
             self.loader.load(meta["loader"])
             set_rng_state(state["rng"])
             if self.entropy_ctl is not None and "entropy_ctl" in state:
@@ -366,33 +488,43 @@ class RLStageRunner:
         for path in (self.metrics_path, self.traj_path):
             if path.exists():
                 from r1cli.utils.io import atomic_write_jsonl
+
                 atomic_write_jsonl(path, [r for r in read_jsonl(path) if int(r.get("step", 0)) < start])
         pool = None
         from r1cli.rewards import GradingPool
+
         if self.cfg.rl.reward.name in ("math", "code"):
             pool = GradingPool(workers=self.cfg.rl.reward.workers, deadline_s=self.cfg.rl.reward.deadline_s)
             pool.__enter__()
         self.pool = pool
         last: dict[str, float] = {}
+        first: dict[str, float] = {}
         try:
             with Progress(st.steps, f"rl {st.name}", start=start) as prog:
                 for step in range(start, st.steps):
                     t0 = time.time()
                     ro, m = self.collect(step)
-                    m.update(self.update(ro))
+                    m.update(self.update(ro, step))
                     m["t_step"] = time.time() - t0
                     m["step"] = step
                     m["stage"] = st.name
                     append_jsonl(self.metrics_path, m)
                     last = m
-                    _health(m, st.name, step)
-                    prog.update(1, info=f"reward {m['reward_mean']:.3f} acc {m['acc']:.3f} "
-                                        f"len {m['response_len_mean']:.1f}")
+                    _health(m, st.name, step, first)
+                    prog.update(
+                        1,
+                        info=f"reward {m['reward_mean']:.3f} acc {m['acc']:.3f} "
+                        f"len {m['response_len_mean']:.1f}",
+                    )
                     done = step + 1
                     if done % self.cfg.rl.checkpoint.every == 0 and done < st.steps:
                         state = {"trainer": self.trainer.state_dict(), "rng": rng_state()}
                         if self.entropy_ctl is not None:
                             state["entropy_ctl"] = self.entropy_ctl.state_dict()
+                        if self.critic is not None:
+                            state["critic"] = self.critic.state_dict()
+                        if self.prm is not None:
+                            state["prm"] = self.prm.state_dict()
                         ckpt.save(done, state, {"loader": self.loader.state()})
         finally:
             if pool is not None:
@@ -401,6 +533,8 @@ class RLStageRunner:
 
     def export(self, out_dir: Path) -> None:
         self.trainer.export(out_dir, self.tok)
+        if self.critic is not None:
+            self.critic.export(self.stage_dir / "critic")
 
 
 def _kl_name(t: str) -> str:
@@ -434,9 +568,17 @@ def _mean(xs: list[float]) -> float:
     return sum(xs) / len(xs) if xs else 0.0
 
 
-def _health(m: dict[str, Any], stage: str, step: int) -> None:
-    if m.get("entropy") is not None and m["entropy"] < 0.02 and step > 2:
-        log(f"health: rl {stage} step {step}: entropy collapsed to {m['entropy']:.4f}")
+def _health(m: dict[str, Any], stage: str, step: int, first: dict[str, float]) -> None:
+    """Warnings a person should see in the log: entropy collapse (below 5 % of the stage's first value),
+    KL blow-up, reward stuck at 0."""
+    ent = m.get("entropy")
+    if ent is not None:
+        first.setdefault("entropy", ent)
+        if step > 2 and ent < 0.05 * first["entropy"]:
+            log(
+                f"health: rl {stage} step {step}: entropy collapsed to {ent:.4f} "
+                f"(first step {first['entropy']:.4f})"
+            )
     if m.get("kl") is not None and m["kl"] > 1.0:
         log(f"health: rl {stage} step {step}: KL blow-up ({m['kl']:.3f})")
     if step >= 5 and m.get("reward_mean", 1) == 0 and m.get("acc", 1) == 0:
@@ -449,9 +591,12 @@ def run_rl_stage(cfg: Recipe, stage_name: str, *, data_path: Path, init_model: s
     stages = {s.name: s for s in cfg.rl.stages}
     if stage_name not in stages:
         raise ValueError(f"no RL stage {stage_name!r} in the recipe (stages: {list(stages)})")
-    runner = RLStageRunner(cfg, stages[stage_name], data_path=data_path, init_model=init_model,
-                           stage_dir=stage_dir)
+    runner = RLStageRunner(
+        cfg, stages[stage_name], data_path=data_path, init_model=init_model, stage_dir=stage_dir
+    )
     last = runner.run()
     runner.export(stage_dir / "model")
-    atomic_write_json(stage_dir / "DONE", {"stage": stage_name, "steps": stages[stage_name].steps, "last": last})
+    atomic_write_json(
+        stage_dir / "DONE", {"stage": stage_name, "steps": stages[stage_name].steps, "last": last}
+    )
     return last

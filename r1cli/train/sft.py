@@ -13,8 +13,9 @@ from r1cli.config import Recipe
 from r1cli.utils.progress import Progress, log
 
 
-def tokenize_sft(rows: list[dict[str, Any]], tokenizer: Any, response_key: str = "response",
-                 max_len: int = 4096) -> list[tuple[list[int], list[int]]]:
+def tokenize_sft(
+    rows: list[dict[str, Any]], tokenizer: Any, response_key: str = "response", max_len: int = 4096
+) -> list[tuple[list[int], list[int]]]:
     from r1cli.data.templates import render_prompt
 
     out = []
@@ -30,7 +31,9 @@ def tokenize_sft(rows: list[dict[str, Any]], tokenizer: Any, response_key: str =
     return out
 
 
-def run_sft(cfg: Recipe, *, data_path: Path, init_model: str, out_dir: Path, ckpt_dir: Path) -> dict[str, Any]:
+def run_sft(
+    cfg: Recipe, *, data_path: Path, init_model: str, out_dir: Path, ckpt_dir: Path
+) -> dict[str, Any]:
     from r1cli.engines.batch import build_batch
     from r1cli.engines.hf_rollout import load_model, load_tokenizer
     from r1cli.engines.torch_train import TorchTrainer
@@ -45,9 +48,17 @@ def run_sft(cfg: Recipe, *, data_path: Path, init_model: str, out_dir: Path, ckp
     examples = tokenize_sft(rows, tok, sc.response_key, sc.max_len)
     if not examples:
         raise ValueError(f"{data_path}: no rows with a '{sc.response_key}' field for SFT")
-    trainer = TorchTrainer(model, lr=sc.lr, betas=(0.9, 0.99), weight_decay=sc.weight_decay, grad_clip=1.0,
-                           schedule="cosine", warmup_steps=sc.warmup_steps, total_steps=sc.steps,
-                           min_lr_ratio=0.1)
+    trainer = TorchTrainer(
+        model,
+        lr=sc.lr,
+        betas=(0.9, 0.99),
+        weight_decay=sc.weight_decay,
+        grad_clip=1.0,
+        schedule=sc.schedule,
+        warmup_steps=sc.warmup_steps,
+        total_steps=sc.steps,
+        min_lr_ratio=sc.min_lr_ratio,
+    )
     ckpt = CheckpointManager(ckpt_dir, keep=2)
     step, cursor, order, epoch = 0, 0, list(range(len(examples))), 0
     random.Random(cfg.seed).shuffle(order)
@@ -61,6 +72,7 @@ def run_sft(cfg: Recipe, *, data_path: Path, init_model: str, out_dir: Path, ckp
         random.Random(cfg.seed + epoch).shuffle(order)
         log(f"sft: resumed from checkpoint step {step} ({ckpt.latest()})")
     metrics_path = out_dir.parent / "metrics.jsonl"
+    loss = torch.tensor(float("nan"))
     with Progress(sc.steps, "sft", start=step) as prog:
         while step < sc.steps:
             if cursor + sc.batch_size > len(order):
@@ -68,9 +80,11 @@ def run_sft(cfg: Recipe, *, data_path: Path, init_model: str, out_dir: Path, ckp
                 cursor = 0
                 order = list(range(len(examples)))
                 random.Random(cfg.seed + epoch).shuffle(order)
-            idx = order[cursor:cursor + sc.batch_size]
+            idx = order[cursor : cursor + sc.batch_size]
             cursor += sc.batch_size
-            batch = build_batch([examples[i][0] for i in idx], [examples[i][1] for i in idx], tok.pad_token_id)
+            batch = build_batch(
+                [examples[i][0] for i in idx], [examples[i][1] for i in idx], tok.pad_token_id
+            )
             logp, _ = trainer.response_logprobs(batch)
             mask = batch.response_mask
             loss = -(logp * mask).sum() / mask.sum().clamp(min=1)
@@ -79,10 +93,15 @@ def run_sft(cfg: Recipe, *, data_path: Path, init_model: str, out_dir: Path, ckp
             step += 1
             prog.update(1, info=f"loss {loss.item():.3f}")
             if step % 10 == 0 or step == sc.steps:
-                append_jsonl(metrics_path, {"step": step, "loss": loss.item(), "grad_norm": gn, "lr": trainer.lr})
+                append_jsonl(
+                    metrics_path, {"step": step, "loss": loss.item(), "grad_norm": gn, "lr": trainer.lr}
+                )
             if step % 50 == 0 and step < sc.steps:
-                ckpt.save(step, {"trainer": trainer.state_dict(), "rng": rng_state()},
-                          {"cursor": cursor, "epoch": epoch})
+                ckpt.save(
+                    step,
+                    {"trainer": trainer.state_dict(), "rng": rng_state()},
+                    {"cursor": cursor, "epoch": epoch},
+                )
     trainer.export(out_dir, tok)
     log(f"sft: {sc.steps} steps done, final loss {loss.item():.4f} → {out_dir}")
     return {"steps": sc.steps, "loss": float(loss.item())}

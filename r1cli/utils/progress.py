@@ -23,8 +23,14 @@ class Progress:
             from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
             from rich.progress import Progress as RichProgress
 
-            self._bar = RichProgress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                     TextColumn("{task.fields[info]}"), TimeRemainingColumn(), transient=False)
+            self._bar = RichProgress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("{task.fields[info]}"),
+                TimeRemainingColumn(),
+                transient=False,
+            )
             self._bar.__enter__()
             self._task = self._bar.add_task(self.desc, total=self.total, completed=self.n, info="")
         return self
@@ -34,11 +40,13 @@ class Progress:
         if self._bar is not None:
             self._bar.update(self._task, advance=n, info=info)
         elif self.n >= self._next or self.n >= self.total:
-            rate = (time.time() - self.t0)
+            rate = time.time() - self.t0
             print(f"[{self.desc}] {self.n}/{self.total} {info} ({rate:.0f} s)", file=sys.stderr, flush=True)
             self._next = self.n + max(1, int(self.total * self.every))
 
-    def __exit__(self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None) -> None:
+    def __exit__(
+        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
+    ) -> None:
         if self._bar is not None:
             self._bar.__exit__(et, ev, tb)
 

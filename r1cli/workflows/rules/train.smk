@@ -21,6 +21,7 @@ rule rl_stage:
     input:
         data=lambda wc: plan.rl_data(wc.stage),
         model=lambda wc: plan.rl_init_model(wc.stage),
+        extra=lambda wc: plan.rl_extra_inputs(wc.stage),
     output:
         model=directory("rl/{stage}/model"),
         done="rl/{stage}/DONE",
@@ -42,3 +43,33 @@ rule mine_hard:
         h=plan.hash("curation.mine_hard"),
     shell:
         R1 + " data mine-hard --run . --stage {wildcards.stage} " + LOG
+
+
+rule value_warmup:
+    input:
+        data=plan.train_data(),
+        model=plan.start_model(),
+    output:
+        directory("warmup/value/model"),
+    params:
+        h=plan.hash("warmups.value", "rl.reward", "seed"),
+    threads: plan.threads("warmups.value")
+    resources:
+        **plan.resources("warmups.value"),
+    shell:
+        R1 + " train value --run . " + LOG
+
+
+rule long2short:
+    input:
+        model=plan.model_dir("final"),
+        data=plan.train_data(),
+    output:
+        directory("long2short/model"),
+    params:
+        h=plan.hash("long2short", "seed"),
+    threads: plan.threads("long2short")
+    resources:
+        **plan.resources("long2short"),
+    shell:
+        R1 + " long2short --run . " + LOG
