@@ -152,9 +152,16 @@ class RLStageRunner:
         model = load_model(init_model, dtype="float32" if rl.train.dtype == "float32" else "bfloat16")
         self.P = stage.prompts_per_step or rl.rollout.prompts_per_step
         lr = stage.lr or rl.train.lr
-        if rl.train.backend != "torch":
-            raise NotImplementedError(f"train.backend={rl.train.backend!r} is not built yet; use torch")
-        self.trainer = TorchTrainer(
+        trainer_cls: Any = TorchTrainer
+        trainer_extra: dict[str, Any] = {}
+        if rl.train.backend == "deepspeed":
+            # same interface as TorchTrainer (r1cli/engines/deepspeed_train.py); ZeRO config from the recipe
+            from r1cli.engines.deepspeed_train import DeepSpeedTrainer
+
+            trainer_cls = DeepSpeedTrainer
+            trainer_extra = {"zero_stage": rl.train.zero_stage, "dtype": rl.train.dtype,
+                             "micro_batch_size": rl.train.micro_batch_size}
+        self.trainer = trainer_cls(
             model,
             lr=lr,
             betas=tuple(rl.train.betas),
@@ -166,6 +173,7 @@ class RLStageRunner:
             min_lr_ratio=rl.train.min_lr_ratio,
             end_lr=stage.lr_end,
             gradient_checkpointing=rl.train.gradient_checkpointing,
+            **trainer_extra,
         )
         self.rollout = HFRollout(self.trainer.model, self.tok, max_batch=512)
         self.ref = None
