@@ -79,3 +79,40 @@ def rl(
         f"rl {stage} done: reward {last.get('reward_mean', float('nan')):.3f} "
         f"acc {last.get('acc', float('nan')):.3f}"
     )
+
+
+@app.command("value")
+@handle_errors
+def value(
+    run: Path = typer.Option(..., help="run directory"),
+    threads: int | None = typer.Option(None, help="torch CPU threads"),
+) -> None:
+    """VC-PPO/VAPO value pretraining: the critic regresses Monte-Carlo returns (λ = 1) of rollouts from the fixed
+    start model; writes warmup/value/model (critic export) and warmup/value/metrics.jsonl; resumes."""
+    quiet_libraries()
+    set_threads(threads)
+    from r1cli.config import to_dict
+    from r1cli.pipeline.dag import Plan
+    from r1cli.train.value import run_value_warmup
+
+    cfg = frozen(run)
+    if not cfg.warmups.value.enabled:
+        raise fail("warmups.value.enabled is false in this recipe")
+    plan = Plan(to_dict(cfg))
+    start = plan.start_model()
+    init = str(run / start) if start != [] else cfg.model.path  # type: ignore[operator]
+    try:
+        last = run_value_warmup(
+            cfg,
+            data_path=run / plan.train_data(),
+            init_model=init,
+            out_dir=run / "warmup" / "value" / "model",
+            ckpt_dir=run / "warmup" / "value" / "checkpoints",
+            metrics_path=run / "warmup" / "value" / "metrics.jsonl",
+        )
+    except ValueError as exc:
+        raise fail(str(exc)) from None
+    console.print(
+        f"value warm-up done: value loss {last.get('value_loss', float('nan')):.4f} "
+        f"explained var {last.get('explained_var', float('nan')):.3f}"
+    )

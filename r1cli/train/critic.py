@@ -1,0 +1,306 @@
+"""PPO critic for the ``gae`` / ``vapo_gae`` estimators: a copy of the policy's transformer backbone with a
+scalar value head (``nn.Linear(hidden, 1)``), trained with the clipped value loss (``r1cli.algos.value_loss``).
+
+Alignment: the value of the state *before* response token t is read from the hidden state at position
+``prompt_len - 1 + t`` — the same position whose logits give ``log π(y_t)`` in
+``TorchTrainer.response_logprobs`` — so ``values[:, t]`` is V(s_t) with s_t = prompt + y_<t.
+
+Initialisation order (:func:`make_critic`): the value warm-up's export ``<run>/warmup/value/model`` for the first
+RL stage when ``warmups.value.enabled`` (VC-PPO / VAPO value pretraining); else the previous RL stage's export
+``<run>/rl/<prev>/critic``; else the stage's init (policy) model with a zero-initialised head (V ≡ 0 at start).
+
+Export format (:meth:`Critic.export`, :func:`load_critic`): an HF model dir of the backbone's causal LM
+(``save_pretrained``, so any HF loader reads it) plus ``value_head.pt`` (the head's state dict) and
+``critic.json`` (hidden size, head dtype). The LM head rides along unused: it keeps the dir a normal HF model.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from r1cli.config import Recipe
+from r1cli.config.schema import RLStage
+from r1cli.engines.batch import TokenBatch
+
+VALUE_HEAD = "value_head.pt"
+CRITIC_META = "critic.json"
+
+
+def default_device() -> str:
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def hidden_size(model: Any) -> int:
+    cfg = model.config
+    h = getattr(cfg, "hidden_size", None)
+    if h is None and hasattr(cfg, "get_text_config"):
+        h = getattr(cfg.get_text_config(), "hidden_size", None)
+    if h is None:
+        raise ValueError(f"cannot read hidden_size from the config of {type(model).__name__}")
+    return int(h)
+
+
+def backbone_of(model: Any) -> Any:
+    """The transformer body of a causal LM (no LM head)."""
+    return model.get_decoder() if hasattr(model, "get_decoder") else model.model
+
+
+def backbone_hidden(model: Any, batch: TokenBatch) -> Tensor:
+    """Last hidden states ``(B, P+R, H)`` of the causal LM's body for a padded prompt+response batch."""
+    return backbone_of(model)(
+        input_ids=batch.input_ids,
+        attention_mask=batch.attention_mask,
+        position_ids=batch.position_ids,
+        use_cache=False,
+    ).last_hidden_state
+
+
+def is_critic_dir(path: str | Path) -> bool:
+    return (Path(path) / VALUE_HEAD).is_file()
+
+
+def load_critic(path: str | Path, dtype: str = "float32", device: str = "cpu") -> tuple[Any, nn.Linear]:
+    """Read a critic export: (causal LM whose body is the critic's backbone, value head)."""
+    from r1cli.engines.hf_rollout import load_model
+
+    path = Path(path)
+    if not is_critic_dir(path):
+        raise FileNotFoundError(f"{path}: not a critic export (no {VALUE_HEAD})")
+    model = load_model(str(path), dtype=dtype, device=device)
+    head = nn.Linear(hidden_size(model), 1)
+    head.load_state_dict(torch.load(path / VALUE_HEAD, map_location="cpu", weights_only=True))
+    return model, head.to(device)
+
+
+def zero_head(hidden: int) -> nn.Linear:
+    head = nn.Linear(hidden, 1)
+    nn.init.zeros_(head.weight)
+    nn.init.zeros_(head.bias)
+    return head
+
+
+class Critic:
+    """Value model V(s_t) for every response token of a batch; its own AdamW.
+
+    ``micro_batch_size`` rows per forward/backward; ``update`` takes ``epochs`` optimizer steps over the whole
+    batch (token-mean loss over the batch's valid tokens, i.e. micro-batch losses are summed with the global
+    token count as denominator, so accumulation equals one full-batch step)."""
+
+    def __init__(
+        self,
+        model: Any,
+        head: nn.Linear,
+        *,
+        lr: float,
+        betas: tuple[float, float] = (0.9, 0.99),
+        weight_decay: float = 0.0,
+        grad_clip: float | None = 1.0,
+        micro_batch_size: int = 64,
+        value_clip: float | None = 0.2,
+        epochs: int = 1,
+        device: str | None = None,
+    ) -> None:
+        self.device = device or default_device()
+        self.model = model.to(self.device)
+        self.head = head.to(self.device).float()
+        self.model.train()
+        # only the body and the head are optimised; the LM head (if untied) gets no gradient
+        body = backbone_of(self.model)
+        self._params = [p for p in body.parameters() if p.requires_grad] + list(self.head.parameters())
+        self.optimizer = torch.optim.AdamW(self._params, lr=lr, betas=betas, weight_decay=weight_decay)
+        self.grad_clip = grad_clip
+        self.micro_batch_size = max(1, int(micro_batch_size))
+        self.value_clip = value_clip
+        self.epochs = max(1, int(epochs))
+
+    @property
+    def lr(self) -> float:
+        return float(self.optimizer.param_groups[0]["lr"])
+
+    # --- forward -------------------------------------------------------------------------------------------
+    def forward_values(self, batch: TokenBatch) -> Tensor:
+        """Values (B, R) with gradient, zero on masked positions."""
+        batch = batch.to(self.device)
+        p, r = batch.prompt_len, batch.response_ids.size(1)
+        h = backbone_hidden(self.model, batch)[:, p - 1 : p - 1 + r, :]
+        v = self.head(h.float()).squeeze(-1)
+        return v * batch.response_mask.to(v.dtype)
+
+    @torch.no_grad()
+    def values(self, batch: TokenBatch) -> Tensor:
+        """No-grad values (B, R) of the states before each response token (on CPU), 0 on masked positions."""
+        was = self.model.training
+        self.model.eval()
+        try:
+            out = [
+                self.forward_values(batch.select(list(range(i, min(len(batch), i + self.micro_batch_size)))))
+                for i in range(0, len(batch), self.micro_batch_size)
+            ]
+        finally:
+            self.model.train(was)
+        return torch.cat(out).cpu()
+
+    # --- optimisation --------------------------------------------------------------------------------------
+    def update(
+        self, batch: TokenBatch, *, returns: Tensor, old_values: Tensor, mask: Tensor
+    ) -> dict[str, float]:
+        """``epochs`` optimizer steps of the clipped value loss (token-mean over the batch's valid tokens).
+
+        Metrics: ``value_loss`` (½·squared error of the first epoch, token-mean), ``explained_var`` =
+        1 − Var(R − V)/Var(R) of the first-epoch predictions (made before this batch's step, so on unseen
+        rollouts), ``value_mean``, ``return_mean``, ``vf_clipfrac``, ``critic_grad_norm`` (mean over epochs)."""
+        from r1cli.algos import value_loss
+
+        b = len(batch)
+        if tuple(returns.shape) != tuple(mask.shape) or tuple(old_values.shape) != tuple(mask.shape):
+            raise ValueError(
+                f"returns {tuple(returns.shape)}, old_values {tuple(old_values.shape)} and mask "
+                f"{tuple(mask.shape)} must have the same shape"
+            )
+        mask = mask.float()
+        total = float(mask.sum())
+        if total == 0:
+            return {"value_loss": 0.0, "explained_var": 0.0, "value_mean": 0.0, "critic_grad_norm": 0.0}
+        mbs = self.micro_batch_size
+        first_v: list[Tensor] = []
+        loss_sum = clip_sum = 0.0
+        norms: list[float] = []
+        for epoch in range(self.epochs):
+            for i in range(0, b, mbs):
+                rows = list(range(i, min(b, i + mbs)))
+                m = mask[rows].to(self.device)
+                v = self.forward_values(batch.select(rows))
+                lmat, vm = value_loss(
+                    values=v,
+                    old_values=old_values[rows].to(self.device),
+                    returns=returns[rows].to(self.device),
+                    mask=m,
+                    clip_range=self.value_clip,
+                )
+                loss = (lmat * m).sum() / total
+                loss.backward()
+                if epoch == 0:
+                    first_v.append(v.detach().cpu())
+                    with torch.no_grad():
+                        se = 0.5 * ((v.detach() - returns[rows].to(self.device)) ** 2 * m).sum()
+                    loss_sum += float(se)
+                    clip_sum += vm["vf_clipfrac"] * float(m.sum())
+            norms.append(self._step())
+        v_all = torch.cat(first_v)
+        ev = explained_variance(v_all, returns.float(), mask)
+        return {
+            "value_loss": loss_sum / total,
+            "explained_var": ev,
+            "value_mean": float((v_all * mask).sum() / total),
+            "return_mean": float((returns.float() * mask).sum() / total),
+            "vf_clipfrac": clip_sum / total,
+            "critic_grad_norm": sum(norms) / len(norms),
+            "critic_lr": self.lr,
+        }
+
+    def _step(self) -> float:
+        if self.grad_clip:
+            gn = float(torch.nn.utils.clip_grad_norm_(self._params, self.grad_clip))
+        else:
+            grads = [p.grad.norm() for p in self._params if p.grad is not None]
+            gn = float(torch.norm(torch.stack(grads))) if grads else 0.0
+        if math.isfinite(gn):
+            self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        return gn
+
+    # --- state ---------------------------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "model": self.model.state_dict(),
+            "head": self.head.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.model.load_state_dict(state["model"])
+        self.head.load_state_dict(state["head"])
+        self.optimizer.load_state_dict(state["optimizer"])
+
+    def export(self, out: str | Path, tokenizer: Any | None = None) -> None:
+        """Atomic HF-format backbone + ``value_head.pt`` + ``critic.json`` (see module docstring)."""
+        from r1cli.utils.io import atomic_dir
+
+        with atomic_dir(out) as tmp:
+            self.model.save_pretrained(tmp)
+            if tokenizer is not None:
+                tokenizer.save_pretrained(tmp)
+            torch.save({k: v.detach().cpu() for k, v in self.head.state_dict().items()}, tmp / VALUE_HEAD)
+            (tmp / CRITIC_META).write_text(
+                json.dumps({"hidden_size": int(self.head.in_features), "head_dtype": "float32"})
+            )
+
+
+def explained_variance(values: Tensor, returns: Tensor, mask: Tensor) -> float:
+    """1 − Var(R − V) / Var(R) over the valid tokens (population variances); 0 when Var(R) = 0."""
+    m = mask.float()
+    n = float(m.sum())
+    if n == 0:
+        return 0.0
+    r = returns.float()
+    d = r - values.float()
+
+    def var(x: Tensor) -> float:
+        mu = float((x * m).sum()) / n
+        return float((((x - mu) ** 2) * m).sum()) / n
+
+    vr = var(r)
+    return 1.0 - var(d) / vr if vr > 0 else 0.0
+
+
+def critic_source(cfg: Recipe, *, init_model: str, stage: RLStage, stage_dir: Path) -> tuple[str, str]:
+    """Where the stage's critic starts: ("warmup" | "previous" | "init", path). See the module docstring."""
+    run = Path(stage_dir).parent.parent
+    names = [s.name for s in cfg.rl.stages]
+    idx = names.index(stage.name) if stage.name in names else -1
+    if cfg.warmups.value.enabled and idx == 0:
+        p = run / "warmup" / "value" / "model"
+        if not is_critic_dir(p):
+            raise FileNotFoundError(
+                f"{p}: warmups.value.enabled but no pretrained critic there (run `r1 train value --run {run}`)"
+            )
+        return "warmup", str(p)
+    if idx > 0:
+        p = run / "rl" / names[idx - 1] / "critic"
+        if is_critic_dir(p):
+            return "previous", str(p)
+    return "init", init_model
+
+
+def make_critic(cfg: Recipe, *, init_model: str, stage: RLStage, stage_dir: Path) -> Critic:
+    """The RL stage's critic (hook of r1cli.train.rl); lr = rl.train.critic_lr or 5x the policy lr."""
+    from r1cli.engines.hf_rollout import load_model
+    from r1cli.utils.progress import log
+
+    tr = cfg.rl.train
+    dtype = "float32" if tr.dtype == "float32" else "bfloat16"
+    kind, path = critic_source(cfg, init_model=init_model, stage=stage, stage_dir=stage_dir)
+    if kind == "init":
+        model = load_model(path, dtype=dtype)
+        head = zero_head(hidden_size(model))
+    else:
+        model, head = load_critic(path, dtype=dtype)
+    log(f"critic: initialised from {kind} ({path})")
+    policy_lr = stage.lr or tr.lr
+    return Critic(
+        model,
+        head,
+        lr=tr.critic_lr if tr.critic_lr is not None else 5.0 * policy_lr,
+        betas=tuple(tr.betas),  # type: ignore[arg-type]
+        weight_decay=tr.weight_decay,
+        grad_clip=tr.grad_clip,
+        micro_batch_size=tr.micro_batch_size,
+        value_clip=cfg.rl.algorithm.value_clip,
+        epochs=cfg.rl.algorithm.ppo_epochs,
+    )

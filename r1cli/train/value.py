@@ -1,0 +1,162 @@
+"""Value pretraining (``r1 train value``): VC-PPO (Yuan et al. 2025, arXiv 2503.01491, §4) / VAPO (Yue et al.
+2025, arXiv 2504.05118, §4.1). Before policy training, sample rollouts from the *fixed* initial policy and
+regress the critic on their Monte-Carlo returns (GAE with λ = 1, so the target of every token is the
+discounted outcome reward G_t = Σ_{s≥t} γ^{s−t} r_s; γ from ``rl.algorithm.advantage_params``, default 1), for
+``warmups.value.steps`` steps at ``warmups.value.lr``. The critic then initialises the first RL stage's critic
+(r1cli.train.critic.make_critic).
+
+Inputs read from the frozen recipe: policy = the start model (SFT model when enabled, else base); prompts = the
+RL training data; rewards = ``rl.reward`` (with its shaping terms); n / max_response / temperature / prompts per
+step from the first RL stage. Outputs: the critic export (``warmup/value/model``) and one metrics line per step
+(``warmup/value/metrics.jsonl``: value_loss, explained_var, value_mean, return_mean, acc, response_len_mean).
+Checkpoints every ``rl.checkpoint.every`` steps (critic + optimizer + RNG + prompt-loader position); a rerun
+resumes from the newest one and redoes the later steps identically.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from r1cli.config import Recipe
+from r1cli.utils.progress import Progress, log
+
+
+def run_value_warmup(
+    cfg: Recipe,
+    *,
+    data_path: Path,
+    init_model: str,
+    out_dir: Path,
+    ckpt_dir: Path,
+    metrics_path: Path,
+) -> dict[str, Any]:
+    from r1cli.algos import ADVANTAGES
+    from r1cli.data.prepare import gold_of
+    from r1cli.data.templates import render_prompt
+    from r1cli.engines.batch import build_batch
+    from r1cli.engines.hf_rollout import HFRollout, load_model, load_tokenizer
+    from r1cli.engines.rollout import SamplingSpec
+    from r1cli.train.checkpoint import CheckpointManager, rng_state, set_rng_state
+    from r1cli.train.critic import Critic, hidden_size, zero_head
+    from r1cli.train.rl import PromptLoader, _score, step_seed
+    from r1cli.utils.io import append_jsonl, atomic_write_jsonl, read_jsonl, read_parquet
+
+    vc = cfg.warmups.value
+    rl = cfg.rl
+    if not rl.stages:
+        raise ValueError("value warm-up samples like the first RL stage, but rl.stages is empty")
+    st = rl.stages[0]
+    torch.manual_seed(cfg.seed)
+    dtype = "float32" if rl.train.dtype == "float32" else "bfloat16"
+    tok = load_tokenizer(init_model)
+    policy = load_model(init_model, dtype=dtype).eval()
+    for p in policy.parameters():
+        p.requires_grad_(False)
+    rollout = HFRollout(policy, tok, max_batch=512)
+    critic_model = load_model(init_model, dtype=dtype)
+    critic = Critic(
+        critic_model,
+        zero_head(hidden_size(critic_model)),
+        lr=vc.lr,
+        betas=tuple(rl.train.betas),  # type: ignore[arg-type]
+        weight_decay=rl.train.weight_decay,
+        grad_clip=rl.train.grad_clip,
+        micro_batch_size=rl.train.micro_batch_size,
+        value_clip=None,  # plain regression on MC returns: no trust region around a fixed-policy target
+        epochs=1,
+    )
+    rows = read_parquet(data_path)
+    if not rows:
+        raise ValueError(f"{data_path}: no training rows")
+    prompts = [render_prompt(tok, r)[-rl.rollout.max_prompt :] for r in rows]
+    golds = [gold_of(r) for r in rows]
+    loader = PromptLoader(len(rows), step_seed(cfg.seed, "value-warmup"))
+    temperature = st.temperature if st.temperature is not None else rl.rollout.temperature
+    per_step = st.prompts_per_step or rl.rollout.prompts_per_step
+    gamma = float(rl.algorithm.advantage_params.get("gamma", 1.0))
+
+    ckpt = CheckpointManager(ckpt_dir, keep=rl.checkpoint.keep)
+    start = 0
+    loaded = ckpt.load()
+    if loaded is not None:
+        state, meta = loaded
+        critic.load_state_dict(state["critic"])
+        set_rng_state(state["rng"])
+        loader.load(meta["loader"])
+        start = int(meta["step"])
+        log(f"value warm-up: resumed from checkpoint step {start} ({ckpt.latest()})")
+    if metrics_path.exists():
+        atomic_write_jsonl(metrics_path, [r for r in read_jsonl(metrics_path) if int(r.get("step", 0)) < start])
+
+    pool = None
+    if rl.reward.name in ("math", "code"):
+        from r1cli.rewards import GradingPool
+
+        pool = GradingPool(workers=rl.reward.workers, deadline_s=rl.reward.deadline_s)
+        pool.__enter__()
+    last: dict[str, Any] = {}
+    try:
+        with Progress(vc.steps, "value warm-up", start=start) as prog:
+            for step in range(start, vc.steps):
+                idx = loader.next(per_step)
+                groups = rollout.generate(
+                    [prompts[i] for i in idx],
+                    SamplingSpec(
+                        n=st.n,
+                        temperature=temperature,
+                        top_p=rl.rollout.top_p,
+                        top_k=rl.rollout.top_k,
+                        max_tokens=st.max_response,
+                        seed=step_seed(cfg.seed, "value-warmup", step),
+                    ),
+                )
+                flat = [(gi, s) for gi, g in enumerate(groups) for s in g]
+                texts = [s.text for _, s in flat]
+                lens = [len(s.response_ids) for _, s in flat]
+                scores, correct = _score(
+                    cfg,
+                    texts,
+                    [golds[idx[gi]] for gi, _ in flat],
+                    [s.finished for _, s in flat],
+                    lens,
+                    [step * 100_000 + gi for gi, _ in flat],
+                    pool,
+                )
+                batch = build_batch([s.prompt_ids for _, s in flat], [s.response_ids for _, s in flat],
+                                    tok.pad_token_id)
+                mask = batch.response_mask
+                values = critic.values(batch)
+                # λ = 1: returns = Â(λ=1) + V = the discounted Monte-Carlo return, whatever V is
+                returns = ADVANTAGES["gae"](
+                    rewards=torch.tensor(scores, dtype=torch.float32),
+                    mask=mask,
+                    values=values,
+                    gamma=gamma,
+                    lam=1.0,
+                    whiten=False,
+                ).returns
+                m = critic.update(batch, returns=returns, old_values=values, mask=mask)
+                m.update(
+                    {
+                        "step": step,
+                        "acc": sum(correct) / len(correct),
+                        "reward_mean": sum(scores) / len(scores),
+                        "response_len_mean": sum(lens) / len(lens),
+                    }
+                )
+                append_jsonl(metrics_path, m)
+                last = m
+                prog.update(1, info=f"value loss {m['value_loss']:.4f} ev {m['explained_var']:.3f}")
+                done = step + 1
+                if done % rl.checkpoint.every == 0 and done < vc.steps:
+                    ckpt.save(done, {"critic": critic.state_dict(), "rng": rng_state()},
+                              {"loader": loader.state()})
+    finally:
+        if pool is not None:
+            pool.__exit__(None, None, None)
+    critic.export(out_dir, tok)
+    log(f"value warm-up: {vc.steps} steps → {out_dir}")
+    return last
