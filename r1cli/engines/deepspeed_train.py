@@ -133,7 +133,9 @@ def ds_config(
     if zero_stage >= 2:
         zero.update({"contiguous_gradients": True, "overlap_comm": False, "reduce_scatter": True})
     if zero_stage == 3:
-        zero.update({"stage3_param_persistence_threshold": 0, "stage3_gather_16bit_weights_on_model_save": True})
+        zero.update(
+            {"stage3_param_persistence_threshold": 0, "stage3_gather_16bit_weights_on_model_save": True}
+        )
     if offload_optimizer:
         if zero_stage == 0:
             raise ValueError("offload_optimizer needs zero_stage >= 1")
@@ -314,7 +316,9 @@ def response_logprobs_of(
     """(B, R) response log-probs (and entropies) of a causal LM on a padded or packed batch."""
     body, head = _head_and_body(m)
     if isinstance(batch, PackedBatch):
-        hidden = body(input_ids=batch.input_ids, position_ids=batch.position_ids, use_cache=False).last_hidden_state
+        hidden = body(
+            input_ids=batch.input_ids, position_ids=batch.position_ids, use_cache=False
+        ).last_hidden_state
         h = hidden[0].index_select(0, batch.src)
         lp, ent = _logp_from_hidden(h, head, batch.labels, temperature, with_entropy)
         b, r = batch.shape
@@ -555,9 +559,8 @@ class DeepSpeedTrainer:
         tmp = Path(tempfile.mkdtemp(prefix="r1-ds-ckpt-"))
         try:
             self.save_checkpoint(tmp, tag="r1")
-            mine = {
-                str(f.relative_to(tmp)): f.read_bytes() for f in sorted((tmp / "r1").rglob("*")) if f.is_file()
-            }
+            files_here = [f for f in sorted((tmp / "r1").rglob("*")) if f.is_file()]
+            mine = {str(f.relative_to(tmp)): f.read_bytes() for f in files_here}
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
         files: dict[str, bytes] = {}
@@ -582,8 +585,9 @@ class DeepSpeedTrainer:
             raise ValueError("not a DeepSpeedTrainer state (a TorchTrainer checkpoint? backends differ)")
         if int(state["world_size"]) != self.world_size or int(state["zero_stage"]) != self.zero_stage:
             raise ValueError(
-                f"checkpoint was written with world_size={state['world_size']} zero_stage={state['zero_stage']}, "
-                f"this run has world_size={self.world_size} zero_stage={self.zero_stage}"
+                f"checkpoint was written with world_size={state['world_size']} "
+                f"zero_stage={state['zero_stage']}, this run has world_size={self.world_size} "
+                f"zero_stage={self.zero_stage}"
             )
         tmp = Path(tempfile.mkdtemp(prefix="r1-ds-load-"))
         try:
@@ -591,11 +595,11 @@ class DeepSpeedTrainer:
                 f = tmp / rel
                 f.parent.mkdir(parents=True, exist_ok=True)
                 f.write_bytes(data)
-            self.load_checkpoint(tmp, tag=".")
+            self.load_checkpoint(tmp, tag="r1")
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
 
-    # --- weights out -----------------------------------------------------------------------------------------
+    # --- weights out ---------------------------------------------------------------------------------------
     def full_state_dict(self) -> dict[str, torch.Tensor] | None:
         """Full (gathered) model weights on CPU on rank 0, None on other ranks. Collective."""
         if self.zero_stage == 3:
@@ -638,7 +642,7 @@ class DeepSpeedTrainer:
         if self.world_size > 1:
             dist.barrier()
 
-    # --- reference model --------------------------------------------------------------------------------------
+    # --- reference model -----------------------------------------------------------------------------------
     def make_reference(self, model: nn.Module, offload: bool = False) -> nn.Module:
         """A frozen reference policy for KL terms, pass it as ``model=`` to :meth:`response_logprobs`.
         ``model`` must be a full copy made *before* this trainer was built (ZeRO-3 partitions the trained
