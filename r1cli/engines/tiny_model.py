@@ -24,7 +24,7 @@ def build_tokenizer(tasks: list[str], vocab_size: int, seed: int = 0) -> Any:
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
-    from r1cli.data.synth import corpus
+    from r1cli.tasks.synth import corpus
 
     text: list[str] = []
     for t in tasks:
