@@ -1,0 +1,460 @@
+"""The long2short stage (``r1 long2short --run RUN``): make a long-CoT model answer with fewer tokens.
+Kimi k1.5 (arXiv 2501.12599, §2.4) methods, plus L1's length targets (arXiv 2503.04697) for the RL one:
+
+* ``shortest`` — sample every training prompt ``long2short.n`` times from the long model, keep the shortest
+  correct response (r1cli.long2short.select.shortest_correct), SFT the long model on them.
+* ``dpo`` — same samples; pairs (shortest correct, wrong-and-longer or correct-and-≥1.5×-longer)
+  (select.dpo_pairs); DPO (r1cli.algos.dpo_loss, β = ``long2short.beta``) from the long model, with the long
+  model as the frozen reference.
+* ``merge`` — weight average (r1cli.long2short.merge) of the long model and a short model. The short model is
+  ``short_model`` when given (CLI ``--short-model``); otherwise it is derived in-stage by the ``shortest``
+  method (for the tiny pipeline variant, where no separately trained short-CoT model exists).
+* ``length-rl`` — one RL stage of ``long2short.steps`` steps (r1cli.train.rl.RLStageRunner) from the long model
+  on a copy of the recipe whose reward adds a length term: Kimi's group length penalty (default, weight
+  ``penalty_weight``) or L1's ``l1_exact`` / ``l1_max`` with a target length (default: half the long model's
+  mean length). The DAPO all-correct/all-wrong group filter is switched off for it (all-correct groups carry
+  the length signal).
+
+Held-out measurement: a seeded ``measure_rows`` subset of the training rows (default min(256, ¼ of the rows))
+is kept out of sampling and training; greedy accuracy and mean response length (tokens) on it are measured
+for the long model and for the result. Other settings: response budget = the last RL stage's
+``max_response`` (``eval.max_tokens`` when RL is disabled); sampling temperature = the last RL stage's (else
+``rl.rollout.temperature``); SFT/DPO batch = ``warmups.sft.batch_size`` rows/pairs, ``long2short.steps`` steps at
+``long2short.lr`` (constant).
+
+Outputs: ``long2short/report.json`` (method, before/after accuracy and length, relative length reduction,
+accuracy change, training summary) and ``long2short/model`` (atomic). Intermediate results in
+``long2short/work/`` (measure of the long model, samples, derived short model) and RL checkpoints in
+``long2short/rl/`` make a rerun resume.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from r1cli.config import Recipe
+from r1cli.long2short.select import Candidate, dpo_pairs, shortest_correct
+from r1cli.utils.progress import Progress, log
+
+METHODS = ("merge", "shortest", "dpo", "length-rl")
+SHAPINGS = ("kimi", "l1_exact", "l1_max")
+
+
+@dataclass
+class Long2ShortOptions:
+    method: str
+    short_model: str | None = None
+    shaping: str = "kimi"
+    penalty_weight: float = 1.0
+    target_len: int | None = None
+    alpha: float | None = None  # L1 slope; None = the shaping term's default
+    measure_rows: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+# --------------------------------------------------------------------------------------------- helpers
+
+
+def budget(cfg: Recipe) -> int:
+    if cfg.rl.enabled and cfg.rl.stages:
+        return int(cfg.rl.stages[-1].max_response)
+    return int(cfg.eval.max_tokens)
+
+
+def sampling_temperature(cfg: Recipe) -> float:
+    if cfg.rl.enabled and cfg.rl.stages and cfg.rl.stages[-1].temperature is not None:
+        return float(cfg.rl.stages[-1].temperature)
+    return float(cfg.rl.rollout.temperature)
+
+
+def split_rows(n: int, seed: int, measure: int | None = None) -> tuple[list[int], list[int]]:
+    """(training indices, held-out indices): a seeded shuffle; the last ``measure`` rows are held out."""
+    if n < 2:
+        raise ValueError(f"long2short needs at least 2 training rows, got {n}")
+    k = measure if measure is not None else min(256, max(1, n // 4))
+    k = max(1, min(k, n - 1))
+    order = list(range(n))
+    random.Random(seed * 1_000_003 + 17).shuffle(order)
+    return sorted(order[: n - k]), sorted(order[n - k :])
+
+
+@dataclass
+class Prompts:
+    ids: list[list[int]]
+    golds: list[dict[str, Any]]
+
+
+def load_prompts(rows: list[dict[str, Any]], tok: Any, max_prompt: int) -> Prompts:
+    from r1cli.data.prepare import gold_of
+    from r1cli.data.templates import render_prompt
+
+    return Prompts([render_prompt(tok, r)[-max_prompt:] for r in rows], [gold_of(r) for r in rows])
+
+
+def _correct(cfg: Recipe, texts: list[str], golds: list[dict[str, Any]], finished: list[bool]) -> list[bool]:
+    from r1cli.rewards import score_batch
+
+    rc = cfg.rl.reward
+    if rc.name in ("math", "code"):
+        from r1cli.rewards import GradingPool
+
+        with GradingPool(workers=rc.workers, deadline_s=rc.deadline_s) as pool:
+            res = score_batch(rc.name, texts, golds, params=dict(rc.params), finished=finished, pool=pool)
+    else:
+        res = score_batch(rc.name, texts, golds, params=dict(rc.params), finished=finished, pool=None)
+    return [bool(r.correct) for r in res]
+
+
+def measure(cfg: Recipe, model: Any, tok: Any, prompts: Prompts, max_tokens: int) -> dict[str, float]:
+    """Greedy accuracy, mean response length (tokens) and truncation rate on ``prompts``."""
+    from r1cli.engines.hf_rollout import HFRollout
+    from r1cli.engines.rollout import SamplingSpec
+
+    ro = HFRollout(model, tok, max_batch=256)
+    groups = ro.generate(prompts.ids, SamplingSpec(n=1, temperature=0.0, max_tokens=max_tokens, seed=0))
+    samples = [g[0] for g in groups]
+    correct = _correct(cfg, [s.text for s in samples], prompts.golds, [s.finished for s in samples])
+    n = len(samples)
+    return {
+        "acc": sum(correct) / n,
+        "len_mean": sum(len(s.response_ids) for s in samples) / n,
+        "truncation_rate": sum(not s.finished for s in samples) / n,
+        "n": float(n),
+    }
+
+
+def sample_groups(
+    cfg: Recipe, model: Any, tok: Any, prompts: Prompts, *, n: int, temperature: float, max_tokens: int
+) -> list[list[Candidate]]:
+    """``n`` samples of every prompt, scored with ``rl.reward`` (correctness only)."""
+    from r1cli.engines.hf_rollout import HFRollout
+    from r1cli.engines.rollout import SamplingSpec
+    from r1cli.train.rl import step_seed
+
+    ro = HFRollout(model, tok, max_batch=512)
+    out: list[list[Candidate]] = []
+    chunk = max(1, 512 // n)
+    with Progress(len(prompts.ids), "long2short sampling") as prog:
+        for start in range(0, len(prompts.ids), chunk):
+            ids = list(range(start, min(len(prompts.ids), start + chunk)))
+            spec = SamplingSpec(
+                n=n,
+                temperature=temperature,
+                top_p=cfg.rl.rollout.top_p,
+                top_k=cfg.rl.rollout.top_k,
+                max_tokens=max_tokens,
+                seed=step_seed(cfg.seed, "long2short", start),
+            )
+            groups = ro.generate([prompts.ids[i] for i in ids], spec)
+            flat = [(i, s) for i, g in zip(ids, groups, strict=True) for s in g]
+            correct = _correct(
+                cfg, [s.text for _, s in flat], [prompts.golds[i] for i, _ in flat], [s.finished for _, s in flat]
+            )
+            by: dict[int, list[Candidate]] = {i: [] for i in ids}
+            for (i, s), c in zip(flat, correct, strict=True):
+                by[i].append(Candidate(i, tuple(s.response_ids), c, s.finished))
+            out.extend(by[i] for i in ids)
+            prog.update(len(ids))
+    return out
+
+
+def save_groups(path: Path, groups: list[list[Candidate]]) -> None:
+    from r1cli.utils.io import atomic_write_jsonl
+
+    atomic_write_jsonl(
+        path,
+        (
+            {"prompt": c.prompt, "response_ids": list(c.response_ids), "correct": c.correct, "finished": c.finished}
+            for g in groups
+            for c in g
+        ),
+    )
+
+
+def load_groups(path: Path, n_prompts: int) -> list[list[Candidate]]:
+    from r1cli.utils.io import read_jsonl
+
+    out: list[list[Candidate]] = [[] for _ in range(n_prompts)]
+    for r in read_jsonl(path):
+        c = Candidate(int(r["prompt"]), tuple(r["response_ids"]), bool(r["correct"]), bool(r["finished"]))
+        out[c.prompt].append(c)
+    return out
+
+
+def _trainer(model: Any, lr: float, steps: int) -> Any:
+    from r1cli.engines.torch_train import TorchTrainer
+
+    return TorchTrainer(model, lr=lr, betas=(0.9, 0.99), grad_clip=1.0, schedule="constant", total_steps=max(1, steps))
+
+
+def sft(
+    model: Any, examples: list[tuple[list[int], list[int]]], *, pad_id: int, steps: int, lr: float,
+    batch_size: int, seed: int,
+) -> dict[str, float]:
+    """NLL on the response tokens of (prompt ids, response ids incl. EOS) examples; epoch-shuffled batches."""
+    from r1cli.engines.batch import build_batch
+
+    if not examples:
+        raise ValueError("long2short SFT: no examples (no prompt had a correct sample)")
+    tr = _trainer(model, lr, steps)
+    rng = random.Random(seed)
+    order: list[int] = []
+    first = last = float("nan")
+    with Progress(steps, "long2short sft") as prog:
+        for step in range(steps):
+            if len(order) < batch_size:
+                extra = list(range(len(examples)))
+                rng.shuffle(extra)
+                order.extend(extra)
+            idx, order = order[:batch_size], order[batch_size:]
+            b = build_batch([examples[i][0] for i in idx], [examples[i][1] for i in idx], pad_id)
+            logp, _ = tr.response_logprobs(b)
+            m = b.response_mask
+            loss = -(logp * m).sum() / m.sum().clamp(min=1)
+            loss.backward()
+            tr.step()
+            last = float(loss)
+            if step == 0:
+                first = last
+            prog.update(1, info=f"loss {last:.3f}")
+    model.eval()
+    return {"examples": float(len(examples)), "loss_first": first, "loss_last": last}
+
+
+def _seq_logps(tr: Any, batch: Any, model: Any | None = None) -> torch.Tensor:
+    logp, _ = tr.response_logprobs(batch, model=model)
+    return (logp * batch.response_mask).sum(-1)
+
+
+def dpo(
+    model: Any, ref: Any, prompts: list[list[int]], pairs: list[tuple[Candidate, Candidate]], *, eos: int,
+    pad_id: int, steps: int, lr: float, beta: float, batch_size: int, seed: int,
+) -> dict[str, float]:
+    """DPO (r1cli.algos.dpo_loss) on (chosen, rejected) pairs; responses get EOS appended when they stopped."""
+    from r1cli.algos import dpo_loss
+    from r1cli.engines.batch import build_batch
+
+    if not pairs:
+        raise ValueError("long2short DPO: no preference pairs (no group had a correct and a longer response)")
+
+    def resp(c: Candidate) -> list[int]:
+        r = list(c.response_ids)
+        return r if (not c.finished or (r and r[-1] == eos)) else [*r, eos]
+
+    tr = _trainer(model, lr, steps)
+    ref = ref.eval()
+    for p in ref.parameters():
+        p.requires_grad_(False)
+    rng = random.Random(seed)
+    order: list[int] = []
+    first: dict[str, float] = {}
+    last: dict[str, float] = {}
+    with Progress(steps, "long2short dpo") as prog:
+        for step in range(steps):
+            if len(order) < batch_size:
+                extra = list(range(len(pairs)))
+                rng.shuffle(extra)
+                order.extend(extra)
+            idx, order = order[:batch_size], order[batch_size:]
+            ps = [prompts[pairs[i][0].prompt] for i in idx]
+            b = build_batch(ps + ps, [resp(pairs[i][0]) for i in idx] + [resp(pairs[i][1]) for i in idx], pad_id)
+            k = len(idx)
+            with torch.no_grad():
+                ref_lp = _seq_logps(tr, b, model=ref)
+            lp = _seq_logps(tr, b)
+            loss, m = dpo_loss(
+                policy_chosen_logp=lp[:k],
+                policy_rejected_logp=lp[k:],
+                ref_chosen_logp=ref_lp[:k],
+                ref_rejected_logp=ref_lp[k:],
+                beta=beta,
+            )
+            loss.backward()
+            tr.step()
+            last = {"loss": float(loss), **m}
+            if step == 0:
+                first = dict(last)
+            prog.update(1, info=f"loss {last['loss']:.3f} acc {m['reward_accuracy']:.2f}")
+    model.eval()
+    return {"pairs": float(len(pairs)), **{f"{k}_first": v for k, v in first.items()},
+            **{f"{k}_last": v for k, v in last.items()}}
+
+
+def length_rl_recipe(
+    cfg: Recipe, opts: Long2ShortOptions, *, max_tokens: int, temperature: float, before_len: float
+) -> Recipe:
+    """A copy of the recipe with one RL stage ``long2short`` and the length term added to the reward."""
+    from r1cli.config.load import to_dict, validate
+
+    l2s = cfg.long2short
+    d = to_dict(cfg)
+    if opts.shaping == "kimi":
+        term: dict[str, Any] = {"name": "kimi_length", "params": {"weight": opts.penalty_weight}}
+    elif opts.shaping in ("l1_exact", "l1_max"):
+        target = opts.target_len if opts.target_len is not None else max(1, round(0.5 * before_len))
+        params: dict[str, Any] = {"target_len": int(target)}
+        if opts.alpha is not None:
+            params["alpha"] = opts.alpha
+        term = {"name": opts.shaping, "params": params}
+    else:
+        raise ValueError(f"unknown length shaping {opts.shaping!r} (known: {', '.join(SHAPINGS)})")
+    d["rl"]["enabled"] = True
+    d["rl"]["reward"]["shaping"] = [*d["rl"]["reward"]["shaping"], term]
+    d["rl"]["rollout"]["dynamic_sampling"]["filter"] = None
+    d["rl"]["stages"] = [
+        {
+            "name": "long2short",
+            "steps": l2s.steps,
+            "max_response": max_tokens,
+            "n": l2s.n,
+            "lr": l2s.lr,
+            "temperature": temperature,
+        }
+    ]
+    d["warmups"]["value"]["enabled"] = False
+    return validate(d, source="long2short length-rl recipe")
+
+
+# --------------------------------------------------------------------------------------------- the stage
+
+
+def run_long2short(
+    cfg: Recipe, *, long_model: str, data_path: Path, out_dir: Path, opts: Long2ShortOptions
+) -> dict[str, Any]:
+    """Run one long2short method; writes ``<out_dir>/report.json`` then ``<out_dir>/model``. Returns the report."""
+    from r1cli.engines.hf_rollout import load_model, load_tokenizer
+    from r1cli.utils.io import atomic_dir, atomic_write_json, read_parquet, write_parquet
+
+    if opts.method not in METHODS:
+        raise ValueError(f"unknown long2short method {opts.method!r} (known: {', '.join(METHODS)})")
+    l2s = cfg.long2short
+    torch.manual_seed(cfg.seed)
+    work = out_dir / "work"
+    work.mkdir(parents=True, exist_ok=True)
+    tok = load_tokenizer(long_model)
+    rows = read_parquet(data_path)
+    if not rows:
+        raise ValueError(f"{data_path}: no training rows")
+    train_idx, held_idx = split_rows(len(rows), cfg.seed, opts.measure_rows)
+    max_prompt = cfg.rl.rollout.max_prompt
+    held = load_prompts([rows[i] for i in held_idx], tok, max_prompt)
+    train = load_prompts([rows[i] for i in train_idx], tok, max_prompt)
+    max_tokens = budget(cfg)
+    temperature = sampling_temperature(cfg)
+    key = {"method": opts.method, "model": str(long_model), "max_tokens": max_tokens, "held": len(held_idx)}
+
+    before_path = work / "before.json"
+    before: dict[str, Any] | None = None
+    if before_path.exists():
+        saved = json.loads(before_path.read_text())
+        if saved.get("key", {}).get("model") == key["model"] and saved["key"].get("max_tokens") == max_tokens:
+            before = saved["metrics"]
+    if before is None:
+        before = measure(cfg, load_model(long_model, dtype="float32").eval(), tok, held, max_tokens)
+        atomic_write_json(before_path, {"key": key, "metrics": before})
+    log(f"long2short: long model acc {before['acc']:.3f}, mean length {before['len_mean']:.1f} tokens")
+
+    def samples() -> list[list[Candidate]]:
+        path = work / "samples.jsonl"
+        if path.exists():
+            return load_groups(path, len(train.ids))
+        g = sample_groups(cfg, load_model(long_model, dtype="float32"), tok, train, n=l2s.n,
+                          temperature=temperature, max_tokens=max_tokens)
+        save_groups(path, g)
+        return g
+
+    def shortest_sft(out: Path) -> dict[str, float]:
+        groups = samples()
+        picks = [c for c in (shortest_correct(g) for g in groups) if c is not None]
+        eos = tok.eos_token_id
+        examples = [
+            (train.ids[c.prompt], list(c.response_ids) if c.response_ids[-1:] == (eos,) else [*c.response_ids, eos])
+            for c in picks
+        ]
+        model = load_model(long_model, dtype="float32")
+        info = sft(model, examples, pad_id=tok.pad_token_id, steps=l2s.steps, lr=l2s.lr,
+                   batch_size=cfg.warmups.sft.batch_size, seed=cfg.seed)
+        info["selected_len_mean"] = sum(c.length for c in picks) / max(1, len(picks))
+        info["sampled_len_mean"] = sum(c.length for g in groups for c in g) / max(1, sum(len(g) for g in groups))
+        info["prompts_with_correct"] = float(len(picks))
+        with atomic_dir(out) as tmp:
+            model.save_pretrained(tmp)
+            tok.save_pretrained(tmp)
+        return info
+
+    result_dir = work / "result"
+    training: dict[str, Any] = {}
+    if opts.method == "shortest":
+        training = shortest_sft(result_dir)
+    elif opts.method == "merge":
+        from r1cli.long2short.merge import merge_models
+
+        short = opts.short_model
+        if short is None:
+            short_dir = work / "short-model"
+            if not (short_dir / "config.json").exists():
+                training["short_model_sft"] = shortest_sft(short_dir)
+            short = str(short_dir)
+            training["short_model"] = "derived: shortest-correct rejection-sampling SFT of the long model"
+        else:
+            training["short_model"] = short
+        training["short_model_measure"] = measure(
+            cfg, load_model(short, dtype="float32").eval(), tok, held, max_tokens
+        )
+        merge_models(long_model, short, result_dir, alpha=l2s.merge_alpha)
+        training["merge_alpha"] = l2s.merge_alpha
+    elif opts.method == "dpo":
+        groups = samples()
+        pairs = [p for g in groups for p in dpo_pairs(g)]
+        model = load_model(long_model, dtype="float32")
+        ref = load_model(long_model, dtype="float32")
+        training = dpo(model, ref, train.ids, pairs, eos=tok.eos_token_id, pad_id=tok.pad_token_id,
+                       steps=l2s.steps, lr=l2s.lr, beta=l2s.beta, batch_size=cfg.warmups.sft.batch_size,
+                       seed=cfg.seed)
+        with atomic_dir(result_dir) as tmp:
+            model.save_pretrained(tmp)
+            tok.save_pretrained(tmp)
+    else:  # length-rl
+        from r1cli.train.rl import RLStageRunner
+
+        rcfg = length_rl_recipe(cfg, opts, max_tokens=max_tokens, temperature=temperature,
+                                before_len=before["len_mean"])
+        train_path = work / "train.parquet"
+        write_parquet(train_path, [rows[i] for i in train_idx])
+        stage_dir = out_dir / "rl"
+        runner = RLStageRunner(rcfg, rcfg.rl.stages[0], data_path=train_path, init_model=long_model,
+                               stage_dir=stage_dir)
+        last = runner.run()
+        runner.trainer.export(result_dir, runner.tok)
+        training = {"shaping": rcfg.rl.reward.shaping[-1].model_dump(), "steps": rcfg.rl.stages[0].steps,
+                    "last": {k: v for k, v in last.items() if isinstance(v, int | float)}}
+
+    after = measure(cfg, load_model(str(result_dir), dtype="float32").eval(), tok, held, max_tokens)
+    report = {
+        "method": opts.method,
+        "long_model": str(long_model),
+        "held_out_rows": len(held_idx),
+        "train_rows": len(train_idx),
+        "max_tokens": max_tokens,
+        "before": before,
+        "after": after,
+        "length_reduction": 1.0 - after["len_mean"] / before["len_mean"] if before["len_mean"] else 0.0,
+        "acc_change": after["acc"] - before["acc"],
+        "training": training,
+    }
+    atomic_write_json(out_dir / "report.json", report)
+    with atomic_dir(out_dir / "model") as tmp:
+        for p in result_dir.iterdir():
+            if p.is_file():
+                (tmp / p.name).write_bytes(p.read_bytes())
+    log(
+        f"long2short {opts.method}: acc {before['acc']:.3f} → {after['acc']:.3f}, mean length "
+        f"{before['len_mean']:.1f} → {after['len_mean']:.1f} ({100 * report['length_reduction']:.1f} % shorter)"
+    )
+    return report
