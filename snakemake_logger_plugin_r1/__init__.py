@@ -60,7 +60,14 @@ class LogHandler(LogHandlerBase):
             return
         event = getattr(record, "event", None)
         if event is None:
-            return
+            # plain messages: keep the executor's submissions (e.g. "Job 3 has been submitted with SLURM jobid 7")
+            try:
+                msg = record.getMessage()
+            except Exception:  # noqa: BLE001
+                return
+            if "has been submitted with" not in msg:
+                return
+            event = "job_submitted"
         row = {k: _jsonable(v) for k, v in vars(record).items() if k not in _STD}
         row["event"] = str(event)
         row["time"] = time.time()

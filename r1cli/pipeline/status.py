@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -74,7 +75,9 @@ def run_status(run: Path) -> dict[str, Any]:
     ext: dict[str, str] = {}
     for ev in events:
         e = ev.get("event")
-        if e == "job_info":
+        if e == "workflow_started":  # Snakemake job ids restart with every invocation
+            job_out, started, finished, failed, ext = {}, set(), set(), set(), {}
+        elif e == "job_info":
             job_out[str(ev.get("jobid"))] = [str(o) for o in (ev.get("output") or [])]
         elif e == "job_started":
             for j in ev.get("job_ids") or [ev.get("jobid")]:
@@ -83,11 +86,10 @@ def run_status(run: Path) -> dict[str, Any]:
             finished.add(str(ev.get("job_id", ev.get("jobid"))))
         elif e == "job_error":
             failed.add(str(ev.get("jobid", ev.get("job_id"))))
-        msg = str(ev.get("msg", ""))
-        if "external jobid" in msg.lower() or "slurm jobid" in msg.lower():
-            for tok in msg.replace("'", " ").split():
-                if tok.isdigit():
-                    ext[str(ev.get("jobid"))] = tok
+        if e == "job_submitted":
+            m = re.search(r"Job (\d+) has been submitted with \w+ jobid (\S+?)[ .(]", str(ev.get("msg", "")) + " ")
+            if m:
+                ext[m.group(1)] = m.group(2)
     out_state: dict[str, tuple[str, str]] = {}
     for jid, outs in job_out.items():
         state = (
