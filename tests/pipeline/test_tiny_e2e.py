@@ -59,6 +59,66 @@ def test_tiny_pipeline_end_to_end_then_nothing_to_do(tmp_path: Path) -> None:
     assert st.returncode == 0 and "pending" not in st.stdout and "done" in st.stdout
 
 
+def _wait_for(cond, proc: subprocess.Popen, what: str, limit: float = 900) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.time() + limit
+    while time.time() < deadline:
+        if cond():
+            return
+        if proc.poll() is not None:
+            pytest.fail(f"pipeline ended before {what}:\n" + (proc.stdout.read() if proc.stdout else ""))
+        time.sleep(0.3)
+    pytest.fail(f"no {what} within the time limit")
+
+
+KILL_POINTS = {
+    # point -> (extra overrides, condition on the run dir meaning "the stage is in the middle of its work")
+    "filter": (["curation.filter.n=8", "curation.filter.batch_size=16"],
+               lambda run: any((run / "data" / "passrates").glob(".*partial*"))),
+    "rl": (["rl.stages.0.steps=12"],
+           lambda run: any((p / "meta.json").exists() for p in (run / "rl/s1/checkpoints").glob("step_*"))),
+    "eval": (["eval.n=8"], lambda run: any(run.glob("eval/*/test/*/samples.jsonl"))),
+}
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    out = {}
+    for point, (extra, _) in KILL_POINTS.items():
+        run = tmp_path_factory.mktemp(f"ref-{point}") / "run"
+        sets = [x for e in extra for x in ("--set", e)]
+        res = pipeline(run, *sets)
+        assert res.returncode == 0, res.stdout[-2000:]
+        out[point] = run
+    return out
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("point", sorted(KILL_POINTS))
+def test_sigkill_then_resume_equals_uninterrupted(point: str, tmp_path: Path,
+                                                  uninterrupted: dict[str, Path]) -> None:
+    extra, cond = KILL_POINTS[point]
+    sets = [x for e in extra for x in ("--set", e)]
+    run = tmp_path / "run"
+    proc = pipeline(run, *sets, wait=False)
+    assert isinstance(proc, subprocess.Popen)
+    _wait_for(lambda: cond(run), proc, f"the {point} stage at work")
+    os.killpg(proc.pid, signal.SIGKILL)  # the whole process group of `r1 pipeline`
+    proc.wait()
+    res = pipeline(run, *sets)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    ref = uninterrupted[point]
+    for m in sorted(ref.glob("eval/*/test/*/metrics.json")):
+        got = json.loads((run / m.relative_to(ref)).read_text())
+        want = json.loads(m.read_text())
+        for k in ("greedy_acc", "avg@" + str(want["spec"]["n"]), "response_len_mean"):
+            assert got[k] == pytest.approx(want[k]), (point, m, k)
+    for stage in ("s1", "s2"):
+        got = [json.loads(x) for x in (run / f"rl/{stage}/metrics.jsonl").read_text().splitlines()]
+        want = [json.loads(x) for x in (ref / f"rl/{stage}/metrics.jsonl").read_text().splitlines()]
+        assert [r["step"] for r in got] == [r["step"] for r in want]  # no step lost or repeated
+        assert [r["reward_mean"] for r in got] == pytest.approx([r["reward_mean"] for r in want])
+
+
 @pytest.mark.slow
 def test_sigkill_during_rl_then_resume(tmp_path: Path) -> None:
     run = tmp_path / "run"
