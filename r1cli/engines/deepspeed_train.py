@@ -107,8 +107,8 @@ def _init_deepspeed() -> Any:
     if not torch.cuda.is_available() and os.environ.get("R1_DS_SHM_COMM", "0") != "1":
         # CPU: the shared-memory allreduce op is an optional speed-up of gloo that costs a ~30-60 s JIT build
         deepspeed.ops.__compatible_ops__["deepspeed_shm_comm"] = False
-    if not torch.distributed.is_initialized():
-        deepspeed.init_distributed(dist_backend="nccl" if torch.cuda.is_available() else "gloo")
+    # idempotent; wraps a process group someone else (e.g. an in-process vLLM engine) already created
+    deepspeed.init_distributed(dist_backend="nccl" if torch.cuda.is_available() else "gloo")
     return deepspeed
 
 
