@@ -219,7 +219,7 @@ def sft(
             loss = -(logp * m).sum() / m.sum().clamp(min=1)
             loss.backward()
             tr.step()
-            last = float(loss)
+            last = float(loss.detach())
             if step == 0:
                 first = last
             prog.update(1, info=f"loss {last:.3f}")
@@ -277,7 +277,7 @@ def dpo(
             )
             loss.backward()
             tr.step()
-            last = {"loss": float(loss), **m}
+            last = {"loss": float(loss.detach()), **m}
             if step == 0:
                 first = dict(last)
             prog.update(1, info=f"loss {last['loss']:.3f} acc {m['reward_accuracy']:.2f}")
@@ -360,13 +360,17 @@ def run_long2short(
         atomic_write_json(before_path, {"key": key, "metrics": before})
     log(f"long2short: long model acc {before['acc']:.3f}, mean length {before['len_mean']:.1f} tokens")
 
+    sample_key = {"model": str(long_model), "n": l2s.n, "temperature": temperature, "max_tokens": max_tokens,
+                  "train_rows": len(train_idx), "seed": cfg.seed}
+
     def samples() -> list[list[Candidate]]:
-        path = work / "samples.jsonl"
-        if path.exists():
+        path, meta = work / "samples.jsonl", work / "samples.json"
+        if path.exists() and meta.exists() and json.loads(meta.read_text()) == sample_key:
             return load_groups(path, len(train.ids))
         g = sample_groups(cfg, load_model(long_model, dtype="float32"), tok, train, n=l2s.n,
                           temperature=temperature, max_tokens=max_tokens)
         save_groups(path, g)
+        atomic_write_json(meta, sample_key)
         return g
 
     def shortest_sft(out: Path) -> dict[str, float]:
@@ -397,9 +401,14 @@ def run_long2short(
 
         short = opts.short_model
         if short is None:
-            short_dir = work / "short-model"
-            if not (short_dir / "config.json").exists():
+            short_dir, short_meta = work / "short-model", work / "short-model.json"
+            short_key = {**sample_key, "steps": l2s.steps, "lr": l2s.lr}
+            fresh = short_meta.exists() and json.loads(short_meta.read_text()).get("key") == short_key
+            if (short_dir / "config.json").exists() and fresh:
+                training["short_model_sft"] = json.loads(short_meta.read_text())["info"]
+            else:
                 training["short_model_sft"] = shortest_sft(short_dir)
+                atomic_write_json(short_meta, {"key": short_key, "info": training["short_model_sft"]})
             short = str(short_dir)
             training["short_model"] = "derived: shortest-correct rejection-sampling SFT of the long model"
         else:
