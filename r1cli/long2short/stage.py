@@ -9,8 +9,9 @@ Kimi k1.5 (arXiv 2501.12599, §2.4) methods, plus L1's length targets (arXiv 250
 * ``merge`` — weight average (r1cli.long2short.merge) of the long model and a short model. The short model is
   ``short_model`` when given (CLI ``--short-model``); otherwise it is derived in-stage by the ``shortest``
   method (for the tiny pipeline variant, where no separately trained short-CoT model exists).
-* ``length-rl`` — one RL stage of ``long2short.steps`` steps (r1cli.train.rl.RLStageRunner) from the long model
-  on a copy of the recipe whose reward adds a length term: Kimi's group length penalty (default, weight
+* ``length-rl`` — one RL stage of ``long2short.steps`` steps at the recipe's RL lr ``rl.train.lr``
+  (r1cli.train.rl.RLStageRunner) from the long model on a copy of the recipe whose reward adds a length
+  term: Kimi's group length penalty (default, weight
   ``penalty_weight``) or L1's ``l1_exact`` / ``l1_max`` with a target length (default: half the long model's
   mean length). The DAPO all-correct/all-wrong group filter is switched off for it (all-correct groups carry
   the length signal).
@@ -20,7 +21,7 @@ is kept out of sampling and training; greedy accuracy and mean response length (
 for the long model and for the result. Other settings: response budget = the last RL stage's
 ``max_response`` (``eval.max_tokens`` when RL is disabled); sampling temperature = the last RL stage's (else
 ``rl.rollout.temperature``); SFT/DPO batch = ``warmups.sft.batch_size`` rows/pairs, ``long2short.steps`` steps at
-``long2short.lr`` (constant).
+``long2short.lr`` (constant; DPO needs a much lower lr than SFT: at the SFT lr both log-probs collapse).
 
 Outputs: ``long2short/report.json`` (method, before/after accuracy and length, relative length reduction,
 accuracy change, training summary) and ``long2short/model`` (atomic). Intermediate results in
@@ -313,7 +314,7 @@ def length_rl_recipe(
             "steps": l2s.steps,
             "max_response": max_tokens,
             "n": l2s.n,
-            "lr": l2s.lr,
+            "lr": cfg.rl.train.lr,
             "temperature": temperature,
         }
     ]
@@ -437,6 +438,15 @@ def run_long2short(
         train_path = work / "train.parquet"
         write_parquet(train_path, [rows[i] for i in train_idx])
         stage_dir = out_dir / "rl"
+        rl_key = {"model": str(long_model), "stage": rcfg.rl.stages[0].model_dump(),
+                  "reward": rcfg.rl.reward.model_dump(), "train_rows": len(train_idx)}
+        key_path = stage_dir / "key.json"
+        if stage_dir.exists() and (not key_path.exists() or json.loads(key_path.read_text()) != rl_key):
+            import shutil
+
+            log(f"long2short: settings changed, discarding the old RL checkpoints in {stage_dir}")
+            shutil.rmtree(stage_dir)
+        atomic_write_json(key_path, rl_key)
         runner = RLStageRunner(rcfg, rcfg.rl.stages[0], data_path=train_path, init_model=long_model,
                                stage_dir=stage_dir)
         last = runner.run()

@@ -98,7 +98,7 @@ def test_length_rl_recipe_copy() -> None:
     r = length_rl_recipe(cfg, Long2ShortOptions("length-rl"), max_tokens=33, temperature=0.9, before_len=40)
     assert [s.name for s in r.rl.stages] == ["long2short"]
     st = r.rl.stages[0]
-    assert (st.steps, st.n, st.lr, st.max_response, st.temperature) == (7, 4, 0.01, 33, 0.9)
+    assert (st.steps, st.n, st.lr, st.max_response, st.temperature) == (7, 4, cfg.rl.train.lr, 33, 0.9)
     assert r.rl.reward.shaping[-1].name == "kimi_length"
     assert r.rl.rollout.dynamic_sampling.filter is None  # all-correct groups carry the length signal
     assert cfg.rl.rollout.dynamic_sampling.filter == "dapo"  # original untouched
