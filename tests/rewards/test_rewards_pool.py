@@ -53,7 +53,9 @@ def test_deadline_with_pathological_items(monkeypatch: pytest.MonkeyPatch) -> No
         {"answer": "9^{9^{9^9}}"},
     ]
     t0 = time.monotonic()
-    with GradingPool(workers=2, deadline_s=deadline) as pool:
+    # fork: a reward registered at runtime reaches forked workers only (a forkserver re-imports REWARDS), and
+    # earlier tests in the same session may have started threads, which would switch the default to forkserver
+    with GradingPool(workers=2, deadline_s=deadline, start_method="fork") as pool:
         res = pool.map("_hang_math", resp, golds)
         elapsed = pool.last_elapsed
         stats = dict(pool.stats)
