@@ -74,7 +74,8 @@ def test_deadline_with_pathological_items(monkeypatch: pytest.MonkeyPatch) -> No
 def test_worker_death_and_recycling(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(REWARDS, "_die_math", _die)
     resp = [r"\boxed{1}", "DIE", r"\boxed{1}", r"\boxed{1}", r"\boxed{1}", r"\boxed{1}", r"\boxed{1}"]
-    with GradingPool(workers=1, deadline_s=10, recycle_every=2) as pool:
+    # fork: see test_deadline_with_pathological_items (a runtime-registered reward reaches forked workers only)
+    with GradingPool(workers=1, deadline_s=10, recycle_every=2, start_method="fork") as pool:
         res = pool.map("_die_math", resp, [{"answer": "1"}] * len(resp))
         assert res[1].reason == "error: worker died"
         assert all(r.correct for i, r in enumerate(res) if i != 1)
