@@ -27,7 +27,11 @@ def load_source(source: str, *, split: str = "train", size: int | None = None, s
         if task in ("addition", "addition-verbose"):
             from r1cli.data.synth import addition_rows
             n = size or (256 if split == "test" else 4000)
-            return addition_rows(n, split, seed=seed, verbose=task.endswith("verbose")), source
+            if task == "addition-verbose":  # a seeded VERBOSE_P share of the rows re-check every digit
+                from r1cli.data.synth import VERBOSE_P
+
+                return addition_rows(n, split, seed=seed, verbose_p=VERBOSE_P), source
+            return addition_rows(n, split, seed=seed), source
         raise R1InputError(f"unknown synthetic task {task!r} (known: addition, addition-verbose)")
     path = Path(source)
     if not path.exists() and data_dir and (Path(data_dir) / source).exists():

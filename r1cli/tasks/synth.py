@@ -2,7 +2,10 @@
 
 ``addition``: 1-3-digit addition. The gold response is a ``<think>`` trace that adds digits right to left
 with the carry (``7+5+0=12 4+8+1=13 0+3+1=4``) followed by ``<answer>432</answer>``. A verbose variant
-re-checks every digit (the "long" model of the long2short demos).
+re-checks every digit (``7+5+0=12 check 12=7+5+0 ...``, ~1.8x the tokens). ``synth:addition-verbose`` (the
+"long" model of the long2short demos) writes a seeded ``VERBOSE_P`` share of its rows verbose and the rest
+plain: a model SFT'd on it answers verbosely by default but keeps a short mode that long2short can select
+and reinforce (with every row verbose there is no correct short response to prefer).
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import random
 from typing import Any
 
 TASKS = ("addition",)
+VERBOSE_P = 0.7  # share of verbose rows in synth:addition-verbose
 
 
 def addition_trace(a: int, b: int, verbose: bool = False) -> str:
@@ -37,8 +41,16 @@ def _operand(rng: random.Random) -> int:
     return rng.randint(0 if digits == 1 else 10 ** (digits - 1), 10**digits - 1)
 
 
-def addition_rows(n: int, split: str, seed: int = 0, verbose: bool = False) -> list[dict[str, Any]]:
-    """Deterministic rows; train and test are disjoint (test pairs are drawn first and excluded from train)."""
+def addition_rows(
+    n: int, split: str, seed: int = 0, verbose: bool = False, verbose_p: float | None = None
+) -> list[dict[str, Any]]:
+    """Deterministic rows; train and test are disjoint (test pairs are drawn first and excluded from train).
+
+    ``verbose_p`` (in [0, 1]) makes each row's trace verbose with that probability, drawn from an rng of its
+    own (seeded by ``seed`` and ``split``) so the operand pairs are the same as without it; ``None`` means
+    every row verbose when ``verbose`` else none."""
+    if verbose_p is not None and not 0.0 <= verbose_p <= 1.0:
+        raise ValueError(f"verbose_p must be in [0, 1], got {verbose_p}")
     test_rng = random.Random(10_007 + seed)
     test_pairs: list[tuple[int, int]] = []
     seen: set[tuple[int, int]] = set()
@@ -58,16 +70,21 @@ def addition_rows(n: int, split: str, seed: int = 0, verbose: bool = False) -> l
             p = (_operand(rng), _operand(rng))
             if p not in seen:
                 pairs.append(p)
+    if verbose_p is None:
+        flags = [verbose] * len(pairs)
+    else:
+        vrng = random.Random(f"addition-verbose/{seed}/{split}")
+        flags = [vrng.random() < verbose_p for _ in pairs]
     return [
         {
             "id": f"addition-{split}-{i}",
             "prompt": addition_prompt(a, b),
             "answer": str(a + b),
-            "response": addition_trace(a, b, verbose=verbose),
+            "response": addition_trace(a, b, verbose=v),
             "task": "addition",
             "meta": {"a": a, "b": b},
         }
-        for i, (a, b) in enumerate(pairs)
+        for i, ((a, b), v) in enumerate(zip(pairs, flags, strict=True))
     ]
 
 
