@@ -35,6 +35,30 @@ class TokenBatch:
             self.prompt_len,
         )
 
+    def select_trimmed(self, rows: torch.Tensor | list[int]) -> tuple[TokenBatch, int]:
+        """Rows ``rows`` with the columns no selected row uses cut off: the left prompt padding all of them
+        share and the response columns past the longest selected response. Returns the batch and R', the
+        kept response width (per-token tensors of the full batch are sliced ``[:, :R']``). Positions are
+        unchanged, so log-probs equal those of the untrimmed rows."""
+        rows_t = torch.as_tensor(rows, dtype=torch.long)
+        att = self.attention_mask[rows_t]
+        p = self.prompt_len
+        prompt_used = att[:, :p].sum(1)
+        left = p - int(prompt_used.max()) if len(rows_t) else 0
+        r = max(1, int(self.response_mask[rows_t].sum(1).max())) if len(rows_t) else 1
+        end = p + r
+        return (
+            TokenBatch(
+                self.input_ids[rows_t, left:end],
+                att[:, left:end],
+                self.position_ids[rows_t, left:end],
+                self.response_ids[rows_t, :r],
+                self.response_mask[rows_t, :r],
+                p - left,
+            ),
+            r,
+        )
+
     def to(self, device: str | torch.device) -> TokenBatch:
         return TokenBatch(
             self.input_ids.to(device),
@@ -67,3 +91,29 @@ def build_batch(
             rmask[i, : len(rs)] = 1.0
     pos = (att.cumsum(-1) - 1).clamp(min=0)
     return TokenBatch(ids, att, pos, ids[:, p:].clone(), rmask, p)
+
+
+def length_sorted_micro_batches(
+    lengths: list[int], max_rows: int, token_budget: int | None = None
+) -> list[list[int]]:
+    """Split rows into micro-batches of similar length so padded forwards waste little.
+
+    Rows are sorted by ``lengths`` (real tokens, longest first) and cut into consecutive runs of at most
+    ``max_rows`` rows and, with ``token_budget``, at most ``token_budget`` padded tokens (rows x the run's
+    longest row; a row longer than the budget gets a micro-batch of its own). Returns row indices."""
+    if max_rows < 1:
+        raise ValueError(f"max_rows must be >= 1, got {max_rows}")
+    if token_budget is not None and token_budget <= 0:
+        raise ValueError(f"token_budget must be > 0, got {token_budget}")
+    order = sorted(range(len(lengths)), key=lambda i: (-lengths[i], i))
+    out: list[list[int]] = []
+    cur: list[int] = []
+    for i in order:
+        width = lengths[cur[0]] if cur else lengths[i]
+        if cur and (len(cur) >= max_rows or (token_budget is not None and (len(cur) + 1) * width > token_budget)):
+            out.append(cur)
+            cur = []
+        cur.append(i)
+    if cur:
+        out.append(cur)
+    return out

@@ -69,7 +69,10 @@ class HFRollout:
         device: str = "cpu",
         dtype: str = "auto",
         max_batch: int = 256,
+        impl: str = "auto",
     ) -> None:
+        """``impl``: ``auto`` (the static-cache decoder of r1cli.engines.fast_decode where the architecture is
+        covered, else the transformers loop), ``fast`` (require it) or ``hf`` (the transformers loop)."""
         if isinstance(model, str):
             self.tokenizer = tokenizer or load_tokenizer(model)
             self.model = load_model(model, dtype=dtype, device=device)
@@ -85,6 +88,13 @@ class HFRollout:
         elif isinstance(gen_eos, list):
             self.eos_ids.update(gen_eos)
         self.pad_id = self.tokenizer.pad_token_id
+        if impl not in ("auto", "fast", "hf"):
+            raise ValueError(f"HFRollout impl must be auto | fast | hf, got {impl!r}")
+        from r1cli.engines import fast_decode
+
+        if impl == "fast" and not fast_decode.supports(self.model):
+            raise ValueError(f"fast decode does not cover {type(self.model).__name__}; use impl='hf'")
+        self.impl = "fast" if impl != "hf" and fast_decode.supports(self.model) else "hf"
 
     def load_weights(self, named_tensors: Any) -> None:
         state = dict(named_tensors)
@@ -98,11 +108,51 @@ class HFRollout:
         was_training = self.model.training
         self.model.eval()
         try:
+            if self.impl == "fast":
+                return self._generate_fast(prompts, spec, gen)
             for i in range(0, len(flat), self.max_batch):
                 out.extend(self._generate_batch(flat[i : i + self.max_batch], spec, gen))
         finally:
             self.model.train(was_training)
         return [out[i * spec.n : (i + 1) * spec.n] for i in range(len(prompts))]
+
+    def _generate_fast(
+        self, prompts: list[list[int]], spec: SamplingSpec, gen: torch.Generator
+    ) -> list[list[Sample]]:
+        from r1cli.engines.fast_decode import generate_groups
+
+        per = max(1, self.max_batch // max(1, spec.n))
+        # one uniform per (sample, token) for the whole request: chunking does not change the samples
+        uniforms = torch.rand((len(prompts) * spec.n, spec.max_tokens), generator=gen)
+        out: list[list[Sample]] = []
+        for i in range(0, len(prompts), per):
+            chunk = prompts[i : i + per]
+            groups = generate_groups(
+                self.model,
+                chunk,
+                n=spec.n,
+                max_tokens=spec.max_tokens,
+                temperature=0.0 if spec.greedy else spec.temperature,
+                top_k=spec.top_k,
+                top_p=spec.top_p,
+                eos_ids=self.eos_ids,
+                pad_id=self.pad_id,
+                uniforms=uniforms[i * spec.n : (i + len(chunk)) * spec.n],
+            )
+            for p, grp in zip(chunk, groups, strict=True):
+                out.append(
+                    [
+                        Sample(
+                            prompt_ids=list(p),
+                            response_ids=rid,
+                            logprobs=lps,
+                            finish_reason="stop" if stop else "length",
+                            text=decode_response(self.tokenizer, rid),
+                        )
+                        for rid, lps, stop in grp
+                    ]
+                )
+        return out
 
     def _generate_batch(
         self, prompts: list[list[int]], spec: SamplingSpec, gen: torch.Generator
