@@ -149,6 +149,10 @@ class ValueWarmupConfig(Strict):
     enabled: bool = False
     steps: int = Field(50, ge=0)
     lr: float = Field(2e-6, gt=0)
+    epochs: int = Field(1, ge=1, description="passes over each step's rollouts")
+    mini_batch_size: int | None = Field(
+        None, ge=1, description="rollouts per critic optimizer step (None: one step per pass on all of them)"
+    )
     resources: Resources = Field(default_factory=Resources)
 
 
@@ -254,7 +258,11 @@ class TrainConfig(Strict):
     min_lr_ratio: float = 0.0
     mini_batch_prompts: int | None = Field(None, description="prompts per optimizer step; None = whole batch")
     micro_batch_size: int = Field(64, ge=1, description="rows per forward/backward (gradient accumulation)")
-    token_budget: int | None = Field(None, description="packed micro-batches of at most this many tokens")
+    token_budget: int | None = Field(
+        None,
+        description="tokens per micro-batch (rows x longest row, rows sorted by length; packed on deepspeed); "
+        "None = micro_batch_size rows",
+    )
     zero_stage: int = Field(2, ge=0, le=3)
     gradient_checkpointing: bool = False
     dtype: Literal["float32", "bfloat16"] = "float32"

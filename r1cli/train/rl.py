@@ -161,6 +161,8 @@ class RLStageRunner:
             trainer_cls = DeepSpeedTrainer
             trainer_extra = {"zero_stage": rl.train.zero_stage, "dtype": rl.train.dtype,
                              "micro_batch_size": rl.train.micro_batch_size}
+        # the frozen KL reference is copied before the trainer exists (ZeRO-3 partitions the model in place)
+        ref_copy = copy.deepcopy(model) if alg.kl.coef > 0 else None
         self.trainer = trainer_cls(
             model,
             lr=lr,
@@ -177,10 +179,13 @@ class RLStageRunner:
         )
         self.rollout = HFRollout(self.trainer.model, self.tok, max_batch=512)
         self.ref = None
-        if alg.kl.coef > 0:
-            self.ref = copy.deepcopy(self.trainer.model).eval()
-            for p in self.ref.parameters():
-                p.requires_grad_(False)
+        if ref_copy is not None:
+            if hasattr(self.trainer, "make_reference"):  # DeepSpeed: ZeRO-3-sharded / offloaded reference
+                self.ref = self.trainer.make_reference(ref_copy)
+            else:
+                self.ref = ref_copy.eval()
+                for p in self.ref.parameters():
+                    p.requires_grad_(False)
         # PPO critic (gae / vapo_gae) and PRIME's implicit PRM: built by r1cli.train.critic / r1cli.train.prm
         self.critic = None
         if alg.advantage in CRITIC_ESTIMATORS:
@@ -214,6 +219,8 @@ class RLStageRunner:
             ae = alg.adaptive_entropy
             self.entropy_ctl = AdaptiveEntropyCoef(init=ae.init, target=ae.target, delta=ae.delta, max=ae.max)
         self.pool = None
+        #: skip the forward/backward of samples whose advantage is 0 everywhere where that is exact (update())
+        self.skip_zero_adv = True
         self.metrics_path = stage_dir / "metrics.jsonl"
         self.traj_path = stage_dir / "trajectories.jsonl"
 
@@ -315,7 +322,7 @@ class RLStageRunner:
     # --- update --------------------------------------------------------------------------------------------
     def update(self, ro: Rollouts, step: int = 0) -> dict[str, float]:
         from r1cli.algos import ADVANTAGES, KL, POLICY_LOSSES, aggregate
-        from r1cli.engines.batch import build_batch
+        from r1cli.engines.batch import build_batch, length_sorted_micro_batches
 
         alg, tr = self.cfg.rl.algorithm, self.cfg.rl.train
         if not ro.rows:
@@ -333,25 +340,22 @@ class RLStageRunner:
             tr.mini_batch_prompts is not None and tr.mini_batch_prompts < self.P
         )
         old_lp = ref_lp = None
-        with torch.no_grad():
-            if need_old:
-                old_lp = torch.cat(
-                    [
-                        self.trainer.response_logprobs(
-                            batch.select(list(range(i, min(B, i + mbs)))), self.temperature
-                        )[0]
-                        for i in range(0, B, mbs)
-                    ]
-                )
-            if self.ref is not None:
-                ref_lp = torch.cat(
-                    [
-                        self.trainer.response_logprobs(
-                            batch.select(list(range(i, min(B, i + mbs)))), self.temperature, model=self.ref
-                        )[0]
-                        for i in range(0, B, mbs)
-                    ]
-                )
+        row_len = batch.attention_mask.sum(1).tolist()
+        R = mask.size(1)
+
+        def all_logprobs(model: Any = None) -> torch.Tensor:
+            out = torch.zeros_like(mask)
+            with torch.no_grad():
+                for r in length_sorted_micro_batches(row_len, mbs, tr.token_budget):
+                    mb, rw = batch.select_trimmed(r)
+                    kw = {} if model is None else {"model": model}
+                    out[r, :rw] = self.trainer.response_logprobs(mb, self.temperature, **kw)[0].float().cpu()
+            return out
+
+        if need_old:
+            old_lp = all_logprobs()
+        if self.ref is not None:
+            ref_lp = all_logprobs(self.ref)
         token_rewards = None
         if alg.kl.use == "reward" and ref_lp is not None and alg.kl.coef > 0:
             base = old_lp if old_lp is not None else sampler_lp
@@ -389,31 +393,57 @@ class RLStageRunner:
         if self.entropy_ctl is not None:
             ent_coef = self.entropy_ctl.value
         want_entropy = True
+        kl_in_loss = ref_lp is not None and alg.kl.use == "loss" and alg.kl.coef > 0
+        # A sample whose advantage is 0 at every token adds exactly 0 to the loss and its gradient when the loss
+        # is linear in the advantage and has no other per-token term; its forward/backward is skipped. The
+        # aggregation denominators still count every row of the mini-batch, so the update is unchanged.
+        # Metrics computed per trained token (entropy, clip fractions, log-prob gap) then cover trained rows.
+        skip_zero = (
+            self.skip_zero_adv
+            and alg.policy_loss in ("ppo_clip", "reinforce")
+            and not kl_in_loss
+            and not ent_coef
+            and alg.nll_coef == 0
+            and not loss_extra
+        )
+        live_row = ((adv != 0) & (mask > 0)).any(1).tolist()
+        skipped = 0
         for _ in range(0 if freeze else alg.ppo_epochs):
             for mini in minis:
                 gset = set(mini)
                 rows = [i for i in range(B) if ro.group[i] in gset]
                 sub_mask = mask[rows]
                 denom = _denominators(sub_mask, alg.loss_agg)
-                for j in range(0, len(rows), mbs):
-                    r = rows[j : j + mbs]
-                    mb = batch.select(r)
+                if skip_zero:
+                    # keep one row when none is live so every backend sees a backward before its step
+                    trained = [i for i in rows if live_row[i]] or rows[:1]
+                    skipped += len(rows) - len(trained)
+                    rows = trained
+                for pos in length_sorted_micro_batches([row_len[i] for i in rows], mbs, tr.token_budget):
+                    r = [rows[k] for k in pos]
+                    mb, rw = batch.select_trimmed(r)
+
+                    def cut(x: torch.Tensor, r: list[int] = r, rw: int = rw) -> torch.Tensor:
+                        x = x[r]
+                        return x[:, :rw] if x.dim() == 2 and x.size(1) == R else x
+
                     logp, ent = self.trainer.response_logprobs(
                         mb, self.temperature, with_entropy=want_entropy
                     )
-                    m = mask[r]
-                    old = old_lp[r] if old_lp is not None else logp.detach()
+                    m = cut(mask)
+                    old = cut(old_lp) if old_lp is not None else logp.detach()
                     pg, pm = POLICY_LOSSES[alg.policy_loss](
                         logp=logp,
                         old_logp=old,
-                        advantages=adv[r],
+                        advantages=cut(adv),
                         mask=m,
                         **_loss_params(alg, rewards[r]),
-                        **{k: v[r] for k, v in loss_extra.items()},
+                        **{k: cut(v) for k, v in loss_extra.items()},
                     )
                     loss_mat = pg
-                    if ref_lp is not None and alg.kl.use == "loss" and alg.kl.coef > 0:
-                        kl = KL[_kl_name(alg.kl.type)](logp, ref_lp[r])
+                    if kl_in_loss:
+                        assert ref_lp is not None
+                        kl = KL[_kl_name(alg.kl.type)](logp, cut(ref_lp))
                         loss_mat = loss_mat + alg.kl.coef * kl
                         _acc(acc, "kl", float((kl.detach() * m).sum() / m.sum().clamp(min=1)))
                     if (
@@ -442,7 +472,7 @@ class RLStageRunner:
                         _acc(
                             acc,
                             "logprob_gap",
-                            float(((logp.detach() - sampler_lp[r]).abs() * m).sum() / m.sum().clamp(min=1)),
+                            float(((logp.detach() - cut(sampler_lp)).abs() * m).sum() / m.sum().clamp(min=1)),
                         )
                 grad_norms.append(self.trainer.step())
         out = {k: sum(v) / len(v) for k, v in acc.items()}
@@ -459,6 +489,7 @@ class RLStageRunner:
                 "grad_norm": sum(grad_norms) / len(grad_norms) if grad_norms else 0.0,
                 "lr": self.trainer.lr,
                 "zero_adv_frac": float(((adv.abs() * mask).sum(1) == 0).float().mean()),
+                "rows_skipped_zero_adv": float(skipped) / max(1, alg.ppo_epochs),
                 "t_logprob": t_lp,
                 "t_update": time.time() - t0,
                 "t_sync": 0.0,
