@@ -282,8 +282,10 @@ class RLStage(Strict):
     prompts_per_step: int | None = None
     lr: float | None = None
     temperature: float | None = None
-    data: Literal["train", "hard"] = Field(
-        "train", description="'hard' = mined from the previous stage (ORZ)"
+    data: Literal["train", "hard", "limr"] = Field(
+        "train",
+        description="'hard' = mined from the previous stage (ORZ); 'limr' = the LIMR subset selected from "
+        "curation.limr.reference_stage's reward trajectories (the stage then starts from the start model)",
     )
     lr_end: float | None = Field(None, description="linear decay to this lr over the stage (ORZ annealing)")
     resources: Resources = Field(default_factory=Resources)

@@ -21,6 +21,7 @@ STAGE_RULES = {
     "eval": "eval",
     "report": "report",
     "mine-hard": "mine_hard",
+    "limr": "limr_select",
     "value": "value_warmup",
     "long2short": "long2short",
 }
@@ -85,6 +86,8 @@ class Plan:
 
     def rl_init_model(self, stage: str) -> str | list[str]:
         idx = self.stage_names.index(stage)
+        if self.stage(stage).get("data") == "limr":
+            return self.start_model()  # LIMR retrains the start model on the selected subset
         return self.start_model() if idx == 0 else self.model_dir(self.stage_names[idx - 1])
 
     # --- data ------------------------------------------------------------------------------------------------
@@ -112,7 +115,30 @@ class Plan:
             if idx == 0:
                 raise ValueError(f"stage {stage!r} uses data: hard but has no previous stage to mine")
             return f"data/hard-{self.stage_names[idx - 1]}.parquet"
+        if st.get("data") == "limr":
+            self.limr_reference()  # validates
+            return "data/limr.parquet"
         return self.train_data()
+
+    def limr_reference(self) -> str:
+        """The RL stage whose reward trajectories LIMR scores; it must come before every ``data: limr`` stage."""
+        lc = self.cfg["curation"].get("limr") or {}
+        users = [s["name"] for s in self.stages if s.get("data") == "limr"]
+        ref = lc.get("reference_stage")
+        if not lc.get("enabled"):
+            raise ValueError(f"stage(s) {users} use data: limr but curation.limr.enabled is false")
+        if ref not in self.stage_names:
+            raise ValueError(
+                f"curation.limr.reference_stage={ref!r} is not an RL stage (stages: {self.stage_names})"
+            )
+        ri = self.stage_names.index(ref)
+        for u in users:
+            if self.stage_names.index(u) <= ri:
+                raise ValueError(f"LIMR stage {u!r} must come after its reference stage {ref!r}")
+        return str(ref)
+
+    def limr_input(self) -> str:
+        return f"rl/{self.limr_reference()}/DONE"
 
     def filter_shards(self) -> list[str]:
         n = int(self.cfg["curation"]["filter"]["shards"])

@@ -52,3 +52,34 @@ def test_hash_sections_independent() -> None:
     a, b = plan(), plan("rl.stages.1.steps=99")
     assert a.rl_hash("s1") == b.rl_hash("s1")
     assert a.rl_hash("s2") != b.rl_hash("s2")
+
+
+def test_limr_stage_routes_through_selection() -> None:
+    p = plan(
+        "curation.limr.enabled=true", "curation.limr.reference_stage=s1", "rl.stages.1.data=limr",
+    )
+    assert p.rl_data("s2") == "data/limr.parquet"
+    assert p.limr_input() == "rl/s1/DONE"
+    assert p.rl_init_model("s2") == "warmup/sft/model"  # LIMR retrains the start model on the subset
+    assert p.rl_data("s1") == "data/filtered.parquet"
+
+
+def test_limr_stage_misconfigurations_fail_clearly() -> None:
+    import pytest
+
+    with pytest.raises(ValueError, match="curation.limr.enabled"):
+        plan("rl.stages.1.data=limr").rl_data("s2")
+    with pytest.raises(ValueError, match="not an RL stage"):
+        plan("curation.limr.enabled=true", "curation.limr.reference_stage=nope", "rl.stages.1.data=limr").rl_data(
+            "s2"
+        )
+    with pytest.raises(ValueError, match="must come after"):
+        plan("curation.limr.enabled=true", "curation.limr.reference_stage=s2", "rl.stages.0.data=limr").rl_data(
+            "s1"
+        )
+
+
+def test_limr_recipe_dag() -> None:
+    p = Plan(to_dict(resolve("limr", [], scale="tiny")))
+    assert p.stage_names == ["reference", "limr"]
+    assert p.rl_data("limr") == "data/limr.parquet" and p.limr_input() == "rl/reference/DONE"

@@ -73,3 +73,14 @@ rule long2short:
         **plan.resources("long2short"),
     shell:
         R1 + " long2short --run . " + LOG
+
+
+rule limr_select:
+    input:
+        done=lambda wc: plan.limr_input(),
+    output:
+        "data/limr.parquet",
+    params:
+        h=plan.hash("curation.limr"),
+    shell:
+        R1 + " data limr --run . " + LOG
