@@ -88,9 +88,10 @@ def zero_head(hidden: int) -> nn.Linear:
 class Critic:
     """Value model V(s_t) for every response token of a batch; its own AdamW.
 
-    ``micro_batch_size`` rows per forward/backward; ``update`` takes ``epochs`` optimizer steps over the whole
-    batch (token-mean loss over the batch's valid tokens, i.e. micro-batch losses are summed with the global
-    token count as denominator, so accumulation equals one full-batch step)."""
+    ``micro_batch_size`` rows per forward/backward. ``update`` makes ``epochs`` passes over the batch; each pass
+    takes one optimizer step per ``mini_batch_size`` consecutive rows (``None``: one step on the whole batch).
+    The loss of a step is the token-mean over its rows' valid tokens (micro-batch losses are summed with the
+    step's token count as denominator, so accumulation equals one step on the mini-batch)."""
 
     def __init__(
         self,
@@ -104,6 +105,7 @@ class Critic:
         micro_batch_size: int = 64,
         value_clip: float | None = 0.2,
         epochs: int = 1,
+        mini_batch_size: int | None = None,
         device: str | None = None,
     ) -> None:
         self.device = device or default_device()
@@ -118,6 +120,9 @@ class Critic:
         self.micro_batch_size = max(1, int(micro_batch_size))
         self.value_clip = value_clip
         self.epochs = max(1, int(epochs))
+        if mini_batch_size is not None and int(mini_batch_size) < 1:
+            raise ValueError(f"mini_batch_size must be >= 1, got {mini_batch_size}")
+        self.mini_batch_size = None if mini_batch_size is None else int(mini_batch_size)
 
     @property
     def lr(self) -> float:
@@ -150,11 +155,12 @@ class Critic:
     def update(
         self, batch: TokenBatch, *, returns: Tensor, old_values: Tensor, mask: Tensor
     ) -> dict[str, float]:
-        """``epochs`` optimizer steps of the clipped value loss (token-mean over the batch's valid tokens).
+        """``epochs`` passes of the clipped value loss, one optimizer step per mini-batch (see the class).
 
-        Metrics: ``value_loss`` (½·squared error of the first epoch, token-mean), ``explained_var`` =
-        1 − Var(R − V)/Var(R) of the first-epoch predictions (made before this batch's step, so on unseen
-        rollouts), ``value_mean``, ``return_mean``, ``vf_clipfrac``, ``critic_grad_norm`` (mean over epochs)."""
+        Metrics: ``value_loss`` (½·squared error of the first pass, token-mean), ``explained_var`` =
+        1 − Var(R − V)/Var(R) of the first-pass predictions (each made before the step on its own mini-batch,
+        so on rollouts not yet trained on), ``value_mean``, ``return_mean``, ``vf_clipfrac``,
+        ``critic_grad_norm`` (mean over steps), ``critic_steps``."""
         from r1cli.algos import value_loss
 
         b = len(batch)
@@ -168,30 +174,38 @@ class Critic:
         if total == 0:
             return {"value_loss": 0.0, "explained_var": 0.0, "value_mean": 0.0, "critic_grad_norm": 0.0}
         mbs = self.micro_batch_size
+        step_rows = self.mini_batch_size or b
         first_v: list[Tensor] = []
         loss_sum = clip_sum = 0.0
         norms: list[float] = []
         for epoch in range(self.epochs):
-            for i in range(0, b, mbs):
-                rows = list(range(i, min(b, i + mbs)))
-                m = mask[rows].to(self.device)
-                v = self.forward_values(batch.select(rows))
-                lmat, vm = value_loss(
-                    values=v,
-                    old_values=old_values[rows].to(self.device),
-                    returns=returns[rows].to(self.device),
-                    mask=m,
-                    clip_range=self.value_clip,
-                )
-                loss = (lmat * m).sum() / total
-                loss.backward()
-                if epoch == 0:
-                    first_v.append(v.detach().cpu())
-                    with torch.no_grad():
-                        se = 0.5 * ((v.detach() - returns[rows].to(self.device)) ** 2 * m).sum()
-                    loss_sum += float(se)
-                    clip_sum += vm["vf_clipfrac"] * float(m.sum())
-            norms.append(self._step())
+            for s0 in range(0, b, step_rows):
+                s1 = min(b, s0 + step_rows)
+                step_total = float(mask[s0:s1].sum())
+                if step_total == 0:
+                    if epoch == 0:
+                        first_v.append(torch.zeros_like(mask[s0:s1]))
+                    continue
+                for i in range(s0, s1, mbs):
+                    rows = list(range(i, min(s1, i + mbs)))
+                    m = mask[rows].to(self.device)
+                    v = self.forward_values(batch.select(rows))
+                    lmat, vm = value_loss(
+                        values=v,
+                        old_values=old_values[rows].to(self.device),
+                        returns=returns[rows].to(self.device),
+                        mask=m,
+                        clip_range=self.value_clip,
+                    )
+                    loss = (lmat * m).sum() / step_total
+                    loss.backward()
+                    if epoch == 0:
+                        first_v.append(v.detach().cpu())
+                        with torch.no_grad():
+                            se = 0.5 * ((v.detach() - returns[rows].to(self.device)) ** 2 * m).sum()
+                        loss_sum += float(se)
+                        clip_sum += vm["vf_clipfrac"] * float(m.sum())
+                norms.append(self._step())
         v_all = torch.cat(first_v)
         ev = explained_variance(v_all, returns.float(), mask)
         return {
@@ -200,8 +214,9 @@ class Critic:
             "value_mean": float((v_all * mask).sum() / total),
             "return_mean": float((returns.float() * mask).sum() / total),
             "vf_clipfrac": clip_sum / total,
-            "critic_grad_norm": sum(norms) / len(norms),
+            "critic_grad_norm": sum(norms) / max(1, len(norms)),
             "critic_lr": self.lr,
+            "critic_steps": float(len(norms)),
         }
 
     def _step(self) -> float:

@@ -2,8 +2,10 @@
 2025, arXiv 2504.05118, §4.1). Before policy training, sample rollouts from the *fixed* initial policy and
 regress the critic on their Monte-Carlo returns (GAE with λ = 1, so the target of every token is the
 discounted outcome reward G_t = Σ_{s≥t} γ^{s−t} r_s; γ from ``rl.algorithm.advantage_params``, default 1), for
-``warmups.value.steps`` steps at ``warmups.value.lr``. The critic then initialises the first RL stage's critic
-(r1cli.train.critic.make_critic).
+``warmups.value.steps`` steps at ``warmups.value.lr``. Each step's rollouts get ``warmups.value.epochs`` passes
+of one critic optimizer step per ``warmups.value.mini_batch_size`` rollouts: rollouts are the expensive part,
+and with one optimizer step per batch a short warm-up learns the mean return only (explained variance ~0).
+The critic then initialises the first RL stage's critic (r1cli.train.critic.make_critic).
 
 Inputs read from the frozen recipe: policy = the start model (SFT model when enabled, else base); prompts = the
 RL training data; rewards = ``rl.reward`` (with its shaping terms); n / max_response / temperature / prompts per
@@ -66,7 +68,8 @@ def run_value_warmup(
         grad_clip=rl.train.grad_clip,
         micro_batch_size=rl.train.micro_batch_size,
         value_clip=None,  # plain regression on MC returns: no trust region around a fixed-policy target
-        epochs=1,
+        epochs=vc.epochs,
+        mini_batch_size=vc.mini_batch_size,
     )
     rows = read_parquet(data_path)
     if not rows:
