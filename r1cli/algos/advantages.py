@@ -44,6 +44,7 @@ __all__ = [
     "reinforce_pp",
     "reinforce_pp_baseline",
     "prime",
+    "mrt",
     "outcome_token_rewards",
 ]
 
@@ -453,6 +454,70 @@ def prime(
     return _finish(ret.clone(), ret, mask, whiten)
 
 
+@torch.no_grad()
+def mrt(
+    *,
+    rewards: Tensor | None = None,
+    mask: Tensor,
+    index: Index | None = None,
+    values: Tensor | None = None,
+    token_rewards: Tensor | None = None,
+    episode_ends: Sequence[Sequence[int]],
+    forced_success: Sequence[Sequence[float]],
+    progress_coef: float = 1.0,
+    baseline: str = "forced_termination",
+) -> AdvantageOutput:
+    """MRT, RL variant — Qu et al. 2025, "Optimizing Test-Time Compute via Meta Reinforcement Fine-Tuning"
+    (arXiv 2503.07572): outcome reward plus a dense progress bonus per episode of the thinking trace.
+
+    Sample i's response is split into episodes k = 1..K_i; ``episode_ends[i]`` are their exclusive end token
+    positions (increasing; tokens after the last end belong to episode K_i). ``forced_success[i]`` holds
+    μ_i(0..K_i): the meta-prover's success probability when the trace is cut after episode k and the model is
+    forced to answer (μ_i(0): cut before the first episode). Progress of episode k (paper Def. 6.1, the change
+    in the likelihood of success an episode causes): Δ_i(k) = μ_i(k) − μ_i(k−1). Every token of episode k gets
+
+        A_{i,t} = (r_i − b_i(k)) + α · Δ_i(k),   α = ``progress_coef``
+
+    with ``baseline="forced_termination"`` b_i(k) = μ_i(k−1) (the reward of stopping before the episode: the
+    RL variant's baseline in place of the group mean, per the authors' notes — r1's reading, the paper gives
+    no equation for it) or ``baseline="group_mean"`` b_i = the mean outcome of i's group (Dr. GRPO-style).
+    ``returns`` equal the advantages. Rows without episodes get (r_i − b) on every valid token."""
+    mask = _check_mask(mask)
+    if rewards is None:
+        raise ValueError("mrt needs the outcome rewards")
+    b, t = mask.shape
+    if len(episode_ends) != b or len(forced_success) != b:
+        raise ValueError(f"episode_ends / forced_success need one entry per row ({b})")
+    if baseline not in ("forced_termination", "group_mean"):
+        raise ValueError(f"mrt baseline must be forced_termination | group_mean, got {baseline!r}")
+    dtype = _float_dtype(rewards, token_rewards)
+    r = rewards.to(dtype)
+    if baseline == "group_mean":
+        n, s, _ = _group_stats(r, index)
+        gmean = s / n
+    adv = torch.zeros((b, t), dtype=dtype, device=mask.device)
+    for i in range(b):
+        ends = [int(e) for e in episode_ends[i]]
+        mu = [float(x) for x in forced_success[i]]
+        if len(mu) != len(ends) + 1:
+            raise ValueError(f"row {i}: forced_success needs len(episode_ends) + 1 = {len(ends) + 1} values")
+        if any(e2 <= e1 for e1, e2 in zip(ends, ends[1:], strict=False)) or any(e < 0 for e in ends):
+            raise ValueError(f"row {i}: episode_ends must be increasing and >= 0, got {ends}")
+        start = 0
+        bounds = ends[:-1] + [t] if ends else [t]
+        for k, end in enumerate(bounds, start=1):
+            if not ends:
+                base = float(gmean[i]) if baseline == "group_mean" else mu[0]
+                val = float(r[i]) - base
+            else:
+                base = float(gmean[i]) if baseline == "group_mean" else mu[k - 1]
+                val = float(r[i]) - base + progress_coef * (mu[k] - mu[k - 1])
+            adv[i, start:end] = val
+            start = end
+    adv = adv * mask.to(dtype)
+    return AdvantageOutput(adv, adv.clone())
+
+
 ADVANTAGES: dict[str, Callable[..., AdvantageOutput]] = {
     "gae": gae,
     "vapo_gae": vapo_gae,
@@ -462,4 +527,5 @@ ADVANTAGES: dict[str, Callable[..., AdvantageOutput]] = {
     "reinforce_pp": reinforce_pp,
     "reinforce_pp_baseline": reinforce_pp_baseline,
     "prime": prime,
+    "mrt": mrt,
 }

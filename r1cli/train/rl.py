@@ -219,10 +219,26 @@ class RLStageRunner:
             ae = alg.adaptive_entropy
             self.entropy_ctl = AdaptiveEntropyCoef(init=ae.init, target=ae.target, delta=ae.delta, max=ae.max)
         self.pool = None
+        self.mrt = None
+        self.adv_params = dict(alg.advantage_params)
+        if alg.advantage == "mrt":
+            from r1cli.train.mrt import MRTProgress
+
+            seg, self.adv_params = MRTProgress.split_params(dict(alg.advantage_params))
+            self.mrt = MRTProgress(
+                self.tok, self.rollout, self._correct_of, seg, self.temperature, step_seed(cfg.seed, stage.name, "mrt")
+            )
         #: skip the forward/backward of samples whose advantage is 0 everywhere where that is exact (update())
         self.skip_zero_adv = True
         self.metrics_path = stage_dir / "metrics.jsonl"
         self.traj_path = stage_dir / "trajectories.jsonl"
+
+    def _correct_of(self, texts: list[str], rows: list[int], finished: list[bool]) -> list[bool]:
+        """Grade extra texts (MRT's forced answers) with the recipe's reward; correctness flags."""
+        golds = [self.golds[r] for r in rows]
+        lens = [len(t) for t in texts]
+        _, correct = _score(self.cfg, texts, golds, finished, lens, list(range(len(texts))), self.pool)
+        return correct
 
     # --- rollout + reward + dynamic sampling -------------------------------------------------------------------
     def collect(self, step: int) -> tuple[Rollouts, dict[str, float]]:
@@ -366,6 +382,10 @@ class RLStageRunner:
             values = self.critic.values(batch)
         if self.prm is not None:
             extra.update(self.prm.advantage_inputs(batch, ro, ref_lp))
+        mrt_metrics: dict[str, float] = {}
+        if self.mrt is not None:
+            mrt_in, mrt_metrics = self.mrt.inputs(ro, step)
+            extra.update(mrt_in)
         adv_out = ADVANTAGES[alg.advantage](
             rewards=rewards,
             mask=mask,
@@ -373,7 +393,7 @@ class RLStageRunner:
             values=values,
             token_rewards=token_rewards,
             **extra,
-            **alg.advantage_params,
+            **self.adv_params,
         )
         adv = adv_out.advantages
         # per-row extra inputs of the policy loss (e.g. OREAL token weights from the token-level RM)
@@ -476,6 +496,7 @@ class RLStageRunner:
                         )
                 grad_norms.append(self.trainer.step())
         out = {k: sum(v) / len(v) for k, v in acc.items()}
+        out.update(mrt_metrics)
         if self.critic is not None and values is not None:
             out.update(self.critic.update(batch, returns=adv_out.returns, old_values=values, mask=mask))
         if self.prm is not None:

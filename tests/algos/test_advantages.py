@@ -322,6 +322,8 @@ def test_uniform_keyword_call_shapes_masking_dtype(name):
     values = random_values(9)
     kw = dict(rewards=REWARDS, mask=MASK, index=INDEX, values=values,
               token_rewards=torch.zeros(MASK.shape, dtype=F64))
+    if name == "mrt":  # the meta-prover's per-row inputs (r1cli/train/mrt.py)
+        kw.update(episode_ends=[[1]] * MASK.size(0), forced_success=[[0.0, 1.0]] * MASK.size(0))
     out = ADVANTAGES[name](**kw)
     assert isinstance(out, AdvantageOutput)
     assert out.advantages.shape == MASK.shape and out.returns.shape == MASK.shape
@@ -353,3 +355,34 @@ def test_masked_whiten_reference_and_single_token():
     one[0, 1] = 1
     w = masked_whiten(torch.tensor([[5.0, 2.0, 7.0]], dtype=F64), one)
     assert torch.isfinite(w).all() and float(w[0, 1]) == 0.0
+
+
+def test_mrt_hand_computed() -> None:
+    from r1cli.algos.advantages import mrt
+
+    mask = torch.tensor([[1, 1, 1, 1, 1, 0], [1, 1, 1, 0, 0, 0]], dtype=torch.float32)
+    # row 0: episodes [0,2) [2,4) and the rest (token 4) in the last; mu = 0.0, 0.5, 1.0; reward 1
+    # row 1: no cut, one episode; mu = (0.25, 0.75); reward 0
+    out = mrt(rewards=torch.tensor([1.0, 0.0]), mask=mask, index=[0, 0],
+              episode_ends=[[2, 4], [3]], forced_success=[[0.0, 0.5, 1.0], [0.25, 0.75]], progress_coef=2.0)
+    # row 0, ep 1: (1 - 0) + 2 * 0.5 = 2.0 ; ep 2 (tokens 2..4): (1 - 0.5) + 2 * 0.5 = 1.5
+    # row 1, ep 1: (0 - 0.25) + 2 * 0.5 = 0.75
+    exp = torch.tensor([[2.0, 2.0, 1.5, 1.5, 1.5, 0.0], [0.75, 0.75, 0.75, 0.0, 0.0, 0.0]])
+    assert torch.allclose(out.advantages, exp)
+    assert torch.equal(out.advantages, out.returns)
+    gm = mrt(rewards=torch.tensor([1.0, 0.0]), mask=mask, index=[0, 0], episode_ends=[[2, 4], [3]],
+             forced_success=[[0.0, 0.5, 1.0], [0.25, 0.75]], progress_coef=0.0, baseline="group_mean")
+    assert torch.allclose(gm.advantages[0, :5], torch.full((5,), 0.5))
+    assert torch.allclose(gm.advantages[1, :3], torch.full((3,), -0.5))
+
+
+def test_mrt_rejects_bad_inputs() -> None:
+    from r1cli.algos.advantages import mrt
+
+    mask = torch.ones(1, 4)
+    with pytest.raises(ValueError, match="forced_success"):
+        mrt(rewards=torch.ones(1), mask=mask, episode_ends=[[2]], forced_success=[[0.5]])
+    with pytest.raises(ValueError, match="increasing"):
+        mrt(rewards=torch.ones(1), mask=mask, episode_ends=[[3, 2]], forced_success=[[0, 0, 0]])
+    with pytest.raises(ValueError, match="baseline"):
+        mrt(rewards=torch.ones(1), mask=mask, episode_ends=[[2]], forced_success=[[0, 1]], baseline="x")
