@@ -434,6 +434,14 @@ class RLStageRunner:
                 rows = [i for i in range(B) if ro.group[i] in gset]
                 sub_mask = mask[rows]
                 denom = _denominators(sub_mask, alg.loss_agg)
+                mini_totals: dict[str, float] = {}
+                if alg.policy_loss == "oreal":  # OREAL normalises by the whole mini-batch's pos/neg tokens
+                    pos_rows = (rewards[rows] > 0).float()[:, None]
+                    mini_totals = {
+                        "total_tokens": float(sub_mask.sum()),
+                        "total_pos_tokens": float((sub_mask * pos_rows).sum()),
+                        "total_neg_tokens": float((sub_mask * (1 - pos_rows)).sum()),
+                    }
                 if skip_zero:
                     # keep one row when none is live so every backend sees a backward before its step
                     trained = [i for i in rows if live_row[i]] or rows[:1]
@@ -458,6 +466,7 @@ class RLStageRunner:
                         advantages=cut(adv),
                         mask=m,
                         **_loss_params(alg, rewards[r]),
+                        **mini_totals,
                         **{k: cut(v) for k, v in loss_extra.items()},
                     )
                     loss_mat = pg

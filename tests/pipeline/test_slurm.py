@@ -46,3 +46,56 @@ def test_tiny_pipeline_on_slurm(tmp_path: Path) -> None:
     events = (run / "logs" / "events.jsonl").read_text()
     assert "slurm" in events.lower() or (run / ".snakemake" / "slurm_logs").exists()
     assert (run / ".snakemake" / "slurm_logs").exists()
+
+
+def _slurm_job_of(run: Path, rule: str) -> str | None:
+    """Slurm job id of ``rule`` from the logger plugin's job_submitted events."""
+    import re
+
+    path = run / "logs" / "events.jsonl"
+    if not path.exists():
+        return None
+    for line in path.read_text().splitlines():
+        ev = json.loads(line)
+        if ev.get("event") == "job_submitted" and f"/rule_{rule}/" in ev.get("msg", ""):
+            m = re.search(r"SLURM jobid (\d+)", ev["msg"])
+            if m:
+                return m.group(1)
+    return None
+
+
+def test_scancel_rl_stage_then_resume(tmp_path: Path) -> None:
+    """scancel the Slurm job of an RL stage mid-stage (after its first checkpoint): the pipeline fails, a
+    rerun resumes from the checkpoint and completes with every step logged exactly once."""
+    import time
+
+    run = tmp_path / "run"
+    sets = [*SMALL, "rl.stages.0.steps=8"]
+    argv = [sys.executable, "-m", "r1cli", "pipeline", "tiny", "--profile", "slurm", "--run-dir", str(run)]
+    for s in sets:
+        argv += ["--set", s]
+    env = dict(os.environ, HF_HUB_OFFLINE="1")
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True)
+    ck = run / "rl" / "s1" / "checkpoints"
+    deadline = time.time() + 1500
+    job = None
+    while time.time() < deadline:
+        job = job or _slurm_job_of(run, "rl_stage")
+        if job and ck.exists() and any((p / "meta.json").exists() for p in ck.glob("step_*")):
+            break
+        if proc.poll() is not None:
+            pytest.fail("pipeline ended before an RL checkpoint:\n" + (proc.stdout.read() if proc.stdout else ""))
+        time.sleep(0.5)
+    else:
+        proc.kill()
+        pytest.fail("no RL checkpoint under Slurm within the time limit")
+    subprocess.run(["scancel", job], check=True)
+    out, _ = proc.communicate(timeout=600)
+    assert proc.returncode != 0, out[-3000:]
+    res = subprocess.run(argv, capture_output=True, text=True, timeout=1800, env=env)
+    assert res.returncode == 0, res.stdout[-4000:] + res.stderr[-4000:]
+    assert "resumed from checkpoint step" in (run / "logs" / "rl_stage.log").read_text()
+    steps = [json.loads(x)["step"] for x in (run / "rl/s1/metrics.jsonl").read_text().splitlines()]
+    assert steps == list(range(8)), steps
+    assert (run / "report" / "index.html").exists()

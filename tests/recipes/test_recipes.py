@@ -165,10 +165,12 @@ def test_names_exist_in_the_registries(name: str) -> None:
         assert key == canon and key in REGISTRY, f"{name}: published key {key!r} should be {canon!r}"
 
 
-def test_unbuilt_algorithms_are_named_not_faked() -> None:
-    """MRT's progress-bonus advantage is not built: the recipe names it (the RL stage fails loudly) instead of
-    silently running GRPO."""
-    assert resolve("mrt").rl.algorithm.advantage == "mrt"
+def test_mrt_uses_its_own_estimator() -> None:
+    """MRT's progress-bonus advantage is its own estimator (r1cli.algos.advantages.mrt), not GRPO."""
+    from r1cli.algos import ADVANTAGES
+
+    assert resolve("mrt").rl.algorithm.advantage == "mrt" and "mrt" in ADVANTAGES
+    assert resolve("mrt", scale="tiny").rl.algorithm.advantage_params["force_suffix"] == "</think><answer>"
 
 
 # --------------------------------------------------------------------------------------------------- (2)
@@ -593,3 +595,27 @@ def test_tiny_pipeline_end_to_end_reward_rises(name: str, tmp_path: Path) -> Non
     k = max(1, len(rewards) // 3)
     first, last = sum(rewards[:k]) / k, sum(rewards[-k:]) / k
     assert last > first, f"{name}: training reward did not rise: first third {first:.3f}, last third {last:.3f}"
+
+
+def ci_rotation(day: int | None = None) -> list[str]:
+    """The seed recipes whose tiny pipeline the default (non-slow) suite runs today: one per CI run, rotating
+    through SEED_RECIPES by the UTC day number, so every recipe is covered every len(SEED_RECIPES) days; the
+    full set is the slow group above. ``R1_CI_RECIPES=a,b`` (or ``all``) overrides the choice."""
+    import datetime as _dt
+
+    env = os.environ.get("R1_CI_RECIPES")
+    if env:
+        return list(SEED_RECIPES) if env == "all" else [x for x in env.split(",") if x]
+    d = day if day is not None else _dt.datetime.now(_dt.UTC).date().toordinal()
+    return [SEED_RECIPES[d % len(SEED_RECIPES)]]
+
+
+def test_ci_rotation_covers_every_recipe() -> None:
+    seen = {r for d in range(len(SEED_RECIPES)) for r in ci_rotation(d)}
+    assert seen == set(SEED_RECIPES)
+
+
+@pytest.mark.parametrize("name", ci_rotation())
+def test_tiny_pipeline_rotating_ci_recipe(name: str, tmp_path: Path) -> None:
+    """Today's recipe of the CI rotation, end to end at --scale tiny with a rising training reward."""
+    test_tiny_pipeline_end_to_end_reward_rises(name, tmp_path)

@@ -62,3 +62,14 @@ def test_zero_advantage_skip_is_exact(agg: str, tmp_path: Path, tiny_model: Path
 def test_no_skip_when_another_term_needs_every_row(tmp_path: Path, tiny_model: Path, data: Path) -> None:
     m, _ = _update(tmp_path, tiny_model, data, True, ["rl.algorithm.entropy_coef=0.01"])
     assert m["rows_skipped_zero_adv"] == 0
+
+
+def test_oreal_micro_batches_equal_one_batch(tmp_path: Path, tiny_model: Path, data: Path) -> None:
+    """OREAL divides by the mini-batch's positive / negative token counts: splitting it into micro-batches
+    must not change the gradient."""
+    sets = ["rl.algorithm.policy_loss=oreal", "rl.algorithm.advantage=rloo", "rl.train.token_budget=null"]
+    _, g_small = _update(tmp_path, tiny_model, data, True, [*sets, "rl.train.micro_batch_size=3"])
+    _, g_one = _update(tmp_path, tiny_model, data, True, [*sets, "rl.train.micro_batch_size=64"])
+    for k in g_one:
+        scale = float(g_one[k].abs().max()) + 1e-12
+        assert float((g_small[k] - g_one[k]).abs().max()) <= 1e-4 * scale, k
