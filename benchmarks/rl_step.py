@@ -13,8 +13,9 @@ Variants: ``off`` (no dynamic sampling: the same work as TRL), ``dapo`` (the rec
 all-equal rewards are dropped and refilled by more generation rounds) and optionally ``ds`` (``off`` with
 ``rl.train.backend=deepspeed``, ZeRO-2, 1 process).
 
-Timing: 2 warm-up steps per side, then the median of >= 10 timed steps. The machine is shared, so the r1
-variants run in two blocks, before and after TRL, and the ratio is what counts, not absolute seconds.
+Timing: 2 warm-up steps per side, then the median of >= 10 timed steps. The machine is shared, so by default
+the sides are interleaved step by step (a TrainerCallback runs one r1 step after each TRL step, outside TRL's
+timed window): both see the same load, and the ratio is what counts, not absolute seconds.
 Prints per-side medians, r1's time split (generate / reward / update), and last ``ratio r1/trl = X``
 for the ``off`` variant (same work as TRL).
 
@@ -142,7 +143,7 @@ class R1Side:
 
 
 def trl_side(
-    data: Path, sft: Path, workdir: Path, warmup: int, timed: int
+    data: Path, sft: Path, workdir: Path, warmup: int, timed: int, between: Any = None
 ) -> tuple[list[float], list[float]]:
     """Per-step seconds of TRL's GRPOTrainer (after ``warmup`` steps) and its mean rewards."""
     import torch
@@ -177,6 +178,8 @@ def trl_side(
 
         def on_step_end(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
             self.times.append(time.perf_counter() - self.t0)
+            if between is not None:  # interleaved r1 steps run here, outside TRL's timed window
+                between(len(self.times) - 1)
 
     rewards: list[float] = []
 
@@ -238,6 +241,8 @@ def main() -> None:
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--variants", default="off,dapo", help="comma list of r1 variants: off, dapo, ds")
     ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--no-interleave", dest="interleave", action="store_false",
+                    help="time r1 in two blocks around TRL instead of one r1 step after each TRL step")
     ap.add_argument("--json", default=None, help="also write the raw timings here")
     args = ap.parse_args()
 
@@ -257,13 +262,21 @@ def main() -> None:
             raise SystemExit(f"unknown variant {v!r} (off, dapo, ds)")
     total = args.warmup + args.steps
     sides = {v: R1Side(v, data, sft, workdir, total) for v in variants}
-    first = args.steps // 2
-    for s in sides.values():  # block 1: warm-up + half of the timed steps
-        s.run(args.warmup, timed=False)
-        s.run(first, timed=True)
-    trl_times, trl_rewards = trl_side(data, sft, workdir, args.warmup, args.steps)
-    for s in sides.values():  # block 2 (after TRL): the other half
-        s.run(args.steps - first, timed=True)
+    if args.interleave:
+        # one r1 step (per variant) after every TRL step: both sides see the same machine load over time
+        def between(i: int) -> None:
+            for sd in sides.values():
+                sd.run(1, timed=i >= args.warmup)
+
+        trl_times, trl_rewards = trl_side(data, sft, workdir, args.warmup, args.steps, between)
+    else:
+        first = args.steps // 2
+        for sd in sides.values():  # block 1: warm-up + half of the timed steps
+            sd.run(args.warmup, timed=False)
+            sd.run(first, timed=True)
+        trl_times, trl_rewards = trl_side(data, sft, workdir, args.warmup, args.steps)
+        for sd in sides.values():  # block 2 (after TRL): the other half
+            sd.run(args.steps - first, timed=True)
 
     trl_med = statistics.median(trl_times)
     print(f"\nthreads {torch.get_num_threads()}, {PROMPTS} prompts x {N}, max {MAX_RESPONSE} tokens, "
