@@ -83,6 +83,8 @@ def _plot_curves(data: dict[str, Any], out: Path) -> list[Path]:
                     ys,
                     color=colors[si % len(colors)],
                     lw=1.2,
+                    marker="o" if len(ys) <= 30 else None,  # sparse metrics (e.g. steps with an update) stay visible
+                    ms=3,
                     label=f"{s['name']} (L={s['max_response']})",
                 )
                 if len(ys) >= 5:
@@ -95,6 +97,7 @@ def _plot_curves(data: dict[str, Any], out: Path) -> list[Path]:
                 offset += max(r["step"] for r in s["rows"]) + 1
                 if si < len(stages) - 1:
                     ax.axvline(offset - 0.5, color="gray", ls="--", lw=1)
+            ax.set_xlim(-0.5, offset - 0.5)  # every panel spans all stages, boundaries aligned
             ax.set_title(title)
             ax.set_xlabel("RL step (all stages)")
             ax.grid(alpha=0.3)
@@ -126,6 +129,7 @@ def _plot_curves(data: dict[str, Any], out: Path) -> list[Path]:
         ax.bar(labels, vals, color="#4c72b0")
         for i, v in enumerate(vals):
             ax.text(i, v, str(v), ha="center", va="bottom")
+        ax.set_ylim(0, max(vals) * 1.15 if vals and max(vals) > 0 else 1)
         ax.set_title("data funnel (prompts)")
         fig.tight_layout()
         p = out / "data_funnel.png"
@@ -139,13 +143,23 @@ def _plot_curves(data: dict[str, Any], out: Path) -> list[Path]:
         g = [e.get("greedy_acc", float("nan")) for e in rows]
         avg_key = next((k for k in rows[0] if k.startswith("avg@")), None)
         x = range(len(rows))
-        ax.bar([i - 0.2 for i in x], g, width=0.4, label="greedy acc")
+        bars = [ax.bar([i - 0.2 for i in x], g, width=0.4, label="greedy acc")]
         if avg_key:
-            ax.bar(
-                [i + 0.2 for i in x], [e.get(avg_key, float("nan")) for e in rows], width=0.4, label=avg_key
+            bars.append(
+                ax.bar(
+                    [i + 0.2 for i in x], [e.get(avg_key, float("nan")) for e in rows], width=0.4, label=avg_key
+                )
             )
+        for b in bars:  # values on the bars: a 0.000 bar is otherwise invisible
+            ax.bar_label(b, fmt="%.3f", fontsize=7, padding=1)
+        published = (data["cfg"].get("published") or {}) if isinstance(data.get("cfg"), dict) else {}
+        pub = [(i, published.get(e.get("benchmark"))) for i, e in enumerate(rows)]
+        pub = [(i, float(v) / 100.0) for i, v in pub if isinstance(v, (int, float))]
+        if pub:
+            ax.scatter([i for i, _ in pub], [v for _, v in pub], marker="_", s=600, color="black", zorder=3,
+                       label="published")
         ax.set_xticks(list(x), labels, fontsize=8)
-        ax.set_ylim(0, 1)
+        ax.set_ylim(0, 1.08)
         ax.legend()
         ax.set_title("evaluation")
         fig.tight_layout()
