@@ -87,7 +87,8 @@ def prepare_cmd(
         res = prepare(ds.source, run / "data" / f"{which}.parquet", split=ds.split, prompt_key=ds.prompt_key,
                       answer_key=ds.answer_key, template=cfg.template, task=ds.task,
                       system_prompt=cfg.system_prompt, limit=ds.limit, shuffle=ds.shuffle, seed=cfg.seed,
-                      size=ds.size, skip_invalid=skip_invalid, data_dir=cfg.data.data_dir)
+                      size=ds.size, skip_invalid=skip_invalid, data_dir=cfg.data.data_dir,
+                      length_target=ds.length_target)
         template = cfg.template
     else:
         src = _need(source, "SOURCE", "r1 data prepare")

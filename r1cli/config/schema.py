@@ -53,6 +53,25 @@ class ModelConfig(Strict):
     trust_remote_code: bool = False
 
 
+class LengthTarget(Strict):
+    """L1 (Aggarwal & Welleck 2025, arXiv 2503.04697 §3): each prompt gets a length instruction with a target
+    n_gold ~ U{low..high} (seeded per row at prepare time); the row keeps it as ``meta.target_len`` for the
+    ``l1_exact`` / ``l1_max`` reward shaping."""
+
+    low: int = Field(100, ge=1)
+    high: int = Field(4000, ge=1)
+    instruction: str = Field("Think for {n} tokens.", description="appended to the user prompt; {n} = target")
+    separator: str = "\n\n"
+
+    @model_validator(mode="after")
+    def _range(self) -> LengthTarget:
+        if self.high < self.low:
+            raise ValueError(f"length_target.high ({self.high}) < low ({self.low})")
+        if "{n}" not in self.instruction:
+            raise ValueError("length_target.instruction must contain {n}")
+        return self
+
+
 class DataSource(Strict):
     """One dataset: a hub id, a local jsonl/json/parquet file, or ``synth:<task>`` (built-in generator)."""
 
@@ -64,6 +83,7 @@ class DataSource(Strict):
     limit: int | None = Field(None, ge=1, description="keep the first N rows (after shuffling with the seed)")
     shuffle: bool = False
     size: int | None = Field(None, ge=1, description="number of rows for synth: sources")
+    length_target: LengthTarget | None = Field(None, description="L1 per-prompt length instruction")
 
 
 class DataConfig(Strict):
@@ -324,6 +344,9 @@ class Long2ShortConfig(Strict):
     n: int = Field(8, ge=1)
     steps: int = Field(100, ge=0)
     lr: float = Field(1e-5, gt=0)
+    dpo_lr: float | None = Field(
+        None, gt=0, description="lr of the dpo method (None: lr); DPO wants a much lower lr than SFT"
+    )
     beta: float = Field(0.1, gt=0)
     resources: Resources = Field(default_factory=Resources)
 

@@ -189,12 +189,39 @@ def gold_of(row: dict[str, Any]) -> dict[str, Any]:
     return {**extra, "answer": row["answer"], "id": row.get("id"), "task": row.get("task")}
 
 
+def add_length_targets(rows: list[dict[str, Any]], *, low: int, high: int, seed: int = 0,
+                       instruction: str = "Think for {n} tokens.", separator: str = "\n\n") -> list[dict[str, Any]]:
+    """L1 (arXiv 2503.04697 §3): append a length instruction with a target n ~ U{low..high} to each row's
+    (last user) prompt and keep n as ``meta.target_len``. Deterministic in ``seed`` and the row id."""
+    out = []
+    for r in rows:
+        rng = random.Random(f"{seed}:length-target:{r.get('id')}")
+        n = rng.randint(low, high)
+        text = instruction.format(n=n)
+        r = dict(r)
+        if r.get("messages"):
+            msgs = [dict(m) for m in r["messages"]]
+            user = max(i for i, m in enumerate(msgs) if m.get("role") == "user") if any(
+                m.get("role") == "user" for m in msgs) else len(msgs) - 1
+            msgs[user]["content"] = f"{msgs[user]['content']}{separator}{text}"
+            r["messages"] = msgs
+        if r.get("prompt") is not None:
+            r["prompt"] = f"{r['prompt']}{separator}{text}"
+        meta = r.get("meta") or "{}"
+        m = json.loads(meta) if isinstance(meta, str) else dict(meta)
+        m["target_len"] = n
+        r["meta"] = json.dumps(m) if isinstance(meta, str) else m
+        out.append(r)
+    return out
+
+
 def prepare(source: str, out: str | Path, *, split: str = "train", prompt_key: str = "problem",
             answer_key: str = "answer", template: str = "chat", task: str = "math",
             system_prompt: str | None = None, limit: int | None = None, shuffle: bool = False, seed: int = 0,
-            size: int | None = None, skip_invalid: bool = False, data_dir: str | None = None
-            ) -> dict[str, Any]:
-    """Load, normalise and atomically write a prepared parquet. Returns stats."""
+            size: int | None = None, skip_invalid: bool = False, data_dir: str | None = None,
+            length_target: Any = None) -> dict[str, Any]:
+    """Load, normalise and atomically write a prepared parquet. Returns stats. ``length_target`` (a
+    schema.LengthTarget or dict with low/high/instruction/separator): see :func:`add_length_targets`."""
     from r1cli.utils.io import write_parquet
 
     raw, name = load_source(source, split=split, size=size, seed=seed, data_dir=data_dir)
@@ -207,5 +234,8 @@ def prepare(source: str, out: str | Path, *, split: str = "train", prompt_key: s
         rows = rows[:limit]
     if not rows:
         raise R1InputError(f"no valid rows in {name}")
+    if length_target is not None:
+        lt = length_target if isinstance(length_target, dict) else length_target.model_dump()
+        rows = add_length_targets(rows, seed=seed, **lt)
     write_parquet(out, rows)
     return {"source": name, "rows": len(rows), "invalid_skipped": bad, "out": str(out)}

@@ -83,6 +83,9 @@ def target_length(prompt: str) -> int | None:
 
 def _target(params: dict[str, Any]) -> int:
     t = params.get("target_len")
+    gold = params.get("gold")
+    if t is None and isinstance(gold, dict):  # the row's own target (prepare's data.*.length_target)
+        t = gold.get("target_len")
     if t is None and params.get("prompt") is not None:
         t = target_length(str(params["prompt"]))
     if t is None:
@@ -93,7 +96,8 @@ def _target(params: dict[str, Any]) -> int:
 def l1_exact(*, score: float, correct: bool, length: int, alpha: float = 0.0003, **params: Any) -> float:
     """L1 LCPO-Exact (Aggarwal & Welleck 2025, eq. 2): r = r_correct − α·|n_gold − n_y|, α = 0.0003.
 
-    n_gold is ``target_len`` or read from ``prompt`` ("Think for N tokens.")."""
+    n_gold is ``target_len``, else the row's ``gold["target_len"]`` (set by prepare's ``length_target``),
+    else read from ``prompt`` ("Think for N tokens.")."""
     return score - alpha * abs(_target(params) - length)
 
 

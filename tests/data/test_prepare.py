@@ -168,3 +168,36 @@ def test_render_prompt_with_tiny_tokenizer(tiny_model: Path, addition_rows: list
     assert tok.decode(plain) == q
     with pytest.raises(ValueError, match="neither"):
         render_prompt(tok, {"id": "z"})
+
+
+def test_length_targets_are_seeded_per_row_and_reach_the_reward(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    from r1cli.data.prepare import gold_of, prepare
+    from r1cli.rewards import SHAPING
+    from r1cli.utils.io import read_parquet
+
+    lt = {"low": 20, "high": 32, "instruction": "Think for {n} tokens.", "separator": "\n\n"}
+    a, b = tmp_path / "a.parquet", tmp_path / "b.parquet"
+    prepare("synth:addition", a, template="tiny-chat", task="addition", size=40, length_target=lt)
+    prepare("synth:addition", b, template="tiny-chat", task="addition", size=40, length_target=lt)
+    ra, rb = read_parquet(a), read_parquet(b)
+    targets = [json.loads(r["meta"])["target_len"] for r in ra]
+    assert targets == [json.loads(r["meta"])["target_len"] for r in rb]  # deterministic
+    assert all(20 <= t <= 32 for t in targets) and len(set(targets)) > 3
+    for r, t in zip(ra, targets, strict=True):
+        assert r["messages"][-1]["content"].endswith(f"\n\nThink for {t} tokens.")
+    g = gold_of(ra[0])
+    assert g["target_len"] == targets[0]
+    got = SHAPING["l1_exact"](score=1.0, correct=True, length=targets[0] + 5, gold=g, alpha=0.1)
+    assert abs(got - 0.5) < 1e-9
+
+
+def test_length_target_schema_rejects_bad_ranges() -> None:
+    import pytest
+
+    from r1cli.config import resolve
+    from r1cli.errors import R1ConfigError
+
+    with pytest.raises((R1ConfigError, ValueError), match="high"):
+        resolve("l1-exact", ["data.train.length_target.low=50", "data.train.length_target.high=10"])
