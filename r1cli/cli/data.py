@@ -453,6 +453,7 @@ def _filter_run(run: Path, shard: str | None, merge: bool, threads: int | None) 
     out = run / "data" / "passrates" / f"shard-{i}-of-{N}.parquet"
     kw = dict(n=fc.n, temperature=fc.temperature, top_p=fc.top_p, max_tokens=fc.max_tokens, reward=rc.name,
               reward_params=dict(rc.params), seed=cfg.seed, batch_size=fc.batch_size,
+              by_task={k: v.model_dump() for k, v in rc.by_task.items()} or None,
               engine=cfg.rl.rollout.backend, workers=rc.workers, deadline_s=rc.deadline_s)
     res = _measure(rows, out, _filter_model(cfg, run), i, N, threads, kw)
     console.print(_table(f"filter shard {i}/{N}", [("prompts", len(res)), ("mean pass rate", _mean(res)),

@@ -239,9 +239,17 @@ class ShapingTerm(Strict):
     params: dict[str, Any] = Field(default_factory=dict)
 
 
+class RewardSpec(Strict):
+    name: str = Field(..., description="r1cli.rewards.REWARDS name")
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
 class RewardConfig(Strict):
     name: str = Field("math", description="r1cli.rewards.REWARDS name")
     params: dict[str, Any] = Field(default_factory=dict)
+    by_task: dict[str, RewardSpec] = Field(
+        default_factory=dict, description="rows whose task is a key are scored by that reward instead"
+    )
     shaping: list[ShapingTerm] = Field(default_factory=list)
     workers: int = Field(2, ge=1)
     deadline_s: float = Field(10.0, gt=0)

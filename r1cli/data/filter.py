@@ -65,14 +65,15 @@ def parse_shard(text: str) -> tuple[int, int]:
 
 
 def measure_key(model_path: str, *, n: int, temperature: float, top_p: float, max_tokens: int, reward: str,
-                reward_params: dict[str, Any], seed: int, batch_size: int, engine: str) -> str:
+                reward_params: dict[str, Any], seed: int, batch_size: int, engine: str,
+                by_task: dict[str, Any] | None = None) -> str:
     """Hash of everything that determines a shard's pass rates (names its partial file)."""
     from r1cli.config.load import config_hash
 
     return config_hash({"model": str(model_path), "weights": _fingerprint(model_path), "n": n,
                         "temperature": temperature, "top_p": top_p, "max_tokens": max_tokens,
                         "reward": reward, "params": reward_params, "seed": seed, "batch_size": batch_size,
-                        "engine": engine})
+                        "engine": engine, **({"by_task": by_task} if by_task else {})})
 
 
 def _fingerprint(model_path: str) -> list[tuple[str, int, int]]:
@@ -93,7 +94,8 @@ def measure_passrates(rows: list[dict[str, Any]], model_path: str, *, n: int, te
                       top_p: float, max_tokens: int, reward: str, reward_params: dict[str, Any], seed: int,
                       batch_size: int = 64, engine: str = "hf", workers: int = 2,
                       deadline_s: float = 10.0, desc: str = "filter", partial: str | Path | None = None,
-                      on_batch: Callable[[int, int], None] | None = None) -> list[dict[str, Any]]:
+                      on_batch: Callable[[int, int], None] | None = None,
+                      by_task: dict[str, Any] | None = None) -> list[dict[str, Any]]:
     """n rollouts per prompt, graded by ``reward``; returns one pass-rate row per prompt, in input order.
 
     Batches are fixed slices of ``rows`` (``batch_size`` prompts, seeded by their offset), so a run that
@@ -121,14 +123,15 @@ def measure_passrates(rows: list[dict[str, Any]], model_path: str, *, n: int, te
         from r1cli.data.prepare import gold_of
         from r1cli.data.templates import render_prompt
         from r1cli.engines.rollout import SamplingSpec, make_rollout
-        from r1cli.rewards import GradingPool, score_batch
+        from r1cli.rewards import GradingPool, score_by_task
 
         torch.manual_seed(seed)
         if engine == "hf":
             eng = make_rollout("hf", model_path, device="cuda" if torch.cuda.is_available() else "cpu")
         else:
             eng = make_rollout(engine, model_path)
-        pool = GradingPool(workers=workers, deadline_s=deadline_s) if reward in ("math", "code") else None
+        graders = {reward, *(str(v["name"]) for v in (by_task or {}).values())}
+        pool = GradingPool(workers=workers, deadline_s=deadline_s) if graders & {"math", "code"} else None
         if pool is not None:
             pool.__enter__()
         try:
@@ -140,8 +143,8 @@ def measure_passrates(rows: list[dict[str, Any]], model_path: str, *, n: int, te
                     groups = eng.generate(prompts, spec)
                     flat = [(ri, s) for ri, g in enumerate(groups) for s in g]
                     golds = [gold_of(chunk[ri]) for ri, _ in flat]
-                    res = score_batch(reward, [s.text for _, s in flat], golds, params=reward_params,
-                                      finished=[s.finished for _, s in flat], pool=pool)
+                    res = score_by_task(reward, [s.text for _, s in flat], golds, params=reward_params,
+                                        finished=[s.finished for _, s in flat], pool=pool, by_task=by_task)
                     for ri, row in enumerate(chunk):
                         mine = [(s, r) for (rj, s), r in zip(flat, res, strict=True) if rj == ri]
                         c = sum(bool(r.correct) for _, r in mine)
@@ -169,20 +172,21 @@ def measure_shard(rows: list[dict[str, Any]], out: str | Path, model_path: str, 
                   shards: int = 1, n: int, temperature: float, top_p: float, max_tokens: int, reward: str,
                   reward_params: dict[str, Any], seed: int, batch_size: int = 64, engine: str = "hf",
                   workers: int = 2, deadline_s: float = 10.0,
-                  on_batch: Callable[[int, int], None] | None = None) -> list[dict[str, Any]]:
+                  on_batch: Callable[[int, int], None] | None = None,
+                  by_task: dict[str, Any] | None = None) -> list[dict[str, Any]]:
     """Measure shard i of N of ``rows`` into ``out`` (atomic), resuming from its partial file if a previous
     run was killed; the partial file is removed once ``out`` is written."""
     from r1cli.utils.io import write_parquet
 
     key = measure_key(model_path, n=n, temperature=temperature, top_p=top_p, max_tokens=max_tokens,
                       reward=reward, reward_params=reward_params, seed=seed, batch_size=batch_size,
-                      engine=engine)
+                      engine=engine, by_task=by_task)
     part = partial_path(out, key)
     res = measure_passrates(shard_rows(rows, i, shards), model_path, n=n, temperature=temperature,
                             top_p=top_p, max_tokens=max_tokens, reward=reward, reward_params=reward_params,
                             seed=seed,
                             batch_size=batch_size, engine=engine, workers=workers, deadline_s=deadline_s,
-                            desc=f"filter {i}/{shards}", partial=part, on_batch=on_batch)
+                            desc=f"filter {i}/{shards}", partial=part, on_batch=on_batch, by_task=by_task)
     write_parquet(out, [{**p, "model": str(model_path)} for p in res])
     part.unlink(missing_ok=True)
     for stale in Path(out).parent.glob(f".{Path(out).name}.partial-*.parquet"):

@@ -23,7 +23,7 @@ from r1cli.rewards.extract import (
     last_boxed,
     split_think,
 )
-from r1cli.rewards.pool import CHEAP_REWARDS, GradingPool, score_batch
+from r1cli.rewards.pool import CHEAP_REWARDS, GradingPool, score_batch, score_by_task
 from r1cli.rewards.result import RewardResult
 from r1cli.rewards.shaping import SHAPING, kimi_length_penalty, repetition_token_penalties, target_length
 from r1cli.rewards.tasks import (
@@ -66,6 +66,7 @@ __all__ = [
     "last_boxed",
     "repetition_token_penalties",
     "score_batch",
+    "score_by_task",
     "split_think",
     "target_length",
 ]

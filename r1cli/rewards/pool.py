@@ -263,3 +263,42 @@ def score_batch(
         return [_score_one(reward, r, g, p, f) for r, g, f in zip(responses, golds, fin, strict=True)]
     with GradingPool(workers=workers, deadline_s=deadline_s) as tmp:
         return tmp.map(reward, responses, golds, params, finished)
+
+
+def score_by_task(
+    reward: str,
+    responses: Sequence[str],
+    golds: Sequence[Mapping[str, Any]],
+    params: Mapping[str, Any] | None = None,
+    finished: Sequence[bool] | None = None,
+    pool: GradingPool | None = None,
+    by_task: Mapping[str, Any] | None = None,
+) -> list[RewardResult]:
+    """:func:`score_batch` with per-task dispatch: a row whose ``gold["task"]`` is a key of ``by_task`` is
+    scored by that entry's reward (``{"name": ..., "params": {...}}`` or an object with ``.name``/``.params``),
+    every other row by ``reward``/``params`` (Skywork-OR1, PRIME: math rows by the verifier, code rows by
+    unit tests). Results keep the input order."""
+    if not by_task:
+        return score_batch(reward, responses, golds, params=params, finished=finished, pool=pool)
+    fin = [True] * len(responses) if finished is None else list(finished)
+    groups: dict[tuple[str, str], list[int]] = {}
+    specs: dict[tuple[str, str], tuple[str, Mapping[str, Any] | None]] = {}
+    for i, g in enumerate(golds):
+        task = str(g.get("task") or "")
+        spec = by_task.get(task)
+        if spec is None:
+            key, name, prm = ("", reward), reward, params
+        else:
+            name = spec["name"] if isinstance(spec, Mapping) else spec.name
+            prm = spec.get("params", {}) if isinstance(spec, Mapping) else spec.params
+            key = (task, name)
+        groups.setdefault(key, []).append(i)
+        specs[key] = (name, prm)
+    out: list[RewardResult | None] = [None] * len(responses)
+    for key, idx in groups.items():
+        name, prm = specs[key]
+        res = score_batch(name, [responses[i] for i in idx], [golds[i] for i in idx], params=prm,
+                          finished=[fin[i] for i in idx], pool=pool)
+        for i, r in zip(idx, res, strict=True):
+            out[i] = r
+    return [r for r in out if r is not None]

@@ -98,10 +98,11 @@ def _score(
     groups: list[int],
     pool: Any,
 ) -> tuple[list[float], list[bool]]:
-    from r1cli.rewards import SHAPING, score_batch
+    from r1cli.rewards import SHAPING, score_by_task
 
     rc = cfg.rl.reward
-    res = score_batch(rc.name, texts, golds, params=dict(rc.params), finished=finished, pool=pool)
+    res = score_by_task(rc.name, texts, golds, params=dict(rc.params), finished=finished, pool=pool,
+                        by_task=rc.by_task)
     scores = [float(r.score) for r in res]
     correct = [bool(r.correct) for r in res]
     for term in rc.shaping:
@@ -562,7 +563,8 @@ class RLStageRunner:
         pool = None
         from r1cli.rewards import GradingPool
 
-        if self.cfg.rl.reward.name in ("math", "code"):
+        rc = self.cfg.rl.reward
+        if {rc.name, *(s.name for s in rc.by_task.values())} & {"math", "code"}:
             pool = GradingPool(workers=self.cfg.rl.reward.workers, deadline_s=self.cfg.rl.reward.deadline_s)
             pool.__enter__()
         self.pool = pool

@@ -114,3 +114,17 @@ def test_pool_speedup_over_serial() -> None:
         pool.map("math", resp, golds)
         pooled = time.perf_counter() - t0
     assert serial / pooled >= 1.6, f"serial {serial:.2f}s, pool {pooled:.2f}s"
+
+
+def test_score_by_task_dispatches_and_keeps_order() -> None:
+    from r1cli.rewards import score_by_task
+
+    resp = [r"\boxed{2}", "<answer>7</answer>", r"\boxed{3}", "<answer>8</answer>"]
+    golds = [{"answer": "2", "task": "math"}, {"answer": "7", "task": "addition"},
+             {"answer": "4", "task": "math"}, {"answer": "9", "task": "addition"}]
+    res = score_by_task("math", resp, golds, params={"scheme": "pm1"},
+                        by_task={"addition": {"name": "exact", "params": {"correct": 2.0, "incorrect": -0.5}}})
+    assert [r.correct for r in res] == [True, True, False, False]
+    assert [r.score for r in res] == [1.0, 2.0, -1.0, -0.5]  # each row scored by its own task's reward
+    plain = score_by_task("math", resp, golds, params={"scheme": "pm1"})
+    assert [r.score for r in plain] == [1.0, 1.0, -1.0, -1.0]  # no dispatch: math (pm1) grades everything
