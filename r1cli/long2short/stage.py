@@ -21,7 +21,8 @@ is kept out of sampling and training; greedy accuracy and mean response length (
 for the long model and for the result. Other settings: response budget = the last RL stage's
 ``max_response`` (``eval.max_tokens`` when RL is disabled); sampling temperature = the last RL stage's (else
 ``rl.rollout.temperature``); SFT/DPO batch = ``warmups.sft.batch_size`` rows/pairs, ``long2short.steps`` steps at
-``long2short.lr`` (constant; DPO needs a much lower lr than SFT: at the SFT lr both log-probs collapse).
+``long2short.lr`` (constant); DPO at ``long2short.dpo_lr`` when set (it needs a much lower lr than SFT: at the
+SFT lr both log-probs collapse).
 
 Outputs: ``long2short/report.json`` (method, before/after accuracy and length, relative length reduction,
 accuracy change, training summary) and ``long2short/model`` (atomic). Intermediate results in
@@ -425,7 +426,8 @@ def run_long2short(
         model = load_model(long_model, dtype="float32")
         ref = load_model(long_model, dtype="float32")
         training = dpo(model, ref, train.ids, pairs, eos=tok.eos_token_id, pad_id=tok.pad_token_id,
-                       steps=l2s.steps, lr=l2s.lr, beta=l2s.beta, batch_size=cfg.warmups.sft.batch_size,
+                       steps=l2s.steps, lr=l2s.dpo_lr if l2s.dpo_lr is not None else l2s.lr, beta=l2s.beta,
+                       batch_size=cfg.warmups.sft.batch_size,
                        seed=cfg.seed)
         with atomic_dir(result_dir) as tmp:
             model.save_pretrained(tmp)
