@@ -359,6 +359,17 @@ class Long2ShortConfig(Strict):
     resources: Resources = Field(default_factory=Resources)
 
 
+class EvalOverride(Strict):
+    """Per-benchmark sampling (e.g. LIMR: AIME/AMC 4 samples at 0.4, MATH-500 greedy). Unset = eval.*."""
+
+    n: int | None = Field(None, ge=1)
+    temperature: float | None = Field(None, ge=0)
+    top_p: float | None = Field(None, gt=0, le=1)
+    max_tokens: int | None = Field(None, ge=1)
+    k: list[int] | None = None
+    greedy: bool | None = None
+
+
 class EvalConfig(Strict):
     enabled: bool = True
     benchmarks: list[str] = Field(default_factory=lambda: ["test"])
@@ -373,6 +384,9 @@ class EvalConfig(Strict):
     k: list[int] = Field(default_factory=lambda: [1])
     greedy: bool = Field(True, description="also report greedy accuracy")
     limit: int | None = Field(None, ge=1, description="first N problems of each benchmark")
+    per_benchmark: dict[str, EvalOverride] = Field(
+        default_factory=dict, description="benchmark name -> sampling overrides (n, temperature, ...)"
+    )
     engine: Literal["hf", "vllm"] = "hf"
     resources: Resources = Field(default_factory=Resources)
 

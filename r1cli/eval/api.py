@@ -277,7 +277,7 @@ def eval_dir(cfg: Any, run_dir: Path, model_name: str, benchmark: str) -> Path:
     """``run/eval/<model>/<bench>/<spec hash>`` -- the path the Snakefile expects (r1cli.pipeline's hash)."""
     from r1cli.config import to_dict
 
-    return Path(run_dir) / "eval" / model_name / benchmark / spec_hash(spec_from_recipe(to_dict(cfg)))
+    return Path(run_dir) / "eval" / model_name / benchmark / spec_hash(spec_from_recipe(to_dict(cfg), benchmark))
 
 
 def run_eval_stage(
@@ -295,7 +295,8 @@ def run_eval_stage(
 
     run_dir = Path(run_dir)
     ev = cfg.eval
-    spec = spec_from_recipe(to_dict(cfg))
+    spec = spec_from_recipe(to_dict(cfg), benchmark)
+    n_samples = int(spec["n"])
     out_dir = eval_dir(cfg, run_dir, model_name, benchmark)
     model_path = resolve_model_dir(cfg, run_dir, model_name)
     if model_path.startswith(str(run_dir)) and not Path(model_path).exists():
@@ -331,7 +332,7 @@ def run_eval_stage(
             model_path=model_path,
             fingerprint=fp,
             engine=ev.engine,
-            chunk_sequences=default_chunk(ev.engine, ev.n),
+            chunk_sequences=default_chunk(ev.engine, n_samples),
             pool=pool,
             on_model_change="restart",
             published=published_for(cfg.published, benchmark),

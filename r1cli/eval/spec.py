@@ -53,8 +53,13 @@ def spec_hash(spec: dict[str, Any]) -> str:
     return config_hash({k: spec.get(k) for k in SPEC_KEYS}, length=10)
 
 
-def spec_from_recipe(cfg: dict[str, Any]) -> dict[str, Any]:
-    ev = cfg["eval"]
+def spec_from_recipe(cfg: dict[str, Any], benchmark: str | None = None) -> dict[str, Any]:
+    """The eval sampling spec of a resolved recipe (dict form); with ``benchmark``, its
+    ``eval.per_benchmark`` overrides applied."""
+    ev = dict(cfg["eval"])
+    if benchmark is not None:
+        over = (ev.get("per_benchmark") or {}).get(benchmark) or {}
+        ev.update({k: v for k, v in over.items() if v is not None})
     return sampling_spec(
         n=ev["n"],
         temperature=ev["temperature"],

@@ -164,13 +164,12 @@ class Plan:
         ev = self.cfg["eval"]
         if not ev.get("enabled", True):
             return []
-        h = spec_hash(spec_from_recipe(self.cfg))
         out = []
         for m in ev["models"]:
             if m == "final" and not self.stages and not self.cfg["warmups"]["sft"]["enabled"]:
                 continue
             for b in ev["benchmarks"]:
-                out.append(f"eval/{m}/{b}/{h}/metrics.json")
+                out.append(f"eval/{m}/{b}/{spec_hash(spec_from_recipe(self.cfg, b))}/metrics.json")
         return out
 
     def report_inputs(self) -> list[str]:

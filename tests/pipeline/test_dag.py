@@ -83,3 +83,14 @@ def test_limr_recipe_dag() -> None:
     p = Plan(to_dict(resolve("limr", [], scale="tiny")))
     assert p.stage_names == ["reference", "limr"]
     assert p.rl_data("limr") == "data/limr.parquet" and p.limr_input() == "rl/reference/DONE"
+
+
+def test_per_benchmark_eval_overrides_change_only_that_benchmark() -> None:
+    base = plan("eval.benchmarks=[test,gsm8k]")
+    over = plan("eval.benchmarks=[test,gsm8k]", "eval.per_benchmark={gsm8k: {n: 4, temperature: 0.4}}")
+    a, b = base.eval_targets(), over.eval_targets()
+    assert [t for t in a if "/test/" in t] == [t for t in b if "/test/" in t]
+    assert [t for t in a if "/gsm8k/" in t] != [t for t in b if "/gsm8k/" in t]
+    spec = spec_from_recipe(over.cfg, "gsm8k")
+    assert spec["n"] == 4 and spec["temperature"] == 0.4
+    assert spec_from_recipe(over.cfg, "test")["n"] == base.cfg["eval"]["n"]
