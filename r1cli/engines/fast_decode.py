@@ -5,7 +5,8 @@ grows every layer's keys and values with ``torch.cat`` each token, masks are reb
 gate/up are separate launches. This module runs the same architecture functionally on the model's own
 weights (read at each ``generate`` call, so the colocated trainer's latest step is always what samples):
 
-- one preallocated key/value buffer per layer, written in place; attention reads a view of the filled prefix;
+- one key/value buffer per layer, written in place and grown by doubling (memory follows the longest live
+  row, not ``max_tokens``); attention reads a view of the filled prefix;
 - fused q/k/v and gate/up projections (concatenated once per call: a copy of the attention and MLP weights);
 - prefix sharing: the n samples of a prompt share one prefill (its cache rows are replicated n times);
 - finished rows are compacted out of the batch once they are a quarter of it, so long tails cost what they use;
@@ -199,6 +200,24 @@ class FastDecoder:
         self.k_cache = [torch.zeros(shape, dtype=self.dtype, device=self.device) for _ in self.layers]
         self.v_cache = [torch.zeros(shape, dtype=self.dtype, device=self.device) for _ in self.layers]
 
+    @property
+    def capacity(self) -> int:
+        return int(self.k_cache[0].size(2)) if self.k_cache else 0
+
+    def ensure(self, length: int, limit: int) -> None:
+        """Grow the buffers to hold ``length`` positions (doubling, at most ``limit``): memory follows the
+        longest live row instead of ``max_tokens``, at an amortised copy cost."""
+        if length <= self.capacity:
+            return
+        new = min(limit, max(length, 2 * self.capacity))
+        pad = new - self.capacity
+
+        def grow(c: torch.Tensor) -> torch.Tensor:
+            return torch.cat([c, c.new_zeros(c.size(0), c.size(1), pad, c.size(3))], dim=2)
+
+        self.k_cache = [grow(c) for c in self.k_cache]
+        self.v_cache = [grow(c) for c in self.v_cache]
+
     def select_rows(self, rows: torch.Tensor) -> None:
         self.k_cache = [c.index_select(0, rows) for c in self.k_cache]
         self.v_cache = [c.index_select(0, rows) for c in self.v_cache]
@@ -266,7 +285,7 @@ def generate_groups(
     causal = torch.ones(plen, plen, dtype=torch.bool, device=dev).tril()
     # padded query positions attend to themselves only, so their (unused) states stay finite
     pmask = (causal[None] & valid[:, None, :]) | torch.eye(plen, dtype=torch.bool, device=dev)[None]
-    dec.alloc(p_count, total)
+    dec.alloc(p_count, min(total, plen + 64))
     logits = dec.forward(ids, pos, 0, pmask[:, None], cos_tab, sin_tab)
     # replicate each prompt's cache rows n times (prefix sharing)
     rep = torch.arange(p_count, device=dev).repeat_interleave(n)
@@ -311,6 +330,7 @@ def generate_groups(
             active, done, tok = active[keep], done[keep], tok.index_select(0, keep_d)
             key_valid, next_pos = key_valid.index_select(0, keep_d), next_pos.index_select(0, keep_d)
         slot = plen + t
+        dec.ensure(slot + 1, total)
         amask = key_valid[:, None, None, : slot + 1]
         logits = dec.forward(tok[:, None], next_pos[:, None], slot, amask, cos_tab, sin_tab)
         next_pos = next_pos + 1

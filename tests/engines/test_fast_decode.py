@@ -130,3 +130,14 @@ def test_unsupported_configs_fall_back() -> None:
     model2 = _random_lm("qwen2")
     model2.config.use_sliding_window = True
     assert not fast_decode.supports(model2)
+
+
+def test_cache_growth_past_the_initial_capacity(tiny_model: Path) -> None:
+    """The KV buffers start at prompt + 64 positions and double on demand: 100 greedy tokens still match."""
+    fast = HFRollout(str(tiny_model))
+    ref = HFRollout(fast.model, fast.tokenizer, impl="hf")
+    ps = _prompts(fast.tokenizer)[:2]
+    spec = SamplingSpec(n=1, temperature=0.0, max_tokens=100)
+    a, b = _flat(fast.generate(ps, spec)), _flat(ref.generate(ps, spec))
+    assert [s.response_ids for s in a] == [s.response_ids for s in b]
+    assert max(len(s.response_ids) for s in a) > 64  # the growth path ran
