@@ -123,7 +123,9 @@ class HFRollout:
 
         per = max(1, self.max_batch // max(1, spec.n))
         # one uniform per (sample, token) for the whole request: chunking does not change the samples
-        uniforms = torch.rand((len(prompts) * spec.n, spec.max_tokens), generator=gen)
+        # (greedy decoding reads none: a zero view, no allocation)
+        shape = (len(prompts) * spec.n, spec.max_tokens)
+        uniforms = torch.zeros(1).expand(*shape) if spec.greedy else torch.rand(shape, generator=gen)
         out: list[list[Sample]] = []
         for i in range(0, len(prompts), per):
             chunk = prompts[i : i + per]
