@@ -84,6 +84,7 @@ class DataSource(Strict):
     shuffle: bool = False
     size: int | None = Field(None, ge=1, description="number of rows for synth: sources")
     length_target: LengthTarget | None = Field(None, description="L1 per-prompt length instruction")
+    config: str | None = Field(None, description="Hub dataset config name (e.g. 'main' for openai/gsm8k)")
 
 
 class DataConfig(Strict):
@@ -105,6 +106,21 @@ class DecontamConfig(Strict):
     ngram: int = Field(13, ge=1)
 
 
+class RepeatBand(Strict):
+    """OREAL difficulty balancing (Lyu et al. 2025, arXiv 2502.06781; code): rows whose measured pass rate p lies
+    in [lo, hi) (hi = 1 includes 1) appear ``times`` times in the filtered training set."""
+
+    lo: float = Field(..., ge=0, le=1)
+    hi: float = Field(..., ge=0, le=1)
+    times: int = Field(..., ge=1)
+
+    @model_validator(mode="after")
+    def _range(self) -> RepeatBand:
+        if self.hi <= self.lo:
+            raise ValueError(f"repeat band needs lo < hi, got [{self.lo}, {self.hi})")
+        return self
+
+
 class FilterConfig(Strict):
     """Difficulty filter by pass rate (DeepScaleR/Kimi/Skywork/ORZ curation)."""
 
@@ -119,7 +135,18 @@ class FilterConfig(Strict):
     max_tokens: int = Field(1024, ge=1)
     shards: int = Field(1, ge=1)
     batch_size: int = Field(64, ge=1)
+    repeat: list[RepeatBand] = Field(
+        default_factory=list, description="difficulty balancing: kept rows repeated by pass-rate band (OREAL)"
+    )
     resources: Resources = Field(default_factory=Resources)
+
+    @model_validator(mode="after")
+    def _bands_disjoint(self) -> FilterConfig:
+        bands = sorted((b.lo, b.hi) for b in self.repeat)
+        for (lo1, hi1), (lo2, _) in zip(bands, bands[1:], strict=False):
+            if lo2 < hi1:
+                raise ValueError(f"curation.filter.repeat bands overlap: [{lo1}, {hi1}) and [{lo2}, ...)")
+        return self
 
 
 class LimrConfig(Strict):
@@ -235,8 +262,12 @@ class AlgorithmConfig(Strict):
 
 
 class ShapingTerm(Strict):
+    """A reward-shaping term: sequence-level (r1cli.rewards.SHAPING, maps a sample's score to a new score) or
+    token-level (r1cli.rewards.TOKEN_SHAPING, adds per-token rewards that reach the advantage estimator)."""
+
     name: str
     params: dict[str, Any] = Field(default_factory=dict)
+    start_step: int = Field(0, ge=0, description="global RL step from which the term applies (Kimi warm-up)")
 
 
 class RewardSpec(Strict):
@@ -251,6 +282,11 @@ class RewardConfig(Strict):
         default_factory=dict, description="rows whose task is a key are scored by that reward instead"
     )
     shaping: list[ShapingTerm] = Field(default_factory=list)
+    normalize: Literal["none", "running", "batch"] = Field(
+        "none",
+        description="sequence reward normalisation before the advantage: 'running' = (r - mean)/std over all "
+        "rewards seen so far (OpenRLHF normalize_reward for PPO: LIMR, Demystify), 'batch' = over the step",
+    )
     workers: int = Field(2, ge=1)
     deadline_s: float = Field(10.0, gt=0)
 
@@ -262,6 +298,16 @@ class DynamicSampling(Strict):
     oversample: float = Field(1.0, ge=1.0)
 
 
+class PrioritizedSampling(Strict):
+    """Kimi k1.5 (arXiv 2501.12599 §2.3.4) prioritised sampling: prompt i is drawn with probability ∝
+    (1 - s_i) + floor, s_i = its success rate in this run's rollouts so far (prior: the row's measured pass
+    rate from the difficulty filter when present, else ``prior``)."""
+
+    enabled: bool = False
+    floor: float = Field(0.05, ge=0, description="added to every weight so solved prompts can come back")
+    prior: float = Field(0.5, ge=0, le=1, description="success rate assumed for a prompt never measured")
+
+
 class RolloutConfig(Strict):
     backend: Literal["hf", "vllm"] = "hf"
     temperature: float = Field(1.0, ge=0)
@@ -270,6 +316,7 @@ class RolloutConfig(Strict):
     max_prompt: int = Field(1024, ge=1)
     prompts_per_step: int = Field(32, ge=1)
     dynamic_sampling: DynamicSampling = Field(default_factory=DynamicSampling)
+    prioritized: PrioritizedSampling = Field(default_factory=PrioritizedSampling)
     tensor_parallel: int = Field(1, ge=1)
     gpu_memory_utilization: float = Field(0.5, gt=0, le=1)
 
@@ -278,6 +325,15 @@ class TrainConfig(Strict):
     backend: Literal["torch", "deepspeed"] = "torch"
     lr: float = Field(1e-6, gt=0)
     critic_lr: float | None = None
+    critic_mini_batches: int | None = Field(
+        None, ge=1, description="critic optimizer steps per pass over a step's rollouts (ORZ: 12); None = "
+        "one step on all of them"
+    )
+    critic_init: str | None = Field(
+        None, description="model path/id the critic (and value warm-up) starts from, e.g. a reward model "
+        "(VAPO); None = the policy's start model"
+    )
+    optimizer: Literal["adamw", "adafactor"] = Field("adamw", description="policy optimizer (TOPR: Adafactor)")
     betas: tuple[float, float] = (0.9, 0.99)
     weight_decay: float = 0.0
     grad_clip: float | None = 1.0
@@ -310,10 +366,12 @@ class RLStage(Strict):
     prompts_per_step: int | None = None
     lr: float | None = None
     temperature: float | None = None
-    data: Literal["train", "hard", "limr"] = Field(
+    data: Literal["train", "hard", "limr", "unsolved"] = Field(
         "train",
         description="'hard' = mined from the previous stage (ORZ); 'limr' = the LIMR subset selected from "
-        "curation.limr.reference_stage's reward trajectories (the stage then starts from the start model)",
+        "curation.limr.reference_stage's reward trajectories (the stage then starts from the start model); "
+        "'unsolved' = the previous stage's data minus prompts whose last rollout group was all correct "
+        "(Skywork-OR1)",
     )
     lr_end: float | None = Field(None, description="linear decay to this lr over the stage (ORZ annealing)")
     resources: Resources = Field(default_factory=Resources)
