@@ -20,8 +20,9 @@ CORE_FIELDS = {"id", "prompt", "messages", "answer", "task", "meta", "response"}
 
 
 def load_source(source: str, *, split: str = "train", size: int | None = None, seed: int = 0,
-                data_dir: str | None = None) -> tuple[list[dict[str, Any]], str]:
-    """Raw rows of a source and a display name for error messages."""
+                data_dir: str | None = None, config: str | None = None) -> tuple[list[dict[str, Any]], str]:
+    """Raw rows of a source and a display name for error messages. ``config`` is the Hub dataset config name
+    (``main`` for openai/gsm8k); local files and synth: sources ignore it."""
     if source.startswith("synth:"):
         task = source.split(":", 1)[1]
         if task in ("addition", "addition-verbose"):
@@ -39,7 +40,8 @@ def load_source(source: str, *, split: str = "train", size: int | None = None, s
     if path.exists():
         return read_table(path), str(path)
     if "/" in source and not source.startswith((".", "/")):
-        return _load_hub(source, split), f"hub:{source}[{split}]"
+        name = f"hub:{source}:{config}[{split}]" if config else f"hub:{source}[{split}]"
+        return _load_hub(source, split, config), name
     raise R1InputError(f"data source not found: {source!r} (a local jsonl/json/parquet file, a Hub dataset "
                        "id, or synth:addition)")
 
@@ -81,15 +83,19 @@ def read_table(path: Path) -> list[dict[str, Any]]:
     raise R1InputError(f"unsupported data file type {suffix!r} (jsonl, json, parquet)", file=str(path))
 
 
-def _load_hub(dataset_id: str, split: str) -> list[dict[str, Any]]:
+def _load_hub(dataset_id: str, split: str, config: str | None = None) -> list[dict[str, Any]]:
     try:
         import datasets
     except ImportError as exc:  # pragma: no cover
         raise R1InputError("loading a Hub dataset needs the `datasets` package") from exc
     try:
-        ds = datasets.load_dataset(dataset_id, split=split)
+        if config:
+            ds = datasets.load_dataset(dataset_id, config, split=split)
+        else:
+            ds = datasets.load_dataset(dataset_id, split=split)
     except Exception as exc:
-        raise R1InputError(f"could not load Hub dataset {dataset_id!r} split {split!r}: {exc}") from exc
+        which = f" config {config!r}" if config else ""
+        raise R1InputError(f"could not load Hub dataset {dataset_id!r}{which} split {split!r}: {exc}") from exc
     return [dict(r) for r in ds]
 
 
@@ -219,12 +225,13 @@ def prepare(source: str, out: str | Path, *, split: str = "train", prompt_key: s
             answer_key: str = "answer", template: str = "chat", task: str = "math",
             system_prompt: str | None = None, limit: int | None = None, shuffle: bool = False, seed: int = 0,
             size: int | None = None, skip_invalid: bool = False, data_dir: str | None = None,
-            length_target: Any = None) -> dict[str, Any]:
+            length_target: Any = None, config: str | None = None) -> dict[str, Any]:
     """Load, normalise and atomically write a prepared parquet. Returns stats. ``length_target`` (a
-    schema.LengthTarget or dict with low/high/instruction/separator): see :func:`add_length_targets`."""
+    schema.LengthTarget or dict with low/high/instruction/separator): see :func:`add_length_targets`.
+    ``config``: the Hub dataset config name (see :func:`load_source`)."""
     from r1cli.utils.io import write_parquet
 
-    raw, name = load_source(source, split=split, size=size, seed=seed, data_dir=data_dir)
+    raw, name = load_source(source, split=split, size=size, seed=seed, data_dir=data_dir, config=config)
     rows, bad = normalise_rows(raw, file=name, prompt_key=prompt_key, answer_key=answer_key, task=task,
                                template=template, system_prompt=system_prompt, skip_invalid=skip_invalid,
                                id_prefix=Path(name).stem)

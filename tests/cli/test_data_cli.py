@@ -198,3 +198,37 @@ def test_pipeline_forms(tmp_path: Path, tiny: Path, monkeypatch: pytest.MonkeyPa
     assert [r["id"] for r in read_parquet(run / "data" / "limr.parquet")] == [i for i in ids if sc[i] >= 0.5]
     scores = read_parquet(run / "data" / "limr.scores.parquet")
     assert {s["id"]: s["score"] for s in scores} == pytest.approx(sc)
+
+
+def _fake_hub(monkeypatch: pytest.MonkeyPatch) -> list[tuple[tuple, dict]]:
+    import datasets
+
+    calls: list[tuple[tuple, dict]] = []
+
+    def load_dataset(*args: object, **kwargs: object) -> list[dict]:
+        calls.append((args, kwargs))
+        return [{"question": f"{i}+1?", "answer": str(i + 1)} for i in range(3)]
+
+    monkeypatch.setattr(datasets, "load_dataset", load_dataset)
+    return calls
+
+
+def test_prepare_hub_config_standalone_and_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from r1cli.config import resolve, to_dict, validate
+
+    calls = _fake_hub(monkeypatch)
+    res = r1("prepare", "openai/gsm8k", "--config", "main", "--out", tmp_path / "g.parquet", "--task", "gsm8k")
+    assert res.exit_code == 0, res.output
+    assert calls == [(("openai/gsm8k", "main"), {"split": "train"})]
+    assert len(read_parquet(tmp_path / "g.parquet")) == 3
+    d = to_dict(resolve("tiny"))
+    d["data"]["train"].update({"source": "openai/gsm8k", "config": "main", "split": "train", "task": "gsm8k",
+                               "size": None})
+    validate(d)
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.yaml").write_text(yaml.safe_dump(d, sort_keys=False))
+    res = r1("prepare", "--run", run, "--split", "prepared")
+    assert res.exit_code == 0, res.output
+    assert calls[-1] == (("openai/gsm8k", "main"), {"split": "train"})
+    assert len(read_parquet(run / "data" / "prepared.parquet")) == 3

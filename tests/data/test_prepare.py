@@ -201,3 +201,39 @@ def test_length_target_schema_rejects_bad_ranges() -> None:
 
     with pytest.raises((R1ConfigError, ValueError), match="high"):
         resolve("l1-exact", ["data.train.length_target.low=50", "data.train.length_target.high=10"])
+
+
+def _fake_hub(monkeypatch: pytest.MonkeyPatch) -> list[tuple[tuple, dict]]:
+    """Replace datasets.load_dataset (no network) with a recorder returning two gsm8k-like rows."""
+    import datasets
+
+    calls: list[tuple[tuple, dict]] = []
+
+    def load_dataset(*args: object, **kwargs: object) -> list[dict]:
+        calls.append((args, kwargs))
+        return [{"question": "1+1?", "answer": "2"}, {"question": "2+3?", "answer": "5"}]
+
+    monkeypatch.setattr(datasets, "load_dataset", load_dataset)
+    return calls
+
+
+def test_hub_config_name_reaches_load_dataset(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    calls = _fake_hub(monkeypatch)
+    rows, name = load_source("openai/gsm8k", split="test", config="main")
+    assert calls == [(("openai/gsm8k", "main"), {"split": "test"})]
+    assert len(rows) == 2 and name == "hub:openai/gsm8k:main[test]"
+    load_source("openai/gsm8k")  # no config: the call is as before
+    assert calls[-1] == (("openai/gsm8k",), {"split": "train"})
+    res = prepare("openai/gsm8k", tmp_path / "o.parquet", config="main", task="gsm8k")
+    assert res["rows"] == 2 and calls[-1] == (("openai/gsm8k", "main"), {"split": "train"})
+
+
+def test_hub_config_error_names_the_config(monkeypatch: pytest.MonkeyPatch) -> None:
+    import datasets
+
+    def boom(*args: object, **kwargs: object) -> None:
+        raise ValueError("Config name is missing")
+
+    monkeypatch.setattr(datasets, "load_dataset", boom)
+    with pytest.raises(R1InputError, match=r"'openai/gsm8k' config 'mian' split 'train'"):
+        load_source("openai/gsm8k", config="mian")
