@@ -4,6 +4,8 @@
   ``gsm8k``, ``swe``, ``code``.
 - ``SHAPING[name](*, score, correct, length, **params) -> float`` -- ``cosine``, ``overlong``, ``l1_exact``,
   ``l1_max``, ``repetition``, ``format``; group term :func:`kimi_length_penalty`.
+- ``TOKEN_SHAPING[name](token_ids, **params) -> list[float]`` -- ``repetition_tokens`` (dense rewards);
+  :func:`rediscount` gives a term its own discount inside an estimator with another γ.
 - :class:`GradingPool` / :func:`score_batch` -- process pool with a hard per-item deadline.
 
 Importing this package does not import math-verify or sympy (``exact`` must stay cheap for the RL loop).
@@ -25,7 +27,14 @@ from r1cli.rewards.extract import (
 )
 from r1cli.rewards.pool import CHEAP_REWARDS, GradingPool, score_batch, score_by_task
 from r1cli.rewards.result import RewardResult
-from r1cli.rewards.shaping import SHAPING, kimi_length_penalty, repetition_token_penalties, target_length
+from r1cli.rewards.shaping import (
+    SHAPING,
+    TOKEN_SHAPING,
+    kimi_length_penalty,
+    rediscount,
+    repetition_token_penalties,
+    target_length,
+)
 from r1cli.rewards.tasks import (
     MATH_SCHEMES,
     countdown_reward,
@@ -55,6 +64,7 @@ __all__ = [
     "MATH_SCHEMES",
     "REWARDS",
     "SHAPING",
+    "TOKEN_SHAPING",
     "GradingPool",
     "RewardResult",
     "answer_line",
@@ -64,6 +74,7 @@ __all__ = [
     "gsm8k_answer",
     "kimi_length_penalty",
     "last_boxed",
+    "rediscount",
     "repetition_token_penalties",
     "score_batch",
     "score_by_task",

@@ -2,6 +2,8 @@
 
 Per-sample terms: ``SHAPING[name](*, score, correct, length, **params) -> new score`` (chain them).
 Group term: :func:`kimi_length_penalty`. ``length`` is the response length in tokens.
+Token-level terms: ``TOKEN_SHAPING[name](token_ids, **params) -> per-token rewards`` (dense rewards that reach
+the advantage estimator as ``token_rewards``; a term's own discount is mapped by :func:`rediscount`).
 """
 
 from __future__ import annotations
@@ -208,6 +210,26 @@ def kimi_length_penalty(lengths: Sequence[int], correct: Sequence[bool]) -> list
         out.append(lam if c else min(0.0, lam))
     return out
 
+
+def rediscount(rewards: Sequence[float], gamma_from: float, gamma_to: float) -> list[float]:
+    """Per-token rewards r' whose γ_to-discounted return equals the γ_from-discounted return of ``rewards`` at
+    every position: G_t = Σ_l γ_from^l r_{t+l}, r'_t = G_t − γ_to · G_{t+1} (G past the end = 0), so
+    Σ_l γ_to^l r'_{t+l} = G_t by telescoping. This lets one term keep its own discount (Demystify, Yeo et al.
+    2025 §4: repetition penalty γ = 0.99 while correctness uses γ = 1) inside an estimator with one γ."""
+    for g in (gamma_from, gamma_to):
+        if not 0 <= g <= 1:
+            raise ValueError(f"discounts must be in [0, 1], got {g}")
+    n = len(rewards)
+    ret = [0.0] * (n + 1)
+    for t in range(n - 1, -1, -1):
+        ret[t] = float(rewards[t]) + gamma_from * ret[t + 1]
+    return [ret[t] - gamma_to * ret[t + 1] for t in range(n)]
+
+
+#: token-level shaping terms: (token_ids, **params) -> per-token rewards
+TOKEN_SHAPING: dict[str, Callable[..., list[float]]] = {
+    "repetition_tokens": repetition_token_penalties,
+}
 
 SHAPING: dict[str, Callable[..., float]] = {
     "cosine": cosine,

@@ -76,6 +76,140 @@ class PromptLoader:
         self._shuffle()
 
 
+class PrioritizedLoader:
+    """Kimi k1.5 prioritised sampling (Kimi Team 2025, arXiv 2501.12599 §2.3.4): each draw picks prompts without
+    replacement with probability ∝ w_i = (1 − s_i) + floor, where s_i is prompt i's success rate in its latest
+    rollout group of this stage (before any: ``priors[i]``, e.g. the difficulty filter's pass rate). Weighted
+    sampling without replacement uses Efraimidis–Spirakis keys log(u)/w (largest k), u from a generator seeded
+    by (seed, draw number), so a resumed run draws exactly what an uninterrupted one would; ``state()`` holds
+    the draw count and every measured success rate."""
+
+    def __init__(self, size: int, seed: int, priors: list[float], floor: float = 0.05) -> None:
+        if size <= 0:
+            raise ValueError("the RL training set is empty")
+        if len(priors) != size:
+            raise ValueError(f"{len(priors)} priors for {size} prompts")
+        if floor < 0:
+            raise ValueError("floor must be >= 0")
+        self.size, self.seed, self.floor = size, seed, floor
+        self.priors = [min(1.0, max(0.0, float(p))) for p in priors]
+        self.success: dict[int, float] = {}
+        self.draws = 0
+        self.drawn = 0
+
+    @property
+    def epoch(self) -> int:
+        """Prompts drawn so far in units of the data size (the trajectory log's ``epoch`` field)."""
+        return self.drawn // self.size
+
+    def weight(self, i: int) -> float:
+        return (1.0 - self.success.get(i, self.priors[i])) + self.floor
+
+    def next(self, k: int) -> list[int]:
+        rng = random.Random(step_seed(self.seed, "prioritized", self.draws))
+        self.draws += 1
+        out: list[int] = []
+        while len(out) < k:  # more than the data size: whole passes, each weighted without replacement
+            take = min(k - len(out), self.size)
+            keys = []
+            for i in range(self.size):
+                w = self.weight(i)
+                u = rng.random()
+                keys.append((math.log(u) / w if w > 0 and u > 0 else -math.inf, i))
+            keys.sort(reverse=True)
+            out.extend(i for _, i in keys[:take])
+        self.drawn += k
+        return out
+
+    def observe(self, i: int, success: float) -> None:
+        self.success[int(i)] = float(success)
+
+    def state(self) -> dict[str, Any]:
+        return {"draws": self.draws, "drawn": self.drawn,
+                "success": {str(k): v for k, v in sorted(self.success.items())}}
+
+    def load(self, st: dict[str, Any]) -> None:
+        self.draws, self.drawn = int(st["draws"]), int(st["drawn"])
+        self.success = {int(k): float(v) for k, v in st.get("success", {}).items()}
+
+
+class RunningMoments:
+    """Running mean and variance of a stream (Chan et al. parallel update), for reward normalisation:
+    r' = (r − μ) / σ over every reward seen so far (OpenRLHF ``normalize_reward`` as LIMR and Demystify ran PPO).
+    The batch is folded in before it is normalised."""
+
+    def __init__(self) -> None:
+        self.count = 0.0
+        self.mean = 0.0
+        self.m2 = 0.0
+
+    def update(self, x: torch.Tensor) -> None:
+        x = x.double().flatten()
+        n = float(x.numel())
+        if n == 0:
+            return
+        bm = float(x.mean())
+        bm2 = float(((x - bm) ** 2).sum())
+        tot = self.count + n
+        delta = bm - self.mean
+        self.mean += delta * n / tot
+        self.m2 += bm2 + delta * delta * self.count * n / tot
+        self.count = tot
+
+    @property
+    def std(self) -> float:
+        return math.sqrt(self.m2 / self.count) if self.count > 1 else 1.0
+
+    def normalize(self, x: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
+        return ((x.double() - self.mean) / (self.std + eps)).to(x.dtype)
+
+    def state_dict(self) -> dict[str, float]:
+        return {"count": self.count, "mean": self.mean, "m2": self.m2}
+
+    def load_state_dict(self, st: dict[str, float]) -> None:
+        self.count, self.mean, self.m2 = float(st["count"]), float(st["mean"]), float(st["m2"])
+
+
+def normalize_rewards(rewards: torch.Tensor, mode: str, moments: RunningMoments | None) -> torch.Tensor:
+    """Sequence rewards before the advantage estimator: ``none``; ``batch`` = (r − mean)/std of this step's
+    rewards; ``running`` = fold the step into ``moments`` then (r − μ)/σ over everything seen."""
+    if mode == "none" or rewards.numel() == 0:
+        return rewards
+    if mode == "batch":
+        sd = float(rewards.double().std(unbiased=False)) if rewards.numel() > 1 else 0.0
+        return ((rewards.double() - float(rewards.double().mean())) / (sd + 1e-8)).to(rewards.dtype)
+    if mode == "running":
+        if moments is None:
+            raise ValueError("running reward normalisation needs a RunningMoments")
+        moments.update(rewards)
+        return moments.normalize(rewards)
+    raise ValueError(f"unknown reward normalisation {mode!r} (none | batch | running)")
+
+
+def shaping_token_rewards(
+    response_ids: list[list[int]], terms: list[Any], step: int, width: int, gamma: float
+) -> torch.Tensor | None:
+    """Per-token rewards (B, width) of the recipe's token-level shaping terms (r1cli.rewards.TOKEN_SHAPING) that
+    are active at ``step``. A term's own discount ``gamma`` (Demystify: 0.99 for the repetition penalty while
+    correctness uses 1) is honoured exactly by :func:`r1cli.rewards.rediscount` into the estimator's γ."""
+    from r1cli.rewards import TOKEN_SHAPING, rediscount
+
+    active = [t for t in terms if t.name in TOKEN_SHAPING and step >= t.start_step]
+    if not active:
+        return None
+    out = torch.zeros(len(response_ids), width)
+    for term in active:
+        params = dict(term.params)
+        g_term = float(params.pop("gamma", gamma))
+        for i, ids in enumerate(response_ids):
+            r = TOKEN_SHAPING[term.name](ids, **params)
+            if g_term != gamma:
+                r = rediscount(r, g_term, gamma)
+            n = min(width, len(r))
+            out[i, :n] += torch.tensor(r[:n], dtype=out.dtype)
+    return out
+
+
 @dataclass
 class Rollouts:
     rows: list[int]  # dataset row of each sample
@@ -97,8 +231,11 @@ def _score(
     lengths: list[int],
     groups: list[int],
     pool: Any,
+    step: int = 0,
 ) -> tuple[list[float], list[bool]]:
-    from r1cli.rewards import SHAPING, score_by_task
+    """Scores and correctness of responses: the recipe's reward (per task), then its sequence-level shaping
+    terms active at ``step`` (``start_step``); token-level terms (TOKEN_SHAPING) are added in the update."""
+    from r1cli.rewards import SHAPING, TOKEN_SHAPING, score_by_task
 
     rc = cfg.rl.reward
     res = score_by_task(rc.name, texts, golds, params=dict(rc.params), finished=finished, pool=pool,
@@ -106,6 +243,8 @@ def _score(
     scores = [float(r.score) for r in res]
     correct = [bool(r.correct) for r in res]
     for term in rc.shaping:
+        if step < term.start_step or term.name in TOKEN_SHAPING:
+            continue
         if term.name in ("kimi", "kimi_length", "kimi_length_penalty"):
             from r1cli.rewards import kimi_length_penalty
 
@@ -119,7 +258,8 @@ def _score(
                     scores[i] += w * p
             continue
         if term.name not in SHAPING:
-            raise ValueError(f"unknown shaping term {term.name!r} (known: {', '.join(sorted(SHAPING))})")
+            known = ", ".join(sorted({*SHAPING, *TOKEN_SHAPING, "kimi_length"}))
+            raise ValueError(f"unknown shaping term {term.name!r} (known: {known})")
         fn = SHAPING[term.name]
         for i in range(len(scores)):
             scores[i] = float(
@@ -211,7 +351,14 @@ class RLStageRunner:
                 "from the left"
             )
             self.prompt_ids = [p[-rl.rollout.max_prompt :] for p in self.prompt_ids]
-        self.loader = PromptLoader(len(rows), step_seed(cfg.seed, stage.name))
+        self.loader: PromptLoader | PrioritizedLoader
+        pri = rl.rollout.prioritized
+        if pri.enabled:
+            self.loader = PrioritizedLoader(len(rows), step_seed(cfg.seed, stage.name), [
+                _row_pass_rate(r, pri.prior) for r in rows], floor=pri.floor)
+        else:
+            self.loader = PromptLoader(len(rows), step_seed(cfg.seed, stage.name))
+        self.reward_moments = RunningMoments() if rl.reward.normalize == "running" else None
         self.temperature = stage.temperature if stage.temperature is not None else rl.rollout.temperature
         self.entropy_ctl = None
         if alg.adaptive_entropy.enabled:
@@ -280,10 +427,12 @@ class RLStageRunner:
             lens = [len(s.response_ids) for _, s in flat]
             gen_tokens += sum(lens)
             gids = [step * 100_000 + rnd * 10_000 + gi for gi, _ in flat]
-            scores, correct = _score(self.cfg, texts, golds, fin, lens, gids, self.pool)
+            scores, correct = _score(self.cfg, texts, golds, fin, lens, gids, self.pool, step)
             t_rew += time.time() - t0
             for gi in range(len(groups)):
                 members = [j for j, (g, _) in enumerate(flat) if g == gi]
+                if isinstance(self.loader, PrioritizedLoader) and members:
+                    self.loader.observe(idx[gi], sum(correct[j] for j in members) / len(members))
                 traj.append(
                     {
                         "step": step,
@@ -377,6 +526,16 @@ class RLStageRunner:
         if alg.kl.use == "reward" and ref_lp is not None and alg.kl.coef > 0:
             base = old_lp if old_lp is not None else sampler_lp
             token_rewards = -alg.kl.coef * KL[_kl_name(alg.kl.type)](base, ref_lp) * mask
+        shaped = shaping_token_rewards(ro.response_ids, list(self.cfg.rl.reward.shaping), step, R,
+                                       float(self.adv_params.get("gamma", 1.0)))
+        shaping_metrics: dict[str, float] = {}
+        if shaped is not None:
+            shaped = shaped * mask
+            shaping_metrics["token_shaping_mean"] = float(shaped.sum(1).mean())
+            token_rewards = shaped if token_rewards is None else token_rewards + shaped
+        adv_rewards = normalize_rewards(rewards, self.cfg.rl.reward.normalize, self.reward_moments)
+        if self.reward_moments is not None:
+            shaping_metrics.update(reward_norm_mean=self.reward_moments.mean, reward_norm_std=self.reward_moments.std)
         extra: dict[str, Any] = {}
         values = None
         if self.critic is not None:
@@ -388,7 +547,7 @@ class RLStageRunner:
             mrt_in, mrt_metrics = self.mrt.inputs(ro, step)
             extra.update(mrt_in)
         adv_out = ADVANTAGES[alg.advantage](
-            rewards=rewards,
+            rewards=adv_rewards,
             mask=mask,
             index=ro.group,
             values=values,
@@ -507,6 +666,7 @@ class RLStageRunner:
                 grad_norms.append(self.trainer.step())
         out = {k: sum(v) / len(v) for k, v in acc.items()}
         out.update(mrt_metrics)
+        out.update(shaping_metrics)
         if self.critic is not None and values is not None:
             out.update(self.critic.update(batch, returns=adv_out.returns, old_values=values, mask=mask))
         if self.prm is not None:
@@ -552,6 +712,8 @@ class RLStageRunner:
             set_rng_state(state["rng"])
             if self.entropy_ctl is not None and "entropy_ctl" in state:
                 self.entropy_ctl.load_state_dict(state["entropy_ctl"])
+            if self.reward_moments is not None and "reward_moments" in state:
+                self.reward_moments.load_state_dict(state["reward_moments"])
             start = int(meta["step"])
             log(f"rl {st.name}: resumed from checkpoint step {start} ({ckpt.latest()})")
         # drop log lines of steps after the checkpoint (they will be redone identically)
@@ -592,6 +754,8 @@ class RLStageRunner:
                         state = {"trainer": self.trainer.state_dict(), "rng": rng_state()}
                         if self.entropy_ctl is not None:
                             state["entropy_ctl"] = self.entropy_ctl.state_dict()
+                        if self.reward_moments is not None:
+                            state["reward_moments"] = self.reward_moments.state_dict()
                         if self.critic is not None:
                             state["critic"] = self.critic.state_dict()
                         if self.prm is not None:
@@ -606,6 +770,18 @@ class RLStageRunner:
         self.trainer.export(out_dir, self.tok)
         if self.critic is not None:
             self.critic.export(self.stage_dir / "critic")
+
+
+def _row_pass_rate(row: dict[str, Any], default: float) -> float:
+    """The difficulty filter's measured pass rate of a row (``meta.pass_rate``), else ``default``."""
+    meta = row.get("meta") or {}
+    if isinstance(meta, str):
+        try:
+            meta = json.loads(meta) if meta.strip().startswith("{") else {}
+        except json.JSONDecodeError:
+            meta = {}
+    v = meta.get("pass_rate") if isinstance(meta, dict) else None
+    return float(v) if isinstance(v, int | float) else default
 
 
 def _kl_name(t: str) -> str:

@@ -142,7 +142,7 @@ def test_tiny_needs_no_gpu_and_full_scale_rl_does(name: str) -> None:
 @pytest.mark.parametrize("name", SEED_RECIPES)
 def test_names_exist_in_the_registries(name: str) -> None:
     from r1cli.algos import FILTERS, KL, POLICY_LOSSES
-    from r1cli.rewards import REWARDS, SHAPING
+    from r1cli.rewards import REWARDS, SHAPING, TOKEN_SHAPING
 
     for r in (resolve(name), resolve(name, scale="tiny")):
         alg = r.rl.algorithm
@@ -150,7 +150,7 @@ def test_names_exist_in_the_registries(name: str) -> None:
         assert alg.kl.type in KL
         assert r.rl.reward.name in REWARDS
         for term in r.rl.reward.shaping:
-            assert term.name in SHAPING or term.name in KIMI_SHAPING, term.name
+            assert term.name in SHAPING or term.name in TOKEN_SHAPING or term.name in KIMI_SHAPING, term.name
         if r.rl.rollout.dynamic_sampling.filter:
             assert r.rl.rollout.dynamic_sampling.filter in FILTERS
         if r.eval.enabled and r.scale == "full":
