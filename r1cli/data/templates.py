@@ -16,6 +16,7 @@ R1_ZERO_SYSTEM = (
 )
 BOXED_SUFFIX = "Let's think step by step and output the final answer within \\boxed{}."
 QWEN_MATH_SYSTEM = "Please reason step by step, and put your final answer within \\boxed{}."
+PRIME_SUFFIX = "Present the answer in LaTex format: \\boxed{Your answer}"
 DAPO_PREFIX = ("Solve the following math problem step by step. The last line of your response should be of "
                "the form Answer: $Answer (without quotes) where $Answer is the answer to the problem.\n\n")
 DAPO_SUFFIX = '\n\nRemember to put your answer on its own line after "Answer:".'
@@ -66,6 +67,15 @@ def t_r1_distill(problem: str, row: dict[str, Any]) -> Rendered:
     return _chat(None, f"{problem} {BOXED_SUFFIX}")
 
 
+def t_prime(problem: str, row: dict[str, Any]) -> Rendered:
+    """PRIME / Eurus-2 math prompt: the question, a blank line, then the boxed-answer instruction [readme; the
+    separator is mem]. PRIME's action-tag system prompt ([ASSESS]/[ADVANCE]/...) is not reproduced here: give
+    it with ``system_prompt``. Rows that already end in the instruction are left as they are."""
+    if problem.rstrip().endswith(PRIME_SUFFIX):
+        return _chat(None, problem)
+    return _chat(None, f"{problem}\n\n{PRIME_SUFFIX}")
+
+
 def t_dapo(problem: str, row: dict[str, Any]) -> Rendered:
     return _chat(None, DAPO_PREFIX + problem + DAPO_SUFFIX)
 
@@ -86,7 +96,7 @@ def t_kk(problem: str, row: dict[str, Any]) -> Rendered:
 TEMPLATES: dict[str, Callable[[str, dict[str, Any]], Rendered]] = {
     "plain": t_plain, "chat": t_chat, "tiny-chat": t_tiny_chat, "r1-zero": t_r1_zero,
     "qwen-math": t_qwen_math, "r1-distill": t_r1_distill, "dapo": t_dapo, "countdown": t_countdown,
-    "kk": t_kk,
+    "kk": t_kk, "prime": t_prime,
 }
 
 
