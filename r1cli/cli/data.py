@@ -240,33 +240,47 @@ def _filter_model(cfg: Any, run: Path) -> str:
     return str(run / p) if not p.is_absolute() and (run / p).exists() else name
 
 
-def _band_table(title: str, summary: dict[str, Any], passrates: Path, out: Path | None) -> Table:
+def _band_table(title: str, summary: dict[str, Any], passrates: Path, out: Path | None,
+                rows_out: int | None = None, repeats: list[dict[str, Any]] | None = None) -> Table:
     lo, hi = summary["band"]
     pairs: list[tuple[str, Any]] = [
         ("band", f"{lo:.4g} ≤ pass rate ≤ {hi:.4g}"), ("prompts", summary["prompts"]),
         ("kept", summary["kept"]),
         ("mean pass rate", summary["mean_pass_rate"]), ("all solved", summary["all_solved"]),
-        ("none solved", summary["none_solved"]), ("pass rates", passrates)]
+        ("none solved", summary["none_solved"])]
+    for b in repeats or []:
+        close = "]" if b["hi"] >= 1 else ")"
+        pairs.append((f"repeat [{b['lo']:.4g}, {b['hi']:.4g}{close} ×{b['times']}",
+                      f"{b['prompts']} kept prompts → {b['rows']} rows"))
+    if rows_out is not None:
+        pairs.append(("rows out", rows_out))
+    pairs.append(("pass rates", passrates))
     if out is not None:
         pairs.append(("out", out))
     return _table(title, pairs)
 
 
 def _finish_band(rows: list[dict[str, Any]], rates: list[dict[str, Any]], lo: float, hi: float,
-                 pr_path: Path, out: Path, title: str) -> None:
-    from r1cli.data.filter import apply_band, band_summary, order_like
+                 pr_path: Path, out: Path, title: str, repeat: Any = ()) -> None:
+    """Keep the band, repeat kept rows by their pass-rate band (OREAL; ``repeat``: (lo, hi, times) bands),
+    record each kept row's pass rate in its meta, and write the pass rates and the kept rows."""
+    from r1cli.data.filter import apply_band, band_summary, order_like, repeat_by_band, repeat_summary
     from r1cli.data.prepare import write_rows
     from r1cli.utils.io import write_parquet
 
     rates = order_like(rates, rows)
     kept = apply_band(rows, rates, lo, hi, file=str(pr_path))
     write_parquet(pr_path, rates)
-    summary = band_summary([p for p in rates if p["id"] in {r["id"] for r in rows}], lo, hi)
-    console.print(_band_table(title, summary, pr_path, out if kept else None))
+    ids = {r["id"] for r in rows}
+    summary = band_summary([p for p in rates if p["id"] in ids], lo, hi)
+    out_rows = repeat_by_band(kept, rates, repeat, file=str(pr_path))
+    kept_ids = {r["id"] for r in kept}
+    reps = repeat_summary([p for p in rates if p["id"] in kept_ids], repeat) if repeat else None
+    console.print(_band_table(title, summary, pr_path, out if kept else None, len(out_rows), reps))
     if not kept:
         raise R1InputError(f"the band {lo:g}:{hi:g} keeps none of {len(rows)} prompts (pass rates saved in "
                            f"{pr_path}); choose a wider band")
-    write_rows(out, kept)
+    write_rows(out, out_rows)
 
 
 def _reward_params(text: str | None) -> dict[str, Any]:
@@ -297,6 +311,9 @@ def filter_cmd(
     shard: str | None = typer.Option(None, help="measure only shard i/N (e.g. 0/4)"),
     merge: bool = typer.Option(False, help="merge the measured shards, then apply the band"),
     acc: str = typer.Option("0.2:0.8", help="band LO:HI of pass rates kept: 0.2:0.8, 1:15/16, :0.0625"),
+    repeat: str | None = typer.Option(None, help="OREAL difficulty balancing: kept rows with pass rate in "
+                                                 "[LO, HI) appear TIMES times, e.g. 0:0.2=6,0.2:0.4=4 "
+                                                 "(HI = 1 includes 1)"),
     model: str | None = typer.Option(None, help="model dir or id whose pass rate is measured"),
     n: int = typer.Option(8, min=1, help="rollouts per prompt"),
     temperature: float = typer.Option(1.0, min=0.0),
@@ -317,14 +334,17 @@ def filter_cmd(
     Refiltering with another band reuses the pass-rate file (no new rollouts). Each shard is resumable: its
     completed batches are kept in a partial file, so a killed run continues where it stopped.
     """
-    from r1cli.data.filter import parse_band, parse_shard
+    from r1cli.data.filter import parse_band, parse_repeat, parse_shard
 
     if shard is not None and merge:
         raise R1InputError("give either --shard i/N or --merge, not both")
     if run is not None:
+        if repeat is not None:
+            raise R1InputError("with --run, the repeat bands come from curation.filter.repeat; drop --repeat")
         _filter_run(run, shard, merge, threads)
         return
     lo, hi = parse_band(acc)
+    bands = parse_repeat(repeat) if repeat is not None else []
     shard_ix = parse_shard(shard) if shard is not None else None
     if engine not in ("hf", "vllm"):
         raise R1InputError(f"--engine must be hf or vllm (got {engine!r})")
@@ -342,7 +362,7 @@ def filter_cmd(
 
         shards = _find_shards(pr_path)
         rates = merge_shards(shards)
-        _finish_band(rows, rates, lo, hi, pr_path, _need(out, "--out", "--merge"), "filter (merged)")
+        _finish_band(rows, rates, lo, hi, pr_path, _need(out, "--out", "--merge"), "filter (merged)", bands)
         return
     measure = dict(n=n, temperature=temperature, top_p=top_p, max_tokens=max_tokens, reward=reward,
                    reward_params=params, seed=seed, batch_size=batch_size, engine=engine, workers=workers)
@@ -362,7 +382,7 @@ def filter_cmd(
         console.print(f"reusing pass rates from {pr_path} (no new rollouts; --remeasure to measure again)")
     else:
         rates = _measure(rows, pr_path, _need(model, "--model", "r1 data filter"), 0, 1, threads, measure)
-    _finish_band(rows, rates, lo, hi, pr_path, dest, "filter")
+    _finish_band(rows, rates, lo, hi, pr_path, dest, "filter", bands)
 
 
 def _mean(rates: list[dict[str, Any]]) -> float:
@@ -432,7 +452,7 @@ def _find_shards(pr_path: Path) -> list[Path]:
 
 
 def _filter_run(run: Path, shard: str | None, merge: bool, threads: int | None) -> None:
-    from r1cli.data.filter import merge_shards, parse_band, parse_shard
+    from r1cli.data.filter import as_bands, merge_shards, parse_band, parse_shard
     from r1cli.data.prepare import read_rows
 
     cfg = frozen(run)
@@ -445,7 +465,7 @@ def _filter_run(run: Path, shard: str | None, merge: bool, threads: int | None) 
     if merge:
         rates = merge_shards([run / s for s in plan.filter_shards()])
         _finish_band(rows, rates, lo, hi, run / "data" / "passrates.parquet",
-                     run / "data" / "filtered.parquet", "filter (merged)")
+                     run / "data" / "filtered.parquet", "filter (merged)", as_bands(fc.repeat))
         return
     if shard is None:
         raise R1InputError("with --run, give --shard i/N (measure one shard) or --merge")

@@ -213,6 +213,120 @@ def apply_band(rows: list[dict[str, Any]], passrates: list[dict[str, Any]], lo: 
     return [r for r in rows if in_band(by_id[r["id"]]["pass_rate"], lo, hi)]
 
 
+Band = tuple[float, float, int]
+
+
+def as_bands(bands: Any) -> list[Band]:
+    """(lo, hi, times) triples from schema RepeatBand objects, dicts or tuples, sorted by lo."""
+    out: list[Band] = []
+    for b in bands or []:
+        if isinstance(b, dict):
+            out.append((float(b["lo"]), float(b["hi"]), int(b["times"])))
+        elif isinstance(b, tuple | list):
+            lo, hi, times = b
+            out.append((float(lo), float(hi), int(times)))
+        else:
+            out.append((float(b.lo), float(b.hi), int(b.times)))
+    return sorted(out)
+
+
+def parse_repeat(text: str) -> list[Band]:
+    """Parse ``--repeat``: comma-separated ``LO:HI=TIMES`` bands, e.g. ``0:0.2=6,0.2:0.4=4,0.6:0.8=2``.
+
+    A row whose pass rate p lies in [LO, HI) (HI = 1 includes 1) appears TIMES times. Bounds may be fractions
+    (``0:1/8=6``); bands must lie in [0, 1] with LO < HI, must not overlap, and TIMES is an integer >= 1."""
+    bands: list[Band] = []
+    for part in (x.strip() for x in text.split(",")):
+        if not part:
+            continue
+        rng, eq, times_s = part.partition("=")
+        lo_s, colon, hi_s = rng.partition(":")
+        if not (eq and colon and lo_s.strip() and hi_s.strip()):
+            raise R1InputError(f"invalid --repeat band {part!r}: expected LO:HI=TIMES, e.g. 0:0.2=6")
+        try:
+            lo, hi = _num(lo_s, None), _num(hi_s, None)
+        except R1InputError as exc:
+            raise R1InputError(f"invalid --repeat band {part!r}: {exc.args[0]}") from exc
+        try:
+            times = int(times_s.strip())
+        except ValueError as exc:
+            raise R1InputError(f"invalid --repeat band {part!r}: TIMES must be an integer >= 1") from exc
+        if times < 1:
+            raise R1InputError(f"invalid --repeat band {part!r}: TIMES must be an integer >= 1")
+        if not (0.0 <= lo < hi <= 1.0):
+            raise R1InputError(f"invalid --repeat band {part!r}: need 0 <= LO < HI <= 1")
+        bands.append((lo, hi, times))
+    if not bands:
+        raise R1InputError(f"invalid --repeat {text!r}: expected LO:HI=TIMES[,...], e.g. 0:0.2=6,0.2:0.4=4")
+    bands.sort()
+    for (lo1, hi1, _), (lo2, hi2, _) in zip(bands, bands[1:], strict=False):
+        if lo2 < hi1 - 1e-12:
+            raise R1InputError(f"invalid --repeat {text!r}: bands [{lo1:g}, {hi1:g}) and [{lo2:g}, {hi2:g}) "
+                               "overlap")
+    return bands
+
+
+def in_repeat_band(pass_rate: float, lo: float, hi: float) -> bool:
+    """``pass_rate`` in the half-open band [lo, hi); hi = 1 includes 1 (a rate within 1e-9 of a bound counts
+    as equal to it)."""
+    eps = 1e-9
+    return lo - eps <= pass_rate < hi - eps or (hi >= 1.0 - eps and pass_rate >= 1.0 - eps)
+
+
+def repeat_times(pass_rate: float, bands: list[Band]) -> int:
+    """TIMES of the band holding ``pass_rate``, else 1."""
+    for lo, hi, times in bands:
+        if in_repeat_band(pass_rate, lo, hi):
+            return times
+    return 1
+
+
+def _with_meta(row: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    """A copy of ``row`` whose meta (a JSON string in prepared rows, or a dict) also holds ``extra``."""
+    import json
+
+    meta = row.get("meta")
+    if isinstance(meta, str) and meta.strip():
+        m = json.loads(meta)
+    elif isinstance(meta, dict):
+        m = dict(meta)
+    else:
+        m = {}
+    m.update(extra)
+    return {**row, "meta": m if isinstance(meta, dict) else json.dumps(m, default=str)}
+
+
+def repeat_by_band(rows: list[dict[str, Any]], passrates: list[dict[str, Any]], bands: Any = (),
+                   file: str = "passrates") -> list[dict[str, Any]]:
+    """OREAL difficulty balancing (Lyu et al. 2025, arXiv 2502.06781): each row whose pass rate p lies in a
+    band [lo, hi) (hi = 1 includes 1) appears ``times`` times; rows outside every band appear once.
+
+    Rows keep their data order and copies of a row are adjacent with the same id (the RL loader addresses
+    rows by index); each copy's meta gets ``repeat`` = its copy index 0..times-1 (only when bands are
+    given). Every row's meta gets ``pass_rate`` = p, the prior of prioritised sampling in RL."""
+    by_id = {p["id"]: p for p in passrates}
+    bs = as_bands(bands)
+    out: list[dict[str, Any]] = []
+    for r in rows:
+        if r["id"] not in by_id:
+            raise R1InputError(f"prompt {r['id']!r} has no pass rate; rerun the filter", file=file)
+        p = float(by_id[r["id"]]["pass_rate"])
+        if not bs:
+            out.append(_with_meta(r, pass_rate=p))
+            continue
+        out.extend(_with_meta(r, pass_rate=p, repeat=k) for k in range(repeat_times(p, bs)))
+    return out
+
+
+def repeat_summary(passrates: list[dict[str, Any]], bands: Any) -> list[dict[str, Any]]:
+    """Per band: the prompts whose pass rate lies in it and the rows they become."""
+    out = []
+    for lo, hi, times in as_bands(bands):
+        k = sum(in_repeat_band(float(p["pass_rate"]), lo, hi) for p in passrates)
+        out.append({"lo": lo, "hi": hi, "times": times, "prompts": k, "rows": k * times})
+    return out
+
+
 def band_summary(passrates: list[dict[str, Any]], lo: float, hi: float) -> dict[str, Any]:
     kept = sum(in_band(p["pass_rate"], lo, hi) for p in passrates)
     rates = [p["pass_rate"] for p in passrates]

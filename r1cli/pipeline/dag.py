@@ -140,6 +140,14 @@ class Plan:
     def limr_input(self) -> str:
         return f"rl/{self.limr_reference()}/DONE"
 
+    def filter_merge_hash(self) -> str:
+        """Settings of the band step: the band and, when set, the OREAL repeat bands (runs without repeat
+        bands keep the hash they had before the option existed)."""
+        sections = ["curation.filter.acc"]
+        if self.get("curation.filter.repeat"):
+            sections.append("curation.filter.repeat")
+        return self.hash(*sections)
+
     def filter_shards(self) -> list[str]:
         n = int(self.cfg["curation"]["filter"]["shards"])
         return [f"data/passrates/shard-{i}-of-{n}.parquet" for i in range(n)]

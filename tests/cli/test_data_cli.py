@@ -232,3 +232,76 @@ def test_prepare_hub_config_standalone_and_run(tmp_path: Path, monkeypatch: pyte
     assert res.exit_code == 0, res.output
     assert calls[-1] == (("openai/gsm8k", "main"), {"split": "train"})
     assert len(read_parquet(run / "data" / "prepared.parquet")) == 3
+
+
+# --- OREAL repeat bands, from pre-written pass-rate shards (no model runs) ---------------------------------------
+def _rows_and_shards(where: Path, stem: str, n_shards: int) -> list[dict[str, Any]]:
+    """Six prepared rows with pass rates 0, 0.1, 0.3, 0.7, 0.9, 1.0 (of 10), split into shard files."""
+    from r1cli.data.prepare import normalise_rows
+    from r1cli.utils.io import write_parquet
+
+    rows, _ = normalise_rows([{"id": f"q{i}", "problem": f"{i}+1?", "answer": str(i + 1)} for i in range(6)],
+                             file="t")
+    rates = [{"id": f"q{i}", "n": 10, "correct": c, "pass_rate": c / 10, "model": "m"}
+             for i, c in enumerate((0, 1, 3, 7, 9, 10))]
+    for i in range(n_shards):
+        write_parquet(where / f"{stem}{i}-of-{n_shards}.parquet", rates[i::n_shards])
+    return rows
+
+
+def _ids_and_meta(path: Path) -> list[tuple[str, float, int | None]]:
+    out = []
+    for r in read_parquet(path):
+        m = json.loads(r["meta"])
+        out.append((r["id"], m["pass_rate"], m.get("repeat")))
+    return out
+
+
+def test_standalone_filter_merge_repeats_by_band(tmp_path: Path) -> None:
+    from r1cli.utils.io import write_parquet
+
+    rows = _rows_and_shards(tmp_path, "g.passrates.shard-", 2)
+    write_parquet(tmp_path / "in.parquet", rows)
+    res = r1("filter", tmp_path / "in.parquet", "--out", tmp_path / "g.parquet", "--merge", "--acc", "0:0.95",
+             "--repeat", "0:0.2=6,0.2:0.4=4,0.4:0.6=4,0.6:0.8=2")
+    assert res.exit_code == 0, res.output
+    got = _ids_and_meta(tmp_path / "g.parquet")
+    want = ([("q0", 0.0, k) for k in range(6)] + [("q1", 0.1, k) for k in range(6)]
+            + [("q2", 0.3, k) for k in range(4)] + [("q3", 0.7, k) for k in range(2)] + [("q4", 0.9, 0)])
+    assert got == want  # q5 (1.0) is outside the --acc band
+    text = " ".join(res.output.replace("│", " ").split())
+    assert "rows out 19" in text and "repeat [0, 0.2) ×6 2 kept prompts → 12 rows" in text, res.output
+    # without --repeat: one row each, the pass rate still in meta
+    res = r1("filter", tmp_path / "in.parquet", "--out", tmp_path / "h.parquet", "--merge", "--acc", "0:1",
+             "--passrates", tmp_path / "g.passrates.parquet")
+    assert res.exit_code == 0, res.output
+    assert _ids_and_meta(tmp_path / "h.parquet") == [(f"q{i}", c / 10, None) for i, c in
+                                                      enumerate((0, 1, 3, 7, 9, 10))]
+    for bad in ("0:0.2", "0:0.4=2,0.2:0.6=3", "0.5:0.2=2"):
+        res = r1("filter", tmp_path / "in.parquet", "--out", tmp_path / "x.parquet", "--merge", "--repeat", bad,
+                 "--passrates", tmp_path / "g.passrates.parquet")
+        assert res.exit_code == 2 and "--repeat" in res.output, res.output
+    assert not (tmp_path / "x.parquet").exists()
+
+
+def test_pipeline_filter_merge_writes_repeats(tmp_path: Path) -> None:
+    from r1cli.config import resolve, to_dict, validate
+    from r1cli.utils.io import write_parquet
+
+    d = to_dict(resolve("tiny"))
+    d["curation"]["dedup"]["enabled"] = d["curation"]["decontaminate"]["enabled"] = False
+    d["curation"]["filter"].update({"enabled": True, "acc": "0:1", "shards": 2, "repeat": [
+        {"lo": 0.0, "hi": 0.2, "times": 3}, {"lo": 0.8, "hi": 1.0, "times": 2}]})
+    validate(d)
+    run = tmp_path / "run"
+    (run / "data" / "passrates").mkdir(parents=True)
+    (run / "config.yaml").write_text(yaml.safe_dump(d, sort_keys=False))
+    rows = _rows_and_shards(run / "data" / "passrates", "shard-", 2)
+    write_parquet(run / "data" / "prepared.parquet", rows)
+    res = r1("filter", "--run", run, "--merge")
+    assert res.exit_code == 0, res.output
+    assert _ids_and_meta(run / "data" / "filtered.parquet") == (
+        [("q0", 0.0, k) for k in range(3)] + [("q1", 0.1, k) for k in range(3)] + [("q2", 0.3, 0), ("q3", 0.7, 0)]
+        + [("q4", 0.9, k) for k in range(2)] + [("q5", 1.0, k) for k in range(2)])
+    assert [p["id"] for p in read_parquet(run / "data" / "passrates.parquet")] == [f"q{i}" for i in range(6)]
+    assert r1("filter", "--run", run, "--merge", "--repeat", "0:1=2").exit_code == 2

@@ -203,3 +203,66 @@ def test_tiny_model_filter_consistent_and_resumable(tiny_model: Path, addition_r
     lo, hi = parse_band(":0")
     kept = apply_band(addition_rows, full, lo, hi)
     assert {r["id"] for r in kept} == {p["id"] for p in full if p["pass_rate"] == 0.0}
+
+
+# --- OREAL repeat bands ----------------------------------------------------------------------------------------
+OREAL = [(0.0, 0.2, 6), (0.2, 0.4, 4), (0.4, 0.6, 4), (0.6, 0.8, 2)]
+
+
+def _prepared(ids: list[str]) -> list[dict[str, Any]]:
+    return [{"id": i, "prompt": f"q {i}", "answer": "1", "task": "math", "meta": '{"src": "x"}'} for i in ids]
+
+
+def _meta(row: dict[str, Any]) -> dict[str, Any]:
+    import json
+
+    return json.loads(row["meta"])
+
+
+def test_repeat_by_band_oreal_counts_order_and_meta() -> None:
+    rows = _prepared(["a", "b", "c", "d"])
+    rates = _rates([(1, 10), (3, 10), (7, 10), (10, 10)])  # 0.1, 0.3, 0.7, 1.0
+    rates = [{**p, "id": i} for p, i in zip(rates, "abcd", strict=True)]
+    out = flt.repeat_by_band(rows, rates, OREAL)
+    assert [r["id"] for r in out] == ["a"] * 6 + ["b"] * 4 + ["c"] * 2 + ["d"]  # data order, copies adjacent
+    assert [_meta(r)["repeat"] for r in out] == [*range(6), *range(4), *range(2), 0]
+    assert [_meta(r)["pass_rate"] for r in out] == [0.1] * 6 + [0.3] * 4 + [0.7] * 2 + [1.0]
+    assert all(_meta(r)["src"] == "x" and isinstance(r["meta"], str) for r in out)  # other meta kept
+    assert rows[0]["meta"] == '{"src": "x"}'  # inputs untouched
+    # no bands: one row each, pass rate recorded, no repeat key
+    plain = flt.repeat_by_band(rows, rates, [])
+    assert [r["id"] for r in plain] == ["a", "b", "c", "d"]
+    assert [_meta(r) for r in plain] == [{"src": "x", "pass_rate": p} for p in (0.1, 0.3, 0.7, 1.0)]
+    assert flt.repeat_by_band([{"id": "a", "meta": {"k": 1}}], rates, [])[0]["meta"] == {"k": 1, "pass_rate": 0.1}
+    with pytest.raises(R1InputError, match="'zz' has no pass rate"):
+        flt.repeat_by_band(_prepared(["zz"]), rates, OREAL)
+
+
+def test_repeat_band_boundaries() -> None:
+    # [lo, hi): a rate equal to hi belongs to the next band; hi = 1 includes 1; outside every band: once
+    assert [flt.repeat_times(p, OREAL) for p in (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)] == [6, 4, 4, 2, 1, 1]
+    assert flt.repeat_times(3 / 15, OREAL) == 4 and flt.repeat_times(2 / 10, OREAL) == 4  # float noise
+    top = [(0.5, 1.0, 3)]
+    assert [flt.repeat_times(p, top) for p in (0.4999, 0.5, 15 / 16, 1.0)] == [1, 3, 3, 3]
+    assert flt.repeat_times(0.8, [(0.6, 0.8, 2), (0.8, 1.0, 5)]) == 5
+
+
+def test_parse_repeat() -> None:
+    assert flt.parse_repeat("0.2:0.4=4, 0:0.2=6") == [(0.0, 0.2, 6), (0.2, 0.4, 4)]
+    assert flt.parse_repeat("0:1/8=6") == [(0.0, 0.125, 6)]
+    for bad, msg in (("0:0.2", "expected LO:HI=TIMES"), ("0.2=3", "expected LO:HI=TIMES"),
+                     ("0:0.2=x", "integer >= 1"), ("0:0.2=0", "integer >= 1"), ("0.4:0.2=2", "LO < HI"),
+                     ("0:1.5=2", "LO < HI"), ("a:0.2=2", "invalid pass-rate bound"),
+                     ("0:0.4=2,0.2:0.6=3", "overlap"), (",", "expected LO:HI=TIMES")):
+        with pytest.raises(R1InputError, match="--repeat") as e:
+            flt.parse_repeat(bad)
+        assert msg in str(e.value)
+
+
+def test_repeat_summary_counts_prompts_and_rows() -> None:
+    rates = [{"id": str(i), "pass_rate": p} for i, p in enumerate((0.1, 0.15, 0.3, 0.7, 0.9))]
+    assert flt.repeat_summary(rates, OREAL) == [
+        {"lo": 0.0, "hi": 0.2, "times": 6, "prompts": 2, "rows": 12},
+        {"lo": 0.2, "hi": 0.4, "times": 4, "prompts": 1, "rows": 4},
+        {"lo": 0.4, "hi": 0.6, "times": 4, "prompts": 0, "rows": 0},
+        {"lo": 0.6, "hi": 0.8, "times": 2, "prompts": 1, "rows": 2}]

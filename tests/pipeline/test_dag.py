@@ -94,3 +94,11 @@ def test_per_benchmark_eval_overrides_change_only_that_benchmark() -> None:
     spec = spec_from_recipe(over.cfg, "gsm8k")
     assert spec["n"] == 4 and spec["temperature"] == 0.4
     assert spec_from_recipe(over.cfg, "test")["n"] == base.cfg["eval"]["n"]
+
+
+def test_filter_merge_hash_includes_repeat_bands_only_when_set() -> None:
+    base = plan()
+    assert base.filter_merge_hash() == base.hash("curation.filter.acc")  # unchanged for runs without bands
+    rep = plan("curation.filter.repeat=[{lo: 0, hi: 0.2, times: 6}]")
+    rep2 = plan("curation.filter.repeat=[{lo: 0, hi: 0.2, times: 4}]")
+    assert len({base.filter_merge_hash(), rep.filter_merge_hash(), rep2.filter_merge_hash()}) == 3

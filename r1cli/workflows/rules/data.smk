@@ -61,6 +61,6 @@ rule filter_merge:
         passrates="data/passrates.parquet",
         filtered="data/filtered.parquet",
     params:
-        h=plan.hash("curation.filter.acc"),
+        h=plan.filter_merge_hash(),
     shell:
         R1 + " data filter --run . --merge " + LOG
