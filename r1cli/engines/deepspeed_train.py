@@ -22,6 +22,13 @@ How the pieces fit (DeepSpeed ≥ 0.19, measured notes in ML-STACK-NOTES §4):
   into one row without padding (position ids restart at 0 for each sequence; transformers builds the
   block-diagonal mask, flash-attention uses varlen kernels); :func:`token_budget_micro_batches` splits a
   batch into micro-batches of at most ``token_budget`` real tokens.
+* **Optimizer.** ``optimizer="adamw"``: the config's AdamW block (``torch_adam``, or DeepSpeedCPUAdam with
+  optimizer offload). ``optimizer="adafactor"``: a client ``torch.optim.Adafactor`` passed to
+  ``deepspeed.initialize`` (the config then has no optimizer block and allows the "untested" ZeRO
+  optimizer); the lr schedule wraps it and checkpoints carry its state like AdamW's. ZeRO ≥ 1 (and bf16)
+  steps flattened fp32 partitions, which Adafactor sees as vectors: no factored second moment and a
+  relative step from the RMS of the whole partition, so it differs numerically from the torch engine's
+  per-tensor Adafactor; ZeRO-0 fp32 steps the parameters themselves. No optimizer offload for Adafactor.
 * **Chunked log-probs / entropy** from the final hidden states (``r1cli.algos.logprobs_from_hidden``); under
   ZeRO-3 the LM-head weight is registered as an external parameter of the wrapper so it is gathered there.
 * **Checkpoints.** :meth:`state_dict` captures DeepSpeed's own checkpoint (fp32 master weights, optimizer
@@ -53,7 +60,7 @@ import torch
 from torch import nn
 
 from r1cli.engines.batch import TokenBatch
-from r1cli.engines.torch_train import lr_lambda
+from r1cli.engines.torch_train import check_optimizer, lr_lambda, make_optimizer
 
 __all__ = [
     "DeepSpeedTrainer",
@@ -125,10 +132,18 @@ def ds_config(
     offload_optimizer: bool = False,
     torch_adam: bool = True,
     extra: dict[str, Any] | None = None,
+    optimizer: str = "adamw",
 ) -> dict[str, Any]:
-    """The DeepSpeed config of a recipe's ``rl.train`` block. ``extra`` is deep-merged last (expert knobs)."""
+    """The DeepSpeed config of a recipe's ``rl.train`` block. ``extra`` is deep-merged last (expert knobs).
+
+    ``optimizer="adamw"``: an AdamW block. ``optimizer="adafactor"``: no optimizer block (the trainer passes a
+    client ``torch.optim.Adafactor`` to ``deepspeed.initialize``) and ``zero_allow_untested_optimizer`` so ZeRO
+    accepts it; it cannot be combined with ``offload_optimizer`` (ZeRO-Offload steps with DeepSpeedCPUAdam)."""
     if zero_stage not in (0, 1, 2, 3):
         raise ValueError(f"zero_stage must be 0..3, got {zero_stage}")
+    check_optimizer(optimizer)
+    if optimizer != "adamw" and offload_optimizer:
+        raise ValueError(f"offload_optimizer supports optimizer 'adamw' only (DeepSpeedCPUAdam), got {optimizer!r}")
     zero: dict[str, Any] = {"stage": zero_stage}
     if zero_stage >= 2:
         zero.update({"contiguous_gradients": True, "overlap_comm": False, "reduce_scatter": True})
@@ -158,6 +173,9 @@ def ds_config(
     }
     if torch_adam:
         cfg["optimizer"]["params"]["torch_adam"] = True
+    if optimizer != "adamw":
+        del cfg["optimizer"]
+        cfg["zero_allow_untested_optimizer"] = True
     if extra:
         _deep_merge(cfg, extra)
     return cfg
@@ -385,7 +403,9 @@ class DeepSpeedTrainer:
         torch_adam: bool = True,
         config_overrides: dict[str, Any] | None = None,
         device: str | None = None,
+        optimizer: str = "adamw",
     ) -> None:
+        check_optimizer(optimizer)
         if grad_reduction not in ("sum", "mean"):
             raise ValueError(f"grad_reduction must be 'sum' or 'mean', got {grad_reduction!r}")
         if device is not None and device.startswith("cuda") != torch.cuda.is_available():
@@ -420,7 +440,9 @@ class DeepSpeedTrainer:
             offload_optimizer=offload_optimizer,
             torch_adam=torch_adam,
             extra=config_overrides,
+            optimizer=optimizer,
         )
+        self.optimizer_name = optimizer
         end_ratio = None if end_lr is None else end_lr / lr
         fn = lr_lambda(schedule, warmup_steps, total_steps, min_lr_ratio, end_ratio)
 
@@ -432,9 +454,16 @@ class DeepSpeedTrainer:
         if self.zero_stage == 3 and self._lm:
             # r1 reads the LM-head weight outside lm_head.forward (chunked log-probs)
             self._ds.zero.register_external_parameter(self._wrapper, model.get_output_embeddings().weight)
+        trainable = [p for p in self._wrapper.parameters() if p.requires_grad]
+        # AdamW comes from the config's optimizer block; other optimizers are client instances (ZeRO
+        # re-points their param groups at its fp32 partitions, the lr scheduler wraps what it returns)
+        client = None
+        if optimizer != "adamw":
+            client = make_optimizer(optimizer, trainable, lr=lr, betas=tuple(betas), weight_decay=weight_decay)
         self.engine, self.optimizer, _, self.scheduler = self._ds.initialize(
             model=self._wrapper,
-            model_parameters=[p for p in self._wrapper.parameters() if p.requires_grad],
+            model_parameters=trainable,
+            optimizer=client,
             config=self.config,
             lr_scheduler=make_scheduler,
         )
@@ -495,7 +524,7 @@ class DeepSpeedTrainer:
         loss.backward()
 
     def step(self) -> float:
-        """Reduce, clip, AdamW step, lr schedule, zero grads. Returns the gradient norm before clipping."""
+        """Reduce, clip, optimizer step, lr schedule, zero grads. Returns the gradient norm before clipping."""
         gn_local = None
         if self.zero_stage == 0:
             gn_local = self._zero0_grad_norm()

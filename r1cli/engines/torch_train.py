@@ -1,9 +1,11 @@
-"""``torch`` training engine: one process, CPU or one GPU. Owns the model, AdamW, the lr schedule, the
-response log-prob forward (chunked, via r1cli.algos) and checkpoint state."""
+"""``torch`` training engine: one process, CPU or one GPU. Owns the model, the optimizer (AdamW or Adafactor,
+:func:`make_optimizer`), the lr schedule, the response log-prob forward (chunked, via r1cli.algos) and
+checkpoint state."""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +29,50 @@ def lr_lambda(schedule: str, warmup: int, total: int, min_ratio: float = 0.0, en
     return f
 
 
+#: optimizer names accepted by :func:`make_optimizer` (``rl.train.optimizer``)
+OPTIMIZERS = ("adamw", "adafactor")
+
+
+def check_optimizer(name: str) -> str:
+    """``name`` if it is one of :data:`OPTIMIZERS`, else ValueError naming the choices."""
+    if name not in OPTIMIZERS:
+        raise ValueError(f"unknown optimizer {name!r}: choose one of {', '.join(OPTIMIZERS)}")
+    return name
+
+
+def make_optimizer(
+    name: str,
+    params: Iterable[torch.Tensor],
+    *,
+    lr: float,
+    betas: tuple[float, float] = (0.9, 0.99),
+    weight_decay: float = 0.0,
+    foreach: bool | None = None,
+) -> torch.optim.Optimizer:
+    """The policy optimizer by name (``rl.train.optimizer``).
+
+    * ``adamw``: ``torch.optim.AdamW(lr, betas, eps=1e-8, weight_decay)``.
+    * ``adafactor``: ``torch.optim.Adafactor(lr, weight_decay)`` with torch's defaults otherwise
+      (``beta2_decay=-0.8``, ``eps=(None, 1e-3)``, update clipping ``d=1.0``). TOPR (Le Roux et al. 2025,
+      arXiv 2503.14286) trains with Adafactor at a constant lr. ``betas`` do not apply: Adafactor keeps no
+      first moment (no momentum) and its second-moment decay follows the schedule ``1 - t^beta2_decay``; the
+      second moment of a matrix is factored into row and column statistics, so the state is far smaller
+      than AdamW's. Note torch's lr semantics: the step of a tensor is ``max(1e-3, RMS(param)) *
+      min(lr, 1/sqrt(t))`` times the normalised update, i.e. ``lr`` caps a *relative* step size (Shazeer &
+      Stern's ``scale_parameter``), so the same lr moves weights far less than with AdamW (by about the
+      weights' RMS); weight decay is decoupled (``param *= 1 - lr * weight_decay``) as in AdamW.
+    """
+    check_optimizer(name)
+    params = list(params)
+    if name == "adafactor":
+        return torch.optim.Adafactor(params, lr=lr, weight_decay=weight_decay, foreach=foreach)
+    return torch.optim.AdamW(params, lr=lr, betas=betas, weight_decay=weight_decay, foreach=foreach)
+
+
 class TorchTrainer:
+    """Single-process trainer (see the module docstring); ``optimizer`` is ``"adamw"`` (default) or
+    ``"adafactor"`` (:func:`make_optimizer`; ``betas`` apply to AdamW only)."""
+
     def __init__(
         self,
         model: Any,
@@ -43,18 +88,23 @@ class TorchTrainer:
         end_lr: float | None = None,
         device: str = "cpu",
         gradient_checkpointing: bool = False,
+        optimizer: str = "adamw",
     ) -> None:
+        check_optimizer(optimizer)
         self.model = model.to(device)
         self.device = device
         self.grad_clip = grad_clip
         if gradient_checkpointing and hasattr(model, "gradient_checkpointing_enable"):
             model.gradient_checkpointing_enable()
-        self.optimizer = torch.optim.AdamW(
+        self.optimizer_name = optimizer
+        self.optimizer = make_optimizer(
+            optimizer,
             [p for p in model.parameters() if p.requires_grad],
             lr=lr,
             betas=betas,
             weight_decay=weight_decay,
-            foreach=True,
+            # AdamW: the fused-per-list kernels; Adafactor: torch's memory-lean per-tensor loop (its default)
+            foreach=True if optimizer == "adamw" else None,
         )
         end_ratio = None if end_lr is None else end_lr / lr
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(

@@ -43,7 +43,7 @@ def step_batch(step: int, seed: int = 0) -> tuple[Any, torch.Tensor, torch.Tenso
 
 def make_trainer(args: argparse.Namespace, model: Any) -> Any:
     kw = dict(lr=args.lr, betas=(0.9, 0.99), weight_decay=0.01, grad_clip=1.0, schedule="cosine",
-              warmup_steps=1, total_steps=args.steps, min_lr_ratio=0.1)
+              warmup_steps=1, total_steps=args.steps, min_lr_ratio=0.1, optimizer=args.optimizer)
     if args.backend == "torch":
         from r1cli.engines.torch_train import TorchTrainer
 
@@ -83,7 +83,7 @@ def _run(args: argparse.Namespace) -> dict[str, Any]:
             state, meta = loaded
             trainer.load_state_dict(state["trainer"])
             start = int(meta["step"])
-    out: dict[str, Any] = {"world": world, "start": start, "steps": []}
+    out: dict[str, Any] = {"world": world, "start": start, "steps": [], "weights_start": weight_summary(trainer)}
     if args.check_pack and args.backend == "deepspeed":
         out["pack_check"] = pack_check(trainer)
     shard = ROWS // world
@@ -190,6 +190,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--steps", type=int, default=4)
     p.add_argument("--mbs", type=int, default=3)
     p.add_argument("--lr", type=float, default=3e-3)
+    p.add_argument("--optimizer", default="adamw", choices=["adamw", "adafactor"])
     p.add_argument("--pack", action="store_true")
     p.add_argument("--check-pack", action="store_true")
     p.add_argument("--ckpt-dir", default=None)

@@ -135,6 +135,26 @@ def test_zero3_export_is_gathered_model(runs: dict[str, Any]) -> None:
     assert sq == pytest.approx(w["sumsq"], rel=1e-9)
 
 
+def test_adafactor_zero1_trains_and_resumes(tiny_model: Path, tmp_path: Path) -> None:
+    """``optimizer="adafactor"`` (client optimizer, no config block), ZeRO-1, 1 process: the lr schedule wraps
+    it (same lr per step as the torch engine), the first step sees the torch engine's loss and gradient, the
+    weights move, and checkpoint -> resume (its state inside DeepSpeed's checkpoint) equals the run that never
+    stopped. Independent of the ``runs`` fixture, so it runs alone."""
+    w = _worker_module()
+    m = ["--model", str(tiny_model), "--optimizer", "adafactor"]
+    ref = w.run(w.parse([*m, "--backend", "torch"]))
+    ck = str(tmp_path / "ck")
+    full = _launch(tmp_path, "af", 1, *m, "--zero", "1", "--ckpt-dir", ck, "--save-at", "2")
+    res = _launch(tmp_path, "afr", 1, *m, "--zero", "1", "--ckpt-dir", ck, "--resume")
+    assert full is not None and res is not None
+    assert [s["lr"] for s in full["steps"]] == pytest.approx([s["lr"] for s in ref["steps"]], rel=1e-9)
+    s0, r0 = full["steps"][0], ref["steps"][0]
+    assert s0["loss"] == pytest.approx(r0["loss"], rel=RTOL) and s0["grad_norm"] == pytest.approx(r0["grad_norm"])
+    assert full["weights"]["sumsq"] != pytest.approx(full["weights_start"]["sumsq"], rel=1e-9)
+    assert res["start"] == 2 and [s["step"] for s in res["steps"]] == [2, 3]
+    _same(res, full, rtol=1e-12)
+
+
 @pytest.mark.slow
 def test_kill_after_checkpoint_then_resume(runs: dict[str, Any], tiny_model: Path) -> None:
     """ZeRO-2, 2 ranks: SIGKILL both right after the step-2 checkpoint, resume, compare with the run that
@@ -218,6 +238,16 @@ def test_ds_config_from_recipe_knobs() -> None:
     with pytest.raises(ValueError):
         ds_config(zero_stage=4, bf16=False, lr=1.0, betas=(0.9, 0.99), weight_decay=0.0, grad_clip=1.0,
                   micro_batch_size=1)
+    # Adafactor is a client optimizer: no optimizer block, ZeRO told to accept it; no ZeRO-Offload
+    kw = dict(zero_stage=1, bf16=False, lr=1e-6, betas=(0.9, 0.99), weight_decay=0.0, grad_clip=1.0,
+              micro_batch_size=1)
+    af = ds_config(**kw, optimizer="adafactor")
+    assert "optimizer" not in af and af["zero_allow_untested_optimizer"] is True
+    assert "zero_allow_untested_optimizer" not in ds_config(**kw)
+    with pytest.raises(ValueError, match="offload_optimizer"):
+        ds_config(**kw, optimizer="adafactor", offload_optimizer=True)
+    with pytest.raises(ValueError, match="adamw, adafactor"):
+        ds_config(**kw, optimizer="sgd")
 
 
 def test_launch_commands() -> None:
