@@ -62,13 +62,19 @@ class LengthTarget(Strict):
     high: int = Field(4000, ge=1)
     instruction: str = Field("Think for {n} tokens.", description="appended to the user prompt; {n} = target")
     separator: str = "\n\n"
+    exact_fraction: float = Field(
+        0.0, ge=0, le=1, description="L1-Max: this fraction of rows (seeded per row) gets `exact_instruction` and "
+        "is scored by the Exact reward (meta.length_mode = 'exact'); the paper mixes 50/50"
+    )
+    exact_instruction: str = "Think for {n} tokens."
 
     @model_validator(mode="after")
     def _range(self) -> LengthTarget:
         if self.high < self.low:
             raise ValueError(f"length_target.high ({self.high}) < low ({self.low})")
-        if "{n}" not in self.instruction:
-            raise ValueError("length_target.instruction must contain {n}")
+        for key in ("instruction", "exact_instruction"):
+            if "{n}" not in getattr(self, key):
+                raise ValueError(f"length_target.{key} must contain {{n}}")
         return self
 
 

@@ -196,14 +196,20 @@ def gold_of(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def add_length_targets(rows: list[dict[str, Any]], *, low: int, high: int, seed: int = 0,
-                       instruction: str = "Think for {n} tokens.", separator: str = "\n\n") -> list[dict[str, Any]]:
+                       instruction: str = "Think for {n} tokens.", separator: str = "\n\n",
+                       exact_fraction: float = 0.0, exact_instruction: str = "Think for {n} tokens."
+                       ) -> list[dict[str, Any]]:
     """L1 (arXiv 2503.04697 §3): append a length instruction with a target n ~ U{low..high} to each row's
-    (last user) prompt and keep n as ``meta.target_len``. Deterministic in ``seed`` and the row id."""
+    (last user) prompt and keep n as ``meta.target_len``. Deterministic in ``seed`` and the row id.
+    ``exact_fraction`` (L1-Max's mix of exact-length prompts): that fraction of rows, drawn per row from the same
+    seeded stream, gets ``exact_instruction`` and ``meta.length_mode = "exact"`` (the others ``"target"``), so
+    the ``l1_max`` shaping scores them with the Exact reward."""
     out = []
     for r in rows:
         rng = random.Random(f"{seed}:length-target:{r.get('id')}")
         n = rng.randint(low, high)
-        text = instruction.format(n=n)
+        exact = exact_fraction > 0 and rng.random() < exact_fraction
+        text = (exact_instruction if exact else instruction).format(n=n)
         r = dict(r)
         if r.get("messages"):
             msgs = [dict(m) for m in r["messages"]]
@@ -216,6 +222,8 @@ def add_length_targets(rows: list[dict[str, Any]], *, low: int, high: int, seed:
         meta = r.get("meta") or "{}"
         m = json.loads(meta) if isinstance(meta, str) else dict(meta)
         m["target_len"] = n
+        if exact_fraction > 0:
+            m["length_mode"] = "exact" if exact else "target"
         r["meta"] = json.dumps(m) if isinstance(meta, str) else m
         out.append(r)
     return out

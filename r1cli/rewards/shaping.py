@@ -104,11 +104,17 @@ def l1_exact(*, score: float, correct: bool, length: int, alpha: float = 0.0003,
 
 
 def l1_max(
-    *, score: float, correct: bool, length: int, alpha: float = 0.0003, delta: float = 0.5, **params: Any
+    *, score: float, correct: bool, length: int, alpha: float = 0.0003, delta: float = 0.5,
+    exact_alpha: float = 0.0003, **params: Any
 ) -> float:
     """L1 LCPO-Max (eq. 3): r = r_correct · clip(α·(n_gold − n_y) + δ, 0, 1), δ = 0.5.
 
-    (The released code's ``(clip(α(n_gold − n_y), −1, 1) + 1)/2`` equals this with slope α/2.)"""
+    (The released code's ``(clip(α(n_gold − n_y), −1, 1) + 1)/2`` equals this with slope α/2.) Rows whose gold
+    has ``length_mode == "exact"`` (L1-Max's exact-length half, prepare's ``exact_fraction``) are scored by
+    :func:`l1_exact` with ``exact_alpha`` instead."""
+    gold = params.get("gold")
+    if isinstance(gold, dict) and gold.get("length_mode") == "exact":
+        return l1_exact(score=score, correct=correct, length=length, alpha=exact_alpha, **params)
     return score * min(1.0, max(0.0, alpha * (_target(params) - length) + delta))
 
 
