@@ -1,4 +1,4 @@
-"""`r1 data ...`: prepare, dedup, decontaminate, clean, filter, limr, mine-hard, stats.
+"""`r1 data ...`: prepare, dedup, decontaminate, clean, filter, limr, mine-hard, drop-solved, stats.
 
 Every command has a standalone form (files in, file out) and, where it is a pipeline stage, a ``--run DIR``
 form that reads the run's frozen recipe and writes the run's fixed paths (what the Snakefile calls).
@@ -18,7 +18,7 @@ from r1cli.cli.common import console, frozen, handle_errors
 from r1cli.errors import R1InputError
 
 app = typer.Typer(help="Data stages: prepare, dedup, decontaminate, clean, pass-rate filter, LIMR, "
-                       "mine-hard, stats.", no_args_is_help=True)
+                       "mine-hard, drop-solved, stats.", no_args_is_help=True)
 
 
 # --- helpers ------------------------------------------------------------------------------------------------
@@ -588,6 +588,58 @@ def mine_hard_cmd(
     if not hard:
         raise R1InputError(f"no prompt has accuracy < {thr} in {traj_path}; nothing to anneal on")
     write_rows(dest, hard)
+    console.print(f"→ {dest}")
+
+
+# --- drop-solved --------------------------------------------------------------------------------------------
+@app.command("drop-solved")
+@handle_errors
+def drop_solved_cmd(
+    run: Path | None = typer.Option(None, help="run dir (pipeline form)"),
+    stage: str | None = typer.Option(None, help="with --run: the previous stage, whose last rollout group "
+                                                "per prompt decides what is solved"),
+    rollouts: Path | None = typer.Option(None, help="a stage dir (rl/<stage>) or its trajectories.jsonl"),
+    data: Path | None = typer.Option(None, help="the stage's training data (default: from the run's config)"),
+    out: Path | None = typer.Option(None, "--out", help="output parquet/jsonl"),
+) -> None:
+    """Skywork-OR1 stage data: the stage's data minus prompts whose last rollout group was all correct."""
+    from r1cli.data.mine import drop_solved
+    from r1cli.data.prepare import read_rows, write_rows
+    from r1cli.utils.io import read_jsonl
+
+    if run is not None:
+        cfg = frozen(run)
+        st = _need(stage, "--stage", "r1 data drop-solved --run")
+        traj_path = run / "rl" / st / "trajectories.jsonl"
+        try:
+            data = data or run / _plan(cfg).rl_data(st)
+        except ValueError as exc:
+            raise R1InputError(str(exc)) from exc
+        out = out or run / "data" / f"unsolved-{st}.parquet"
+    else:
+        ro = _need(rollouts, "--rollouts STAGE_DIR", "r1 data drop-solved")
+        traj_path = ro / "trajectories.jsonl" if ro.is_dir() else ro
+        if data is None:
+            data = _stage_data(traj_path)
+    dest = _need(out, "--out", "r1 data drop-solved")
+    if not traj_path.exists():
+        raise R1InputError("no trajectories (has the stage run?)", file=str(traj_path))
+    rows = read_rows(data)
+    traj = read_jsonl(traj_path)
+    for i, t in enumerate(traj):
+        for k in ("id", "n", "correct"):
+            if k not in t:
+                raise R1InputError("trajectory line lacks a field", file=str(traj_path), row=i, field=k)
+    kept, summary = drop_solved(rows, traj)
+    console.print(_table("drop-solved", [("rows in data", summary["rows"]), ("prompts", summary["prompts"]),
+                                         ("seen in stage", summary["seen"]),
+                                         ("mean accuracy of last groups", summary["last_acc"]),
+                                         ("solved (last group all correct)", summary["solved"]),
+                                         ("rows dropped", summary["dropped_rows"]), ("rows out", len(kept))]))
+    if not kept:
+        raise R1InputError(f"every prompt's last rollout group in {traj_path} was all correct; nothing left "
+                           "to train on")
+    write_rows(dest, kept)
     console.print(f"→ {dest}")
 
 

@@ -21,6 +21,7 @@ STAGE_RULES = {
     "eval": "eval",
     "report": "report",
     "mine-hard": "mine_hard",
+    "drop-solved": "drop_solved",
     "limr": "limr_select",
     "value": "value_warmup",
     "long2short": "long2short",
@@ -115,6 +116,12 @@ class Plan:
             if idx == 0:
                 raise ValueError(f"stage {stage!r} uses data: hard but has no previous stage to mine")
             return f"data/hard-{self.stage_names[idx - 1]}.parquet"
+        if st.get("data") == "unsolved":
+            idx = self.stage_names.index(stage)
+            if idx == 0:
+                raise ValueError(f"stage {stage!r} uses data: unsolved but has no previous stage whose rollouts "
+                                 "decide which prompts are solved")
+            return f"data/unsolved-{self.stage_names[idx - 1]}.parquet"
         if st.get("data") == "limr":
             self.limr_reference()  # validates
             return "data/limr.parquet"

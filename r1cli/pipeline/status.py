@@ -55,7 +55,14 @@ def stage_outputs(plan: Plan) -> list[tuple[str, str, str]]:
         for s in plan.filter_shards():
             out.append((f"filter {Path(s).stem}", "filter_shard", s))
         out.append(("filter merge", "filter_merge", "data/filtered.parquet"))
-    for name in plan.stage_names:
+    for i, name in enumerate(plan.stage_names):
+        data = plan.stage(name).get("data")
+        if i > 0 and data in ("hard", "unsolved"):  # stage data made from the previous stage's rollouts
+            prev = plan.stage_names[i - 1]
+            label, rule = ("mine-hard", "mine_hard") if data == "hard" else ("drop-solved", "drop_solved")
+            out.append((f"{label} {prev}", rule, plan.rl_data(name)))
+        elif data == "limr" and not any(r == "limr_select" for _, r, _ in out):
+            out.append(("limr select", "limr_select", "data/limr.parquet"))
         out.append((f"rl {name}", "rl_stage", f"rl/{name}/DONE"))
     for t in plan.eval_targets():
         parts = t.split("/")

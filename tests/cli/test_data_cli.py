@@ -305,3 +305,53 @@ def test_pipeline_filter_merge_writes_repeats(tmp_path: Path) -> None:
         + [("q4", 0.9, k) for k in range(2)] + [("q5", 1.0, k) for k in range(2)])
     assert [p["id"] for p in read_parquet(run / "data" / "passrates.parquet")] == [f"q{i}" for i in range(6)]
     assert r1("filter", "--run", run, "--merge", "--repeat", "0:1=2").exit_code == 2
+
+
+# --- drop-solved (Skywork-OR1) ------------------------------------------------------------------------------------
+def test_drop_solved_run_and_standalone_forms(tmp_path: Path) -> None:
+    from r1cli.config import resolve, to_dict, validate
+    from r1cli.data.prepare import normalise_rows
+    from r1cli.utils.io import write_parquet
+
+    d = to_dict(resolve("tiny", ["rl.stages.1.data=unsolved"]))
+    validate(d)
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.yaml").write_text(yaml.safe_dump(d, sort_keys=False))
+    rows, _ = normalise_rows([{"id": f"q{i}", "problem": f"{i}+1?", "answer": str(i + 1)} for i in range(5)],
+                             file="t")
+    write_parquet(run / "data" / "filtered.parquet", rows)  # s1's data (the filter is on in tiny)
+    traj = [{"step": 0, "epoch": 0, "id": "q0", "n": 4, "correct": 4, "reward_mean": 1.0},   # solved early only
+            {"step": 1, "epoch": 0, "id": "q0", "n": 4, "correct": 2, "reward_mean": 0.5},
+            {"step": 0, "epoch": 0, "id": "q1", "n": 4, "correct": 1, "reward_mean": 0.25},  # solved last
+            {"step": 1, "epoch": 0, "id": "q1", "n": 4, "correct": 4, "reward_mean": 1.0},
+            {"step": 1, "epoch": 0, "id": "q2", "n": 4, "correct": 4, "reward_mean": 1.0},   # solved
+            {"step": 1, "epoch": 0, "id": "q3", "n": 4, "correct": 0, "reward_mean": 0.0}]   # q4 never seen
+    atomic_write_jsonl(run / "rl" / "s1" / "trajectories.jsonl", traj)
+    res = r1("drop-solved", "--run", run, "--stage", "s1")
+    assert res.exit_code == 0, res.output
+    assert [r["id"] for r in read_parquet(run / "data" / "unsolved-s1.parquet")] == ["q0", "q3", "q4"]
+    res = r1("drop-solved", "--rollouts", run / "rl" / "s1", "--out", tmp_path / "u.jsonl")  # data inferred
+    assert res.exit_code == 0, res.output
+    assert [json.loads(x)["id"] for x in (tmp_path / "u.jsonl").read_text().splitlines()] == ["q0", "q3", "q4"]
+    res = r1("drop-solved", "--rollouts", run / "rl" / "s1" / "trajectories.jsonl", "--data",
+             run / "data" / "filtered.parquet", "--out", tmp_path / "v.parquet")
+    assert res.exit_code == 0 and len(read_parquet(tmp_path / "v.parquet")) == 3
+    # errors: the first stage has no previous one, a stage that has not run, bad lines, everything solved
+    res = r1("drop-solved", "--run", run, "--stage", "s2")
+    assert res.exit_code == 2 and "no trajectories" in res.output
+    d1 = to_dict(resolve("tiny", ["rl.stages.0.data=unsolved"]))
+    (run / "config.yaml").write_text(yaml.safe_dump(d1, sort_keys=False))
+    res = r1("drop-solved", "--run", run, "--stage", "s1")
+    assert res.exit_code == 2 and "stage 's1' uses data: unsolved" in " ".join(res.output.split())
+    (run / "config.yaml").write_text(yaml.safe_dump(d, sort_keys=False))
+    atomic_write_jsonl(tmp_path / "bad.jsonl", [{"id": "q0", "n": 4}])
+    res = r1("drop-solved", "--rollouts", tmp_path / "bad.jsonl", "--data", run / "data" / "filtered.parquet",
+             "--out", tmp_path / "w.parquet")
+    assert res.exit_code == 2 and "field 'correct'" in " ".join(res.output.split())
+    atomic_write_jsonl(tmp_path / "all.jsonl", [{"id": f"q{i}", "n": 2, "correct": 2} for i in range(5)])
+    res = r1("drop-solved", "--rollouts", tmp_path / "all.jsonl", "--data", run / "data" / "filtered.parquet",
+             "--out", tmp_path / "w.parquet")
+    assert res.exit_code == 2 and "nothing left" in " ".join(res.output.split())
+    assert not (tmp_path / "w.parquet").exists()
+    assert r1("drop-solved", "--out", tmp_path / "w.parquet").exit_code == 2  # no --rollouts

@@ -1,4 +1,4 @@
-"""LIMR scores against hand-computed values; hard-prompt mining; data stats."""
+"""LIMR scores against hand-computed values; hard-prompt mining; dropping solved prompts; data stats."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import math
 import pytest
 
 from r1cli.data.limr import epoch_accuracies, fill_epochs, learning_impact, lim_scores, select
-from r1cli.data.mine import mine_hard, prompt_accuracy
+from r1cli.data.mine import drop_solved, last_groups, mine_hard, prompt_accuracy
 from r1cli.data.stats import answer_type, data_stats, histogram
 
 TRAJ = [
@@ -63,6 +63,30 @@ def test_mine_hard_strict_threshold() -> None:
     with pytest.raises(ValueError):
         mine_hard(rows, traj, 1.5)
 
+
+
+def test_drop_solved_last_group_decides() -> None:
+    # TRAJ's last groups: A step 4 8/8 (solved), B step 4 8/8 (solved; earlier 0/8 and 4/8), C step 3 2/8
+    assert last_groups(TRAJ) == {"A": (8, 8), "B": (8, 8), "C": (2, 8)}
+    traj = [
+        {"step": 0, "id": "early", "n": 4, "correct": 4},   # all correct earlier, not at the end: kept
+        {"step": 5, "id": "early", "n": 4, "correct": 3},
+        {"step": 0, "id": "late", "n": 4, "correct": 0},    # all correct only at the end: dropped
+        {"step": 5, "id": "late", "n": 4, "correct": 4},
+        {"step": 9, "id": "order", "n": 2, "correct": 2},   # the highest step wins over file order
+        {"step": 3, "id": "order", "n": 2, "correct": 1},
+        {"step": 7, "id": "round", "n": 2, "correct": 1},   # one step's refill rounds: the later line wins
+        {"step": 7, "id": "round", "n": 2, "correct": 2},
+        {"step": 1, "id": "empty", "n": 0, "correct": 0},   # no samples: no evidence, kept
+        {"step": 2, "id": "ghost", "n": 4, "correct": 4},   # not in the data
+    ]
+    rows = [{"id": i} for i in ("early", "late", "late", "order", "round", "empty", "never")]
+    kept, summary = drop_solved(rows, traj)
+    assert [r["id"] for r in kept] == ["early", "empty", "never"]  # data order; both copies of 'late' go
+    assert summary == {"rows": 7, "prompts": 6, "seen": 5, "unseen": 1, "solved": 3, "dropped_rows": 4,
+                       "kept": 3, "unknown_ids": 1, "last_acc": pytest.approx((3 / 4 + 1 + 1 + 1) / 4)}
+    assert drop_solved([{"id": 1}], [{"id": "1", "n": 2, "correct": 2}])[0] == []  # ids compare as strings
+    assert [r["id"] for r in drop_solved(rows, [])[0]] == [r["id"] for r in rows]  # nothing rolled out
 
 @pytest.mark.parametrize("ans,kind", [
     ("204", "integer"), ("-7", "integer"), ("1,000", "integer"), ("0.25", "decimal"), ("3/4", "fraction"),

@@ -1,5 +1,10 @@
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 from r1cli.config import resolve, to_dict
 from r1cli.eval.spec import spec_from_recipe, spec_hash
 from r1cli.pipeline.dag import Plan
@@ -102,3 +107,69 @@ def test_filter_merge_hash_includes_repeat_bands_only_when_set() -> None:
     rep = plan("curation.filter.repeat=[{lo: 0, hi: 0.2, times: 6}]")
     rep2 = plan("curation.filter.repeat=[{lo: 0, hi: 0.2, times: 4}]")
     assert len({base.filter_merge_hash(), rep.filter_merge_hash(), rep2.filter_merge_hash()}) == 3
+
+
+def test_critic_and_optimizer_knobs_are_hashed() -> None:
+    """rl.train is hashed wholesale into every RL stage; the value warm-up rule hashes rl.train.critic_init
+    (its critic starts there) but not the policy-only knobs."""
+    import re
+    from pathlib import Path
+
+    import r1cli
+
+    smk = (Path(r1cli.__file__).parent / "workflows" / "rules" / "train.smk").read_text()
+    block = smk.split("rule value_warmup:", 1)[1].split("\nrule ", 1)[0]
+    call = re.search(r"plan\.hash\(([^)]*)\)", block)
+    assert call is not None
+    keys = re.findall(r'"([^"]+)"', call.group(1))
+    assert "rl.train.critic_init" in keys
+    a = plan()
+    b = plan("rl.train.critic_init=models/rm")
+    assert a.hash(*keys) != b.hash(*keys)
+    assert a.hash(*keys) == plan("rl.train.optimizer=adafactor").hash(*keys)
+    for knob in ("rl.train.critic_init=models/rm", "rl.train.critic_mini_batches=12", "rl.train.optimizer=adafactor"):
+        c = plan(knob)
+        assert all(a.rl_hash(s) != c.rl_hash(s) for s in ("s1", "s2")), knob
+
+
+def test_unsolved_stage_reads_the_previous_stages_data_minus_solved() -> None:
+    p = plan("rl.stages.1.data=unsolved")
+    assert p.rl_data("s2") == "data/unsolved-s1.parquet"
+    assert p.rl_init_model("s2") == "rl/s1/model"  # continues from the previous stage
+    assert p.rl_data("s1") == "data/filtered.parquet"
+    import pytest
+
+    with pytest.raises(ValueError, match="stage 's1' uses data: unsolved but has no previous stage"):
+        plan("rl.stages.0.data=unsolved").rl_data("s1")
+
+
+def test_unsolved_chains_through_hard_and_shows_in_status() -> None:
+    from r1cli.pipeline.status import stage_outputs
+
+    d = to_dict(resolve("tiny", ["rl.stages.1.data=hard"]))
+    d["rl"]["stages"].append({**d["rl"]["stages"][1], "name": "s3", "data": "unsolved"})
+    p = Plan(d)
+    assert p.rl_data("s2") == "data/hard-s1.parquet"
+    assert p.rl_data("s3") == "data/unsolved-s2.parquet"  # s2's own data (hard-s1) minus what s2 solved
+    rows = [(label, rule, out) for label, rule, out in stage_outputs(p) if not rule.startswith(("eval", "rep"))]
+    i = rows.index(("rl s1", "rl_stage", "rl/s1/DONE"))
+    assert rows[i:] == [("rl s1", "rl_stage", "rl/s1/DONE"),
+                        ("mine-hard s1", "mine_hard", "data/hard-s1.parquet"),
+                        ("rl s2", "rl_stage", "rl/s2/DONE"),
+                        ("drop-solved s2", "drop_solved", "data/unsolved-s2.parquet"),
+                        ("rl s3", "rl_stage", "rl/s3/DONE")]
+
+
+def test_dry_run_drops_solved_between_stages(tmp_path: Path) -> None:
+    env = dict(os.environ, COLUMNS="400", HF_HUB_OFFLINE="1")
+    res = subprocess.run([sys.executable, "-m", "r1cli", "pipeline", "tiny", "--set", "rl.stages.1.data=unsolved",
+                          "--profile", "slurm", "--dry-run"], cwd=tmp_path, env=env, capture_output=True,
+                         text=True, timeout=300)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    jobs = []
+    for line in res.stdout.splitlines():
+        cells = [c.strip() for c in line.split("│")]
+        if len(cells) >= 7 and cells[1].isdigit() and cells[2] in ("rl_stage", "drop_solved"):
+            jobs.append((cells[2], cells[3]))
+    assert jobs == [("rl_stage", "stage=s1"), ("drop_solved", "stage=s1"), ("rl_stage", "stage=s2")]
+    assert not (tmp_path / "runs").exists()

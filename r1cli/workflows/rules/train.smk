@@ -45,6 +45,16 @@ rule mine_hard:
         R1 + " data mine-hard --run . --stage {wildcards.stage} " + LOG
 
 
+rule drop_solved:
+    input:
+        done=lambda wc: f"rl/{wc.stage}/DONE",
+        data=lambda wc: plan.rl_data(wc.stage),
+    output:
+        "data/unsolved-{stage}.parquet",
+    shell:
+        R1 + " data drop-solved --run . --stage {wildcards.stage} " + LOG
+
+
 rule value_warmup:
     input:
         data=plan.train_data(),
@@ -52,7 +62,7 @@ rule value_warmup:
     output:
         directory("warmup/value/model"),
     params:
-        h=plan.hash("warmups.value", "rl.reward", "seed"),
+        h=plan.hash("warmups.value", "rl.reward", "seed", "rl.train.critic_init"),
     threads: plan.threads("warmups.value")
     resources:
         **plan.resources("warmups.value"),
