@@ -7,7 +7,12 @@ Alignment: the value of the state *before* response token t is read from the hid
 
 Initialisation order (:func:`make_critic`): the value warm-up's export ``<run>/warmup/value/model`` for the first
 RL stage when ``warmups.value.enabled`` (VC-PPO / VAPO value pretraining); else the previous RL stage's export
-``<run>/rl/<prev>/critic``; else the stage's init (policy) model with a zero-initialised head (V ≡ 0 at start).
+``<run>/rl/<prev>/critic``; else a fresh critic: from ``rl.train.critic_init`` when set (e.g. a reward model, as
+VAPO initialises its value model from one; :func:`critic_init_path`), otherwise from the stage's init (policy)
+model. A fresh critic keeps the value head of a critic export (:func:`is_critic_dir`) and gets a zero-initialised
+head otherwise (V ≡ 0 at start; the backbone of a causal LM or reward model dir, its own heads unused). The value
+warm-up (r1cli.train.value) starts from the same fresh critic. ``critic_init`` must share the policy's tokenizer:
+the critic reads the policy's token ids.
 
 Export format (:meth:`Critic.export`, :func:`load_critic`): an HF model dir of the backbone's causal LM
 (``save_pretrained``, so any HF loader reads it) plus ``value_head.pt`` (the head's state dict) and
@@ -89,9 +94,13 @@ class Critic:
     """Value model V(s_t) for every response token of a batch; its own AdamW.
 
     ``micro_batch_size`` rows per forward/backward. ``update`` makes ``epochs`` passes over the batch; each pass
-    takes one optimizer step per ``mini_batch_size`` consecutive rows (``None``: one step on the whole batch).
-    The loss of a step is the token-mean over its rows' valid tokens (micro-batch losses are summed with the
-    step's token count as denominator, so accumulation equals one step on the mini-batch)."""
+    takes one optimizer step per mini-batch of consecutive rows: ``mini_batch_size`` rows each, or, with
+    ``mini_batches`` = k (``rl.train.critic_mini_batches``; ORZ uses 12), ⌈B/k⌉ rows each for a batch of B rows,
+    the last one possibly smaller (10 rows, k = 3: 4 + 4 + 2). That is k steps as a rule, fewer when ⌈B/k⌉
+    rows cover the batch sooner (10 rows, k = 6: 5 steps of 2), never more than k nor more than B. At most one
+    of the two may be set; neither: one step on the whole batch. The loss of a step is the token-mean over its
+    rows' valid tokens (micro-batch losses are summed with the step's token count as denominator, so
+    accumulation equals one step on the mini-batch)."""
 
     def __init__(
         self,
@@ -106,8 +115,16 @@ class Critic:
         value_clip: float | None = 0.2,
         epochs: int = 1,
         mini_batch_size: int | None = None,
+        mini_batches: int | None = None,
         device: str | None = None,
     ) -> None:
+        if mini_batch_size is not None and mini_batches is not None:
+            raise ValueError(
+                f"set mini_batch_size ({mini_batch_size}) or mini_batches ({mini_batches}), not both: they are "
+                "two ways to size the critic's optimizer steps"
+            )
+        if mini_batches is not None and int(mini_batches) < 1:
+            raise ValueError(f"mini_batches must be >= 1, got {mini_batches}")
         self.device = device or default_device()
         self.model = model.to(self.device)
         self.head = head.to(self.device).float()
@@ -123,10 +140,19 @@ class Critic:
         if mini_batch_size is not None and int(mini_batch_size) < 1:
             raise ValueError(f"mini_batch_size must be >= 1, got {mini_batch_size}")
         self.mini_batch_size = None if mini_batch_size is None else int(mini_batch_size)
+        self.mini_batches = None if mini_batches is None else int(mini_batches)
 
     @property
     def lr(self) -> float:
         return float(self.optimizer.param_groups[0]["lr"])
+
+    def step_rows(self, rows: int) -> int:
+        """Rows per optimizer step for a batch of ``rows`` rows (see the class docstring)."""
+        if self.mini_batch_size is not None:
+            return self.mini_batch_size
+        if self.mini_batches is not None:
+            return max(1, math.ceil(rows / self.mini_batches))
+        return max(1, rows)
 
     # --- forward -------------------------------------------------------------------------------------------
     def forward_values(self, batch: TokenBatch) -> Tensor:
@@ -155,7 +181,9 @@ class Critic:
     def update(
         self, batch: TokenBatch, *, returns: Tensor, old_values: Tensor, mask: Tensor
     ) -> dict[str, float]:
-        """``epochs`` passes of the clipped value loss, one optimizer step per mini-batch (see the class).
+        """``epochs`` passes of the clipped value loss, one optimizer step per mini-batch (``mini_batch_size``
+        or ``mini_batches``, see the class); ``critic_steps`` counts them over all passes (mini-batches without a
+        valid token take no step).
 
         Metrics: ``value_loss`` (½·squared error of the first pass, token-mean), ``explained_var`` =
         1 − Var(R − V)/Var(R) of the first-pass predictions (each made before the step on its own mini-batch,
@@ -174,7 +202,7 @@ class Critic:
         if total == 0:
             return {"value_loss": 0.0, "explained_var": 0.0, "value_mean": 0.0, "critic_grad_norm": 0.0}
         mbs = self.micro_batch_size
-        step_rows = self.mini_batch_size or b
+        step_rows = self.step_rows(b)
         first_v: list[Tensor] = []
         loss_sum = clip_sum = 0.0
         norms: list[float] = []
@@ -274,8 +302,35 @@ def explained_variance(values: Tensor, returns: Tensor, mask: Tensor) -> float:
     return 1.0 - var(d) / vr if vr > 0 else 0.0
 
 
+def critic_init_path(cfg: Recipe, run: str | Path | None) -> str | None:
+    """``rl.train.critic_init`` as a loadable path/id, None when unset. A relative path that exists inside the
+    run dir ``run`` is taken from there (like other model paths of a recipe); anything else is returned as
+    written (an absolute path, a path relative to the working directory, or a hub id)."""
+    name = cfg.rl.train.critic_init
+    if name is None:
+        return None
+    p = Path(name)
+    if run is not None and not p.is_absolute() and (Path(run) / p).exists():
+        return str(Path(run) / p)
+    return name
+
+
+def fresh_critic(path: str, dtype: str = "float32", device: str = "cpu") -> tuple[Any, nn.Linear, str]:
+    """A critic that starts at ``path``: ``(causal LM whose body is the backbone, value head, head origin)``.
+    A critic export keeps its value head (``"value head of the export"``); any other model dir or id (a policy,
+    a causal LM, a reward model) loads as a causal LM and gets :func:`zero_head` (``"zero head"``)."""
+    from r1cli.engines.hf_rollout import load_model
+
+    if is_critic_dir(path):
+        model, head = load_critic(path, dtype=dtype, device=device)
+        return model, head, "value head of the export"
+    model = load_model(path, dtype=dtype, device=device)
+    return model, zero_head(hidden_size(model)).to(device), "zero head"
+
+
 def critic_source(cfg: Recipe, *, init_model: str, stage: RLStage, stage_dir: Path) -> tuple[str, str]:
-    """Where the stage's critic starts: ("warmup" | "previous" | "init", path). See the module docstring."""
+    """Where the stage's critic starts: ("warmup" | "previous" | "critic_init" | "init", path). See the module
+    docstring; ``critic_init`` (``rl.train.critic_init``) replaces ``init`` (the policy's init model)."""
     run = Path(stage_dir).parent.parent
     names = [s.name for s in cfg.rl.stages]
     idx = names.index(stage.name) if stage.name in names else -1
@@ -290,23 +345,26 @@ def critic_source(cfg: Recipe, *, init_model: str, stage: RLStage, stage_dir: Pa
         p = run / "rl" / names[idx - 1] / "critic"
         if is_critic_dir(p):
             return "previous", str(p)
+    init = critic_init_path(cfg, run)
+    if init is not None:
+        return "critic_init", init
     return "init", init_model
 
 
 def make_critic(cfg: Recipe, *, init_model: str, stage: RLStage, stage_dir: Path) -> Critic:
-    """The RL stage's critic (hook of r1cli.train.rl); lr = rl.train.critic_lr or 5x the policy lr."""
-    from r1cli.engines.hf_rollout import load_model
+    """The RL stage's critic (hook of r1cli.train.rl); lr = rl.train.critic_lr or 5x the policy lr; optimizer
+    steps per pass from rl.train.critic_mini_batches (None: one on all of the step's rollouts)."""
     from r1cli.utils.progress import log
 
     tr = cfg.rl.train
     dtype = "float32" if tr.dtype == "float32" else "bfloat16"
     kind, path = critic_source(cfg, init_model=init_model, stage=stage, stage_dir=stage_dir)
-    if kind == "init":
-        model = load_model(path, dtype=dtype)
-        head = zero_head(hidden_size(model))
+    if kind in ("init", "critic_init"):
+        model, head, origin = fresh_critic(path, dtype=dtype)
+        log(f"critic: initialised from {kind} ({path}), {origin}")
     else:
         model, head = load_critic(path, dtype=dtype)
-    log(f"critic: initialised from {kind} ({path})")
+        log(f"critic: initialised from {kind} ({path})")
     policy_lr = stage.lr or tr.lr
     return Critic(
         model,
@@ -318,4 +376,5 @@ def make_critic(cfg: Recipe, *, init_model: str, stage: RLStage, stage_dir: Path
         micro_batch_size=tr.micro_batch_size,
         value_clip=cfg.rl.algorithm.value_clip,
         epochs=cfg.rl.algorithm.ppo_epochs,
+        mini_batches=tr.critic_mini_batches,
     )

@@ -7,7 +7,9 @@ of one critic optimizer step per ``warmups.value.mini_batch_size`` rollouts: rol
 and with one optimizer step per batch a short warm-up learns the mean return only (explained variance ~0).
 The critic then initialises the first RL stage's critic (r1cli.train.critic.make_critic).
 
-Inputs read from the frozen recipe: policy = the start model (SFT model when enabled, else base); prompts = the
+Inputs read from the frozen recipe: policy = the start model (SFT model when enabled, else base); critic start =
+``rl.train.critic_init`` when set (e.g. a reward model, VAPO; relative paths resolve inside the run dir; a critic
+export keeps its value head, other models get a zero head), else the start model with a zero head; prompts = the
 RL training data; rewards = ``rl.reward`` (with its shaping terms); n / max_response / temperature / prompts per
 step from the first RL stage. Outputs: the critic export (``warmup/value/model``) and one metrics line per step
 (``warmup/value/metrics.jsonl``: value_loss, explained_var, value_mean, return_mean, acc, response_len_mean).
@@ -34,7 +36,10 @@ def run_value_warmup(
     out_dir: Path,
     ckpt_dir: Path,
     metrics_path: Path,
+    run_dir: Path | None = None,
 ) -> dict[str, Any]:
+    """Pretrain the critic (module docstring); returns the last step's metrics. ``run_dir`` resolves a
+    relative ``rl.train.critic_init``; None: the run dir of ``out_dir`` when it is ``<run>/warmup/value/model``."""
     from r1cli.algos import ADVANTAGES
     from r1cli.data.prepare import gold_of
     from r1cli.data.templates import render_prompt
@@ -42,7 +47,7 @@ def run_value_warmup(
     from r1cli.engines.hf_rollout import HFRollout, load_model, load_tokenizer
     from r1cli.engines.rollout import SamplingSpec
     from r1cli.train.checkpoint import CheckpointManager, rng_state, set_rng_state
-    from r1cli.train.critic import Critic, hidden_size, zero_head
+    from r1cli.train.critic import Critic, critic_init_path, fresh_critic
     from r1cli.train.rl import PromptLoader, _score, step_seed
     from r1cli.utils.io import append_jsonl, atomic_write_jsonl, read_jsonl, read_parquet
 
@@ -58,10 +63,16 @@ def run_value_warmup(
     for p in policy.parameters():
         p.requires_grad_(False)
     rollout = HFRollout(policy, tok, max_batch=512)
-    critic_model = load_model(init_model, dtype=dtype)
+    if run_dir is None and Path(out_dir).parts[-3:] == ("warmup", "value", "model"):
+        run_dir = Path(out_dir).parents[2]
+    init_critic = critic_init_path(cfg, run_dir)
+    critic_start = init_critic if init_critic is not None else init_model
+    critic_model, critic_head, origin = fresh_critic(critic_start, dtype=dtype)
+    kind = "rl.train.critic_init" if init_critic is not None else "the start model"
+    log(f"value warm-up: critic from {kind} ({critic_start}), {origin}")
     critic = Critic(
         critic_model,
-        zero_head(hidden_size(critic_model)),
+        critic_head,
         lr=vc.lr,
         betas=tuple(rl.train.betas),  # type: ignore[arg-type]
         weight_decay=rl.train.weight_decay,

@@ -164,6 +164,55 @@ def test_make_critic_initialisation_order(tiny_model: Path, tmp_path: Path) -> N
     assert c1.lr == pytest.approx(5 * no_warm.rl.train.lr)  # default critic lr = 5x policy lr
 
 
+def test_make_critic_from_critic_init(tiny_model: Path, tmp_path: Path) -> None:
+    """rl.train.critic_init replaces the policy's init model as a fresh critic's start: a plain causal LM dir
+    (here a perturbed copy of the tiny model, relative to the run dir) gives its backbone and a zero head; a
+    critic export keeps its value head; a previous stage's critic still wins. critic_mini_batches reaches the
+    critic."""
+    from r1cli.config import resolve
+
+    run = tmp_path / "run"
+    two = [
+        "rl.stages=[{name: s1, steps: 1, max_response: 8}, {name: s2, steps: 1, max_response: 8}]",
+        "rl.algorithm.advantage=gae",
+    ]
+    rm = _model(tiny_model)
+    torch.manual_seed(5)
+    with torch.no_grad():
+        for p in rm.parameters():
+            p.add_(0.01 * torch.randn_like(p))
+    rm.save_pretrained(run / "models" / "rm")
+    want = {k: v.detach().clone() for k, v in rm.state_dict().items()}
+
+    cfg = resolve("tiny", [*two, "rl.train.critic_init=models/rm", "rl.train.critic_mini_batches=3"])
+    s1, s2 = cfg.rl.stages
+    kind, path = critic_source(cfg, init_model=str(tiny_model), stage=s1, stage_dir=run / "rl" / "s1")
+    assert (kind, path) == ("critic_init", str(run / "models" / "rm"))
+    c = make_critic(cfg, init_model=str(tiny_model), stage=s1, stage_dir=run / "rl" / "s1")
+    got = c.model.state_dict()
+    start = _model(tiny_model).state_dict()
+    assert any(not torch.equal(start[k], want[k]) for k in want)
+    for k, v in want.items():
+        assert torch.equal(got[k], v), k
+    assert float(c.head.weight.detach().abs().sum() + c.head.bias.detach().abs().sum()) == 0.0
+    assert c.mini_batches == 3 and c.mini_batch_size is None
+    assert resolve("tiny", two).rl.train.critic_mini_batches is None
+
+    # a critic export as critic_init (absolute path): its value head comes along
+    torch.manual_seed(6)
+    exported = Critic(_model(tiny_model), torch.nn.Linear(hidden_size(rm), 1), lr=1e-3, device="cpu")
+    exported.export(tmp_path / "critic-export")
+    cfg2 = resolve("tiny", [*two, f"rl.train.critic_init={tmp_path / 'critic-export'}"])
+    c2 = make_critic(cfg2, init_model=str(tiny_model), stage=s1, stage_dir=run / "rl" / "s1")
+    _, _, batch = _batch()
+    torch.testing.assert_close(c2.values(batch), exported.values(batch))
+
+    # stage 2 continues the previous stage's critic when there is one
+    assert critic_source(cfg, init_model=str(tiny_model), stage=s2, stage_dir=run / "rl" / "s2")[0] == "critic_init"
+    c.export(run / "rl" / "s1" / "critic")
+    assert critic_source(cfg, init_model=str(tiny_model), stage=s2, stage_dir=run / "rl" / "s2")[0] == "previous"
+
+
 # ------------------------------------------------------------------------------------------------ PRIME
 
 

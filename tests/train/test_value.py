@@ -10,6 +10,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -23,7 +24,7 @@ def _one_thread() -> Iterator[None]:
     torch.set_num_threads(n)
 
 
-def _cfg(steps: int):  # noqa: ANN202
+def _cfg(steps: int, *extra: str):  # noqa: ANN202
     from r1cli.config import resolve
 
     return resolve(
@@ -38,6 +39,7 @@ def _cfg(steps: int):  # noqa: ANN202
             "rl.reward.shaping=[{name: overlong, params: {max_len: 8, cache_len: 4}}]",
             "rl.checkpoint.every=1",
             "rl.checkpoint.keep=2",
+            *extra,
         ],
     )
 
@@ -175,6 +177,88 @@ def test_critic_mini_batches(tiny_model: Path) -> None:
     assert m["value_loss"] * float(mask.sum()) >= rows03 - 1e-6
     with pytest.raises(ValueError, match="mini_batch_size"):
         critic(0)
+
+
+def test_critic_mini_batches_count(tiny_model: Path) -> None:
+    """``mini_batches`` = k (rl.train.critic_mini_batches): ⌈B/k⌉ rows per step, so 10 rows and k = 3 take 3
+    steps per pass; k = 1 is the full-batch update, number for number; it excludes ``mini_batch_size``."""
+    from r1cli.engines.hf_rollout import load_model
+    from r1cli.train.critic import Critic, hidden_size, zero_head
+
+    prompts, batch = _rand_batch(seed=7, rows=10)
+    mask = batch.response_mask
+    ret = torch.tensor([1.0 + p[-1] % 2 for p in prompts])[:, None] * mask
+
+    def critic(epochs: int = 1, **kw: int | None) -> Critic:
+        torch.manual_seed(0)
+        m = load_model(str(tiny_model), dtype="float32")
+        return Critic(m, zero_head(hidden_size(m)), lr=1e-2, micro_batch_size=3, value_clip=None,
+                      epochs=epochs, device="cpu", **kw)
+
+    def update(c: Critic) -> dict[str, float]:
+        return c.update(batch, returns=ret, old_values=torch.zeros_like(mask), mask=mask)
+
+    c3 = critic(epochs=2, mini_batches=3)
+    assert [c3.step_rows(10), c3.step_rows(2), c3.step_rows(12)] == [4, 1, 4]
+    assert update(c3)["critic_steps"] == 2 * 3
+    assert critic(mini_batches=6).step_rows(10) == 2  # 5 steps of 2: never more steps than needed
+    assert update(critic(mini_batches=6))["critic_steps"] == 5
+    assert update(critic(mini_batches=50))["critic_steps"] == 10  # never more steps than rows
+
+    full, one = critic(epochs=2), critic(epochs=2, mini_batches=1)
+    m_full, m_one = update(full), update(one)
+    assert m_full == m_one and m_one["critic_steps"] == 2
+    torch.testing.assert_close(full.values(batch), one.values(batch), rtol=0, atol=0)
+    for k, v in full.head.state_dict().items():
+        assert torch.equal(v, one.head.state_dict()[k])
+
+    with pytest.raises(ValueError, match="not both"):
+        critic(mini_batch_size=4, mini_batches=3)
+    with pytest.raises(ValueError, match="mini_batches must be >= 1"):
+        critic(mini_batches=0)
+
+
+def test_value_warmup_starts_from_critic_init(
+    tiny_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """rl.train.critic_init (relative to the run dir) is where the warm-up's critic starts; a critic export keeps
+    its value head, so the first step's predictions are not the zero head's V = 0."""
+    import r1cli.train.critic as critic_mod
+    from r1cli.engines.hf_rollout import load_model
+    from r1cli.train.critic import Critic, hidden_size
+    from r1cli.train.value import run_value_warmup
+    from r1cli.utils.io import read_jsonl
+
+    data = _data(tmp_path)
+    run = tmp_path / "run"
+    model = load_model(str(tiny_model), dtype="float32")
+    torch.manual_seed(11)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.01 * torch.randn_like(p))
+    head = torch.nn.Linear(hidden_size(model), 1)
+    torch.nn.init.constant_(head.bias, 0.5)
+    Critic(model, head, lr=1e-3, device="cpu").export(run / "models" / "rm")
+    want = {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+    seen: list[tuple[str, dict[str, Any]]] = []
+    real = critic_mod.fresh_critic
+
+    def spy(path: str, dtype: str = "float32", device: str = "cpu"):  # noqa: ANN202
+        out = real(path, dtype=dtype, device=device)
+        seen.append((path, {k: v.detach().clone() for k, v in out[0].state_dict().items()}))
+        return out
+
+    monkeypatch.setattr(critic_mod, "fresh_critic", spy)
+    cfg = _cfg(1, "rl.train.critic_init=models/rm")
+    run_value_warmup(cfg, data_path=data, init_model=str(tiny_model), out_dir=run / "warmup" / "value" / "model",
+                     ckpt_dir=run / "warmup" / "value" / "ckpt", metrics_path=run / "metrics.jsonl")
+    assert [p for p, _ in seen] == [str(run / "models" / "rm")]  # resolved inside the run dir
+    start = seen[0][1]
+    for k, v in want.items():  # the warm-up's critic started from the export's weights, not the start model's
+        assert torch.equal(start[k], v), k
+    first = read_jsonl(run / "metrics.jsonl")[0]
+    assert first["value_mean"] != 0.0  # the export's head (bias 0.5), not a zero head
 
 
 def test_value_warmup_cli_refuses_when_disabled(tmp_path: Path) -> None:
