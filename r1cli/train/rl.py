@@ -316,6 +316,7 @@ class RLStageRunner:
             min_lr_ratio=rl.train.min_lr_ratio,
             end_lr=stage.lr_end,
             gradient_checkpointing=rl.train.gradient_checkpointing,
+            optimizer=rl.train.optimizer,
             **trainer_extra,
         )
         self.rollout = HFRollout(self.trainer.model, self.tok, max_batch=512)

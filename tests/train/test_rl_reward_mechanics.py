@@ -172,3 +172,10 @@ def test_stage_uses_prioritized_loader_and_running_norm(tmp_path: Path, tiny_mod
     assert runner.reward_moments is not None and runner.reward_moments.count == len(ro.scores)
     assert out["reward_norm_mean"] == pytest.approx(sum(ro.scores) / len(ro.scores))
     assert math.isfinite(out["grad_norm"])
+
+
+def test_stage_uses_the_recipe_optimizer(tmp_path: Path, tiny_model: Path, data: Path) -> None:
+    cfg = resolve("tiny", [*BASE, "rl.train.optimizer=adafactor"])
+    runner = RLStageRunner(cfg, cfg.rl.stages[0], data_path=data, init_model=str(tiny_model),
+                           stage_dir=tmp_path / "s")
+    assert isinstance(runner.trainer.optimizer, torch.optim.Adafactor)
