@@ -234,6 +234,10 @@ class KLConfig(Strict):
     adaptive: bool = False
     target: float | None = None
     horizon: int = 10000
+    ref_reset_every: int | None = Field(
+        None, ge=1, description="replace the reference by the current policy every N steps of a stage "
+        "(DeepSeek-R1-Zero: 400); None = fixed reference"
+    )
 
 
 class AdaptiveEntropyConfig(Strict):

@@ -316,8 +316,9 @@ def _logp_from_hidden(
         logp = logits.gather(-1, labels.clamp(min=0).unsqueeze(-1)).squeeze(-1) - logz
         ent = None
         if with_entropy:
-            probs = torch.softmax(logits.detach(), dim=-1)
-            ent = logz.detach() - (probs * logits.detach()).sum(-1)
+            # differentiable (an entropy bonus needs its gradient), as the chunked path's entropy is
+            probs = torch.softmax(logits, dim=-1)
+            ent = logz - (probs * logits).sum(-1)
     else:
         logp, ent = logprobs_from_hidden(
             h, weight, labels, chunk_size=4096, with_entropy=with_entropy, bias=bias, temperature=temperature

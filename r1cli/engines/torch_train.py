@@ -147,8 +147,9 @@ class TorchTrainer:
             logp = logits.gather(-1, batch.response_ids.clamp(min=0).unsqueeze(-1)).squeeze(-1) - logz
             ent = None
             if with_entropy:
-                probs = torch.softmax(logits.detach(), dim=-1)
-                ent = logz.detach() - (probs * logits.detach()).sum(-1)
+                # differentiable (an entropy bonus needs its gradient), as the chunked path's entropy is
+                probs = torch.softmax(logits, dim=-1)
+                ent = logz - (probs * logits).sum(-1)
             return logp, ent
         logp, ent = logprobs_from_hidden(
             h,

@@ -389,6 +389,58 @@ class RLStageRunner:
         _, correct = _score(self.cfg, texts, golds, finished, lens, list(range(len(texts))), self.pool)
         return correct
 
+    def reset_reference(self) -> None:
+        """Copy the current policy into the frozen KL reference (DeepSeek-R1-Zero, Guo et al. 2025, Methods:
+        the reference is replaced by the latest policy every 400 steps). A ZeRO-3-sharded reference is written
+        through gathered parameters."""
+        if self.ref is None:
+            return
+        src = (self.trainer.named_weights() if hasattr(self.trainer, "named_weights")
+               else [*self.trainer.model.named_parameters(), *self.trainer.model.named_buffers()])
+        dst = dict(self.ref.named_parameters())
+        dst.update(dict(self.ref.named_buffers()))
+        sharded = hasattr(self.ref, "_r1_engine")
+        with torch.no_grad():
+            for name, t in src:
+                if name not in dst:
+                    raise KeyError(f"reference model has no tensor {name!r}")
+                d = dst[name]
+                if sharded and hasattr(d, "ds_id"):
+                    import deepspeed
+
+                    with deepspeed.zero.GatheredParameters([d], modifier_rank=0):
+                        d.data.copy_(t.to(d.device, d.dtype))
+                else:
+                    d.data.copy_(t.to(d.device, d.dtype))
+
+    def reference_state(self) -> dict[str, torch.Tensor]:
+        """The reference weights (checkpointed when the reference is reset during a stage)."""
+        assert self.ref is not None
+        if hasattr(self.ref, "_r1_engine"):
+            import deepspeed
+
+            params = list(self.ref.named_parameters())
+            with deepspeed.zero.GatheredParameters([p for _, p in params], modifier_rank=None):
+                return {n: p.data.detach().cpu().clone() for n, p in params}
+        return {k: v.detach().cpu().clone() for k, v in self.ref.state_dict().items()}
+
+    def load_reference_state(self, state: dict[str, torch.Tensor]) -> None:
+        assert self.ref is not None
+        dst = dict(self.ref.named_parameters())
+        dst.update(dict(self.ref.named_buffers()))
+        with torch.no_grad():
+            for name, t in state.items():
+                d = dst.get(name)
+                if d is None:
+                    continue  # tied weights appear once in named_parameters
+                if hasattr(self.ref, "_r1_engine") and hasattr(d, "ds_id"):
+                    import deepspeed
+
+                    with deepspeed.zero.GatheredParameters([d], modifier_rank=0):
+                        d.data.copy_(t.to(d.device, d.dtype))
+                else:
+                    d.data.copy_(t.to(d.device, d.dtype))
+
     # --- rollout + reward + dynamic sampling -------------------------------------------------------------------
     def collect(self, step: int) -> tuple[Rollouts, dict[str, float]]:
         from r1cli.algos import FILTERS
@@ -715,6 +767,8 @@ class RLStageRunner:
                 self.entropy_ctl.load_state_dict(state["entropy_ctl"])
             if self.reward_moments is not None and "reward_moments" in state:
                 self.reward_moments.load_state_dict(state["reward_moments"])
+            if self.ref is not None and "reference" in state:
+                self.load_reference_state(state["reference"])
             start = int(meta["step"])
             log(f"rl {st.name}: resumed from checkpoint step {start} ({ckpt.latest()})")
         # drop log lines of steps after the checkpoint (they will be redone identically)
@@ -735,8 +789,12 @@ class RLStageRunner:
         first: dict[str, float] = {}
         try:
             with Progress(st.steps, f"rl {st.name}", start=start) as prog:
+                reset_every = self.cfg.rl.algorithm.kl.ref_reset_every
                 for step in range(start, st.steps):
                     t0 = time.time()
+                    if reset_every and step > 0 and step % reset_every == 0 and self.ref is not None:
+                        self.reset_reference()
+                        log(f"rl {st.name}: step {step}: reference reset to the current policy")
                     ro, m = self.collect(step)
                     m.update(self.update(ro, step))
                     m["t_step"] = time.time() - t0
@@ -757,6 +815,8 @@ class RLStageRunner:
                             state["entropy_ctl"] = self.entropy_ctl.state_dict()
                         if self.reward_moments is not None:
                             state["reward_moments"] = self.reward_moments.state_dict()
+                        if reset_every and self.ref is not None and done > reset_every:
+                            state["reference"] = self.reference_state()
                         if self.critic is not None:
                             state["critic"] = self.critic.state_dict()
                         if self.prm is not None:

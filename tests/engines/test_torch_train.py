@@ -115,3 +115,24 @@ def test_adafactor_differs_from_adamw(tiny_model: Path) -> None:
         _train_step(tr, seed=0)
         runs[name] = _params(tr)
     assert any(not torch.equal(runs["adamw"][k], runs["adafactor"][k]) for k in runs["adamw"])
+
+
+def test_entropy_is_differentiable_on_both_logit_paths(tiny_model: Path) -> None:
+    """An entropy bonus needs d(entropy)/d(weights): the one-matmul path (small vocab x tokens) must give the
+    same entropy and gradient as the chunked path (regression: the direct path once detached it)."""
+    m = _model(tiny_model)
+    with torch.no_grad():  # the embedded model starts uniform (zero entropy gradient): perturb its head
+        m.get_output_embeddings().weight.add_(0.05 * torch.randn_like(m.get_output_embeddings().weight))
+    batch = _batch(3)
+    out = []
+    for direct_max in (1 << 40, 0):
+        tr = TorchTrainer(copy.deepcopy(m), lr=1e-3)
+        tr.direct_logits_max = direct_max
+        _, ent = tr.response_logprobs(batch, 1.0, with_entropy=True)
+        assert ent is not None and ent.requires_grad
+        (ent * batch.response_mask).sum().backward()
+        g = torch.cat([p.grad.flatten() for p in tr.model.parameters() if p.grad is not None])
+        out.append((ent.detach(), g))
+    (e1, g1), (e2, g2) = out
+    assert torch.allclose(e1, e2, atol=1e-5)
+    assert float(g1.norm()) > 0 and torch.allclose(g1, g2, atol=1e-5, rtol=1e-4)

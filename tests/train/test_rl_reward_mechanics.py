@@ -179,3 +179,63 @@ def test_stage_uses_the_recipe_optimizer(tmp_path: Path, tiny_model: Path, data:
     runner = RLStageRunner(cfg, cfg.rl.stages[0], data_path=data, init_model=str(tiny_model),
                            stage_dir=tmp_path / "s")
     assert isinstance(runner.trainer.optimizer, torch.optim.Adafactor)
+
+
+def test_reference_reset_copies_the_policy_and_checkpoints(tmp_path: Path, tiny_model: Path, data: Path) -> None:
+    """DeepSeek-R1-Zero replaces the KL reference by the current policy every 400 steps."""
+    cfg = resolve("tiny", [*BASE, "rl.algorithm.kl.coef=0.01", "rl.algorithm.kl.ref_reset_every=2"])
+    runner = RLStageRunner(cfg, cfg.rl.stages[0], data_path=data, init_model=str(tiny_model),
+                           stage_dir=tmp_path / "s")
+    assert runner.ref is not None
+    with torch.no_grad():
+        for p in runner.trainer.model.parameters():
+            p.add_(0.01)
+    pol = runner.trainer.model.state_dict()
+    before = {k: v.clone() for k, v in runner.ref.state_dict().items()}
+    assert any(not torch.equal(before[k], pol[k]) for k in pol)
+    runner.reset_reference()
+    ref = runner.ref.state_dict()
+    assert all(torch.equal(ref[k], pol[k]) for k in pol)
+    assert all(not p.requires_grad for p in runner.ref.parameters())
+    saved = runner.reference_state()
+    runner.load_reference_state(before)
+    assert all(torch.equal(runner.ref.state_dict()[k], before[k]) for k in before)
+    runner.load_reference_state(saved)
+    assert all(torch.equal(runner.ref.state_dict()[k], pol[k]) for k in pol)
+
+
+def test_resume_between_reference_resets_restores_the_reference(tmp_path: Path, tiny_model: Path,
+                                                                data: Path) -> None:
+    sets = [*BASE, "rl.algorithm.kl.coef=0.05", "rl.algorithm.kl.use=loss", "rl.algorithm.kl.ref_reset_every=2",
+            "rl.algorithm.entropy_coef=0.05",  # moves the policy although the untrained model earns no reward
+            "rl.stages.0.steps=4", "rl.checkpoint.every=1", "rl.checkpoint.keep=4"]
+    cfg = resolve("tiny", sets)
+    # the embedded model starts with a uniform next-token distribution (zero gradient of entropy, no reward):
+    # give it random output weights so the policy moves and the KL to the reset reference is not 0
+    from r1cli.engines.hf_rollout import load_model, load_tokenizer
+
+    m = load_model(str(tiny_model), dtype="float32")
+    torch.manual_seed(0)
+    with torch.no_grad():
+        m.get_output_embeddings().weight.normal_(0, 0.05)
+    init = tmp_path / "init"
+    m.save_pretrained(init)
+    load_tokenizer(str(tiny_model)).save_pretrained(init)
+    tiny_model = init
+    stage_dir = tmp_path / "s"
+    RLStageRunner(cfg, cfg.rl.stages[0], data_path=data, init_model=str(tiny_model), stage_dir=stage_dir).run()
+    lines = (stage_dir / "metrics.jsonl").read_text().splitlines()
+    import json
+
+    full = [json.loads(x) for x in lines]
+    # resume from the step-3 checkpoint (last reset at step 2): step 3 must be redone identically
+    import shutil
+
+    shutil.rmtree(stage_dir / "checkpoints" / "step_00000004", ignore_errors=True)
+    RLStageRunner(cfg, cfg.rl.stages[0], data_path=data, init_model=str(tiny_model), stage_dir=stage_dir).run()
+    again = [json.loads(x) for x in (stage_dir / "metrics.jsonl").read_text().splitlines()]
+    assert [m["step"] for m in again] == [0, 1, 2, 3]
+    skip = {k for k, v in full[3].items() if k.startswith("t_") or k.endswith("_per_s") or isinstance(v, str)}
+    assert {k: v for k, v in again[3].items() if k not in skip} == pytest.approx(
+        {k: v for k, v in full[3].items() if k not in skip}, rel=1e-5, abs=1e-7)
+    assert full[3]["kl"] > 0, [(m["kl"], m["entropy"], m["grad_norm"], m["lr"]) for m in full]
