@@ -410,6 +410,9 @@ class RLConfig(Strict):
         names = [s.name for s in self.stages]
         if len(names) != len(set(names)):
             raise ValueError(f"rl.stages names must be unique, got {names}")
+        if self.stages and self.stages[0].data in ("hard", "unsolved"):
+            raise ValueError(f"rl.stages.0.data={self.stages[0].data!r} needs a previous stage's rollouts; the "
+                             "first stage has none")
         return self
 
 

@@ -39,9 +39,12 @@ def mine_hard(rows: list[dict[str, Any]], trajectories: Iterable[Mapping[str, An
     seen = [k for k in acc if k in ids]
     summary = {"rows": len(rows), "seen": len(seen), "unseen": len(rows) - len(seen), "hard": len(hard),
                "max_acc": max_acc, "unknown_ids": sum(k not in ids for k in acc),
-               "mean_acc": (sum(acc[k][0] / acc[k][1] for k in seen if acc[k][1]) / len(seen)) if seen
-               else float("nan")}
+               "mean_acc": _mean([acc[k][0] / acc[k][1] for k in seen if acc[k][1]])}
     return hard, summary
+
+
+def _mean(xs: list[float]) -> float:
+    return sum(xs) / len(xs) if xs else float("nan")
 
 
 def last_groups(trajectories: Iterable[Mapping[str, Any]]) -> dict[str, tuple[int, int]]:

@@ -139,8 +139,11 @@ def test_unsolved_stage_reads_the_previous_stages_data_minus_solved() -> None:
     assert p.rl_data("s1") == "data/filtered.parquet"
     import pytest
 
-    with pytest.raises(ValueError, match="stage 's1' uses data: unsolved but has no previous stage"):
-        plan("rl.stages.0.data=unsolved").rl_data("s1")
+    from r1cli.errors import R1ConfigError
+
+    for kind in ("unsolved", "hard"):  # the schema refuses it before any plan is made
+        with pytest.raises(R1ConfigError, match="the first stage has none"):
+            plan(f"rl.stages.0.data={kind}")
 
 
 def test_unsolved_chains_through_hard_and_shows_in_status() -> None:
