@@ -458,8 +458,22 @@ class EvalConfig(Strict):
     per_benchmark: dict[str, EvalOverride] = Field(
         default_factory=dict, description="benchmark name -> sampling overrides (n, temperature, ...)"
     )
+    length_budgets: list[int] = Field(
+        default_factory=list,
+        description="L1: evaluate each benchmark once per budget N with `budget_instruction` appended to the "
+        "prompt (results as '<benchmark>@N'); empty = plain prompts",
+    )
+    budget_instruction: str = Field("Think for {n} tokens.", description="the budget text; {n} = N")
     engine: Literal["hf", "vllm"] = "hf"
     resources: Resources = Field(default_factory=Resources)
+
+    @model_validator(mode="after")
+    def _budgets_ok(self) -> EvalConfig:
+        if any(n < 1 for n in self.length_budgets):
+            raise ValueError(f"eval.length_budgets must be positive token counts, got {self.length_budgets}")
+        if "{n}" not in self.budget_instruction:
+            raise ValueError("eval.budget_instruction must contain {n}")
+        return self
 
 
 class Recipe(Strict):

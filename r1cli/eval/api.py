@@ -27,17 +27,20 @@ def load_eval_data(
     template: str | None = "chat",
     system_prompt: str | None = None,
     limit: int | None = None,
+    budget_instruction: str = "Think for {n} tokens.",
 ) -> EvalData:
-    """A registry benchmark as prepared rows with its reward (see r1cli.data.benchmarks)."""
+    """A registry benchmark as prepared rows with its reward (see r1cli.data.benchmarks). ``NAME@N``: the same
+    rows with an L1 length budget N in the prompt (:func:`with_budget`)."""
     from r1cli.data.benchmarks import load_benchmark, locate
 
+    base, budget = _split(benchmark)
     b, rows = load_benchmark(
-        benchmark, data_dir=data_dir, template=template or "chat", system_prompt=system_prompt, limit=limit
+        base, data_dir=data_dir, template=template or "chat", system_prompt=system_prompt, limit=limit
     )
     if not rows:
         raise R1InputError(f"benchmark {b.name!r} has no rows")
     src = b.synth or str(locate(b, data_dir) or (f"hub:{b.hub_id}" if b.hub_id else ""))
-    return EvalData(
+    data = EvalData(
         name=b.name,
         rows=rows,
         reward=b.reward,
@@ -45,6 +48,28 @@ def load_eval_data(
         template=b.template or template,
         source=src,
     )
+    return data if budget is None else with_budget(data, budget, budget_instruction)
+
+
+def _split(benchmark: str) -> tuple[str, int | None]:
+    from r1cli.eval.spec import split_budget
+
+    try:
+        return split_budget(benchmark)
+    except ValueError as exc:
+        raise R1InputError(str(exc)) from exc
+
+
+def with_budget(data: EvalData, budget: int, instruction: str = "Think for {n} tokens.") -> EvalData:
+    """L1's per-budget evaluation (Aggarwal & Welleck 2025, §4): every prompt gets ``instruction`` with N =
+    ``budget`` appended (as at training time, after a blank line) and keeps N as ``meta.target_len``; the
+    result is named ``<benchmark>@N``."""
+    from dataclasses import replace
+
+    from r1cli.data.prepare import add_length_targets
+
+    rows = add_length_targets(data.rows, low=budget, high=budget, instruction=instruction)
+    return replace(data, name=f"{data.name}@{budget}", rows=rows)
 
 
 def build_rollout(
@@ -301,8 +326,11 @@ def run_eval_stage(
     model_path = resolve_model_dir(cfg, run_dir, model_name)
     if model_path.startswith(str(run_dir)) and not Path(model_path).exists():
         raise R1InputError(f"model {model_name!r} not found at {model_path} (has its stage run?)")
-    if benchmark == "test":
+    base, budget = _split(benchmark)
+    if base == "test":
         data = recipe_test_data(cfg, run_dir)
+        if budget is not None:
+            data = with_budget(data, budget, ev.budget_instruction)
     else:
         data = load_eval_data(
             benchmark,
@@ -310,6 +338,7 @@ def run_eval_stage(
             template=cfg.template,
             system_prompt=cfg.system_prompt,
             limit=ev.limit,
+            budget_instruction=ev.budget_instruction,
         )
     fp = model_fingerprint(model_path)
     tp = cfg.rl.rollout.tensor_parallel
@@ -335,7 +364,7 @@ def run_eval_stage(
             chunk_sequences=default_chunk(ev.engine, n_samples),
             pool=pool,
             on_model_change="restart",
-            published=published_for(cfg.published, benchmark),
+            published=published_for(cfg.published, benchmark) if budget is None else None,
             progress=progress,
         )
     log(f"eval {model_name}/{benchmark}: {res.generated} sequences generated -> {out_dir / 'metrics.json'}")

@@ -53,13 +53,37 @@ def spec_hash(spec: dict[str, Any]) -> str:
     return config_hash({k: spec.get(k) for k in SPEC_KEYS}, length=10)
 
 
+def split_budget(benchmark: str) -> tuple[str, int | None]:
+    """``"aime24@512"`` -> ``("aime24", 512)``: a benchmark evaluated with an L1 length budget in the prompt
+    (see ``eval.length_budgets``); a name without ``@N`` -> ``(name, None)``."""
+    base, sep, tail = benchmark.rpartition("@")
+    if not sep:
+        return benchmark, None
+    if not tail.isdigit() or int(tail) < 1 or not base:
+        raise ValueError(f"benchmark {benchmark!r}: a length budget is written NAME@N with N a positive integer")
+    return base, int(tail)
+
+
+def eval_benchmarks(cfg: dict[str, Any]) -> list[str]:
+    """The benchmark names a recipe evaluates: ``eval.benchmarks``, each once per ``eval.length_budgets``
+    entry as ``name@N`` when budgets are given (L1's per-budget protocol)."""
+    ev = cfg["eval"]
+    budgets = list(ev.get("length_budgets") or [])
+    if not budgets:
+        return list(ev["benchmarks"])
+    return [f"{b}@{n}" for b in ev["benchmarks"] for n in budgets]
+
+
 def spec_from_recipe(cfg: dict[str, Any], benchmark: str | None = None) -> dict[str, Any]:
     """The eval sampling spec of a resolved recipe (dict form); with ``benchmark``, its
-    ``eval.per_benchmark`` overrides applied."""
+    ``eval.per_benchmark`` overrides applied (an ``@N`` budget variant takes its base benchmark's, then its
+    own)."""
     ev = dict(cfg["eval"])
     if benchmark is not None:
-        over = (ev.get("per_benchmark") or {}).get(benchmark) or {}
-        ev.update({k: v for k, v in over.items() if v is not None})
+        table = ev.get("per_benchmark") or {}
+        for key in dict.fromkeys([split_budget(benchmark)[0], benchmark]):
+            over = table.get(key) or {}
+            ev.update({k: v for k, v in over.items() if v is not None})
     return sampling_spec(
         n=ev["n"],
         temperature=ev["temperature"],

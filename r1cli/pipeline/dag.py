@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from r1cli.config.load import config_hash
-from r1cli.eval.spec import spec_from_recipe, spec_hash
+from r1cli.eval.spec import eval_benchmarks, spec_from_recipe, spec_hash, split_budget
 
 # r1 stage names accepted by --until, mapped to Snakemake rule names.
 STAGE_RULES = {
@@ -160,7 +160,7 @@ class Plan:
         return [f"data/passrates/shard-{i}-of-{n}.parquet" for i in range(n)]
 
     def benchmark_input(self, bench: str) -> str | list[str]:
-        return "data/test.parquet" if bench == "test" else []
+        return "data/test.parquet" if split_budget(bench)[0] == "test" else []
 
     # --- hashes ----------------------------------------------------------------------------------------------
     def rl_hash(self, stage: str) -> str:
@@ -183,7 +183,7 @@ class Plan:
         for m in ev["models"]:
             if m == "final" and not self.stages and not self.cfg["warmups"]["sft"]["enabled"]:
                 continue
-            for b in ev["benchmarks"]:
+            for b in eval_benchmarks(self.cfg):
                 out.append(f"eval/{m}/{b}/{spec_hash(spec_from_recipe(self.cfg, b))}/metrics.json")
         return out
 

@@ -107,3 +107,43 @@ def test_resolve_model_dir(tmp_path: Path) -> None:
     assert resolve_model_dir(cfg, run, "org/some-model") == "org/some-model"
     cfg2 = resolve("tiny", ["warmups.sft.enabled=false", "rl.stages=[]", "model.path=Qwen/Qwen2.5-0.5B"])
     assert resolve_model_dir(cfg2, run, "final") == "Qwen/Qwen2.5-0.5B"
+
+
+def test_length_budgets_evaluate_each_budget_with_its_instruction(tiny_model: Path, tmp_path: Path) -> None:
+    """L1's per-budget protocol: eval.length_budgets [8, 16] -> test@8 and test@16, each prompt carrying its
+    'Think for N tokens.' instruction, at the paths the pipeline plans."""
+    from r1cli.config import load_frozen, to_dict
+    from r1cli.pipeline.dag import Plan
+
+    _, run = _make_run(tmp_path, tiny_model, ["eval.models=[sft]", "eval.length_budgets=[8, 16]"])
+    cfg = load_frozen(run)
+    planned = Plan(to_dict(cfg)).eval_targets()
+    assert [p.split("/")[2] for p in planned] == ["test@8", "test@16"]
+    for bench in ("test@8", "test@16"):
+        path = run_eval_stage(cfg, run, "sft", bench, progress=False)
+        assert str(path.relative_to(run)) in planned
+        assert json.loads(path.read_text())["benchmark"] == bench
+        samples = [json.loads(x) for x in (path.parent / "samples.jsonl").read_text().splitlines()]
+        assert samples
+    from r1cli.eval.api import recipe_test_data, with_budget
+
+    d = with_budget(recipe_test_data(cfg, run), 8)
+    msgs = d.rows[0].get("messages") or [{"role": "user", "content": d.rows[0]["prompt"]}]
+    assert msgs[-1]["content"].endswith("\n\nThink for 8 tokens.") and d.name == "test@8"
+    assert json.loads(d.rows[0]["meta"])["target_len"] == 8
+
+
+def test_budget_names_parse() -> None:
+    from r1cli.config import resolve
+    from r1cli.errors import R1ConfigError
+    from r1cli.eval.spec import eval_benchmarks, split_budget
+
+    assert split_budget("aime24@512") == ("aime24", 512) and split_budget("aime24") == ("aime24", None)
+    for bad in ("aime24@", "aime24@x", "@5", "aime24@0"):
+        with pytest.raises(ValueError, match="NAME@N"):
+            split_budget(bad)
+    cfg = {"eval": {"benchmarks": ["a", "b"], "length_budgets": [1, 2]}}
+    assert eval_benchmarks(cfg) == ["a@1", "a@2", "b@1", "b@2"]
+    assert eval_benchmarks({"eval": {"benchmarks": ["a"], "length_budgets": []}}) == ["a"]
+    with pytest.raises(R1ConfigError, match="length_budgets"):
+        resolve("tiny", ["eval.length_budgets=[0]"])
