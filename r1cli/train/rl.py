@@ -391,55 +391,27 @@ class RLStageRunner:
 
     def reset_reference(self) -> None:
         """Copy the current policy into the frozen KL reference (DeepSeek-R1-Zero, Guo et al. 2025, Methods:
-        the reference is replaced by the latest policy every 400 steps). A ZeRO-3-sharded reference is written
-        through gathered parameters."""
+        the reference is replaced by the latest policy every 400 steps)."""
+        from r1cli.engines.weights import copy_weights_into
+
         if self.ref is None:
             return
         src = (self.trainer.named_weights() if hasattr(self.trainer, "named_weights")
                else [*self.trainer.model.named_parameters(), *self.trainer.model.named_buffers()])
-        dst = dict(self.ref.named_parameters())
-        dst.update(dict(self.ref.named_buffers()))
-        sharded = hasattr(self.ref, "_r1_engine")
-        with torch.no_grad():
-            for name, t in src:
-                if name not in dst:
-                    raise KeyError(f"reference model has no tensor {name!r}")
-                d = dst[name]
-                if sharded and hasattr(d, "ds_id"):
-                    import deepspeed
-
-                    with deepspeed.zero.GatheredParameters([d], modifier_rank=0):
-                        d.data.copy_(t.to(d.device, d.dtype))
-                else:
-                    d.data.copy_(t.to(d.device, d.dtype))
+        copy_weights_into(self.ref, src)
 
     def reference_state(self) -> dict[str, torch.Tensor]:
         """The reference weights (checkpointed when the reference is reset during a stage)."""
-        assert self.ref is not None
-        if hasattr(self.ref, "_r1_engine"):
-            import deepspeed
+        from r1cli.engines.weights import gathered_state_dict
 
-            params = list(self.ref.named_parameters())
-            with deepspeed.zero.GatheredParameters([p for _, p in params], modifier_rank=None):
-                return {n: p.data.detach().cpu().clone() for n, p in params}
-        return {k: v.detach().cpu().clone() for k, v in self.ref.state_dict().items()}
+        assert self.ref is not None
+        return gathered_state_dict(self.ref)
 
     def load_reference_state(self, state: dict[str, torch.Tensor]) -> None:
-        assert self.ref is not None
-        dst = dict(self.ref.named_parameters())
-        dst.update(dict(self.ref.named_buffers()))
-        with torch.no_grad():
-            for name, t in state.items():
-                d = dst.get(name)
-                if d is None:
-                    continue  # tied weights appear once in named_parameters
-                if hasattr(self.ref, "_r1_engine") and hasattr(d, "ds_id"):
-                    import deepspeed
+        from r1cli.engines.weights import copy_weights_into
 
-                    with deepspeed.zero.GatheredParameters([d], modifier_rank=0):
-                        d.data.copy_(t.to(d.device, d.dtype))
-                else:
-                    d.data.copy_(t.to(d.device, d.dtype))
+        assert self.ref is not None
+        copy_weights_into(self.ref, state.items(), strict=False)
 
     # --- rollout + reward + dynamic sampling -------------------------------------------------------------------
     def collect(self, step: int) -> tuple[Rollouts, dict[str, float]]:
