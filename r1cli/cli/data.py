@@ -558,27 +558,12 @@ def mine_hard_cmd(
     from r1cli.data.prepare import read_rows, write_rows
     from r1cli.utils.io import read_jsonl
 
-    if run is not None:
-        cfg = frozen(run)
-        st = _need(stage, "--stage", "r1 data mine-hard --run")
-        traj_path = run / "rl" / st / "trajectories.jsonl"
-        try:
-            data = data or run / _plan(cfg).rl_data(st)
-        except ValueError as exc:
-            raise R1InputError(str(exc)) from exc
-        out = out or run / "data" / f"hard-{st}.parquet"
-        max_acc = cfg.curation.mine_hard.max_acc if max_acc is None else max_acc
-    else:
-        ro = _need(rollouts, "--rollouts STAGE_DIR", "r1 data mine-hard")
-        traj_path = ro / "trajectories.jsonl" if ro.is_dir() else ro
-        if data is None:
-            data = _stage_data(traj_path)
+    traj_path, data, dest = _stage_io("mine-hard", "hard", run, stage, rollouts, data, out)
+    if run is not None and max_acc is None:
+        max_acc = frozen(run).curation.mine_hard.max_acc
     thr = 0.0625 if max_acc is None else max_acc
     if not 0 <= thr <= 1:
         raise R1InputError(f"--max-acc must be in [0, 1], got {thr}")
-    dest = _need(out, "--out", "r1 data mine-hard")
-    if not traj_path.exists():
-        raise R1InputError("no trajectories (has the stage run?)", file=str(traj_path))
     rows = read_rows(data)
     hard, summary = mine_hard(rows, read_jsonl(traj_path), thr)
     console.print(_table("mine-hard", [("max acc (strict)", thr), ("prompts in data", summary["rows"]),
@@ -607,23 +592,7 @@ def drop_solved_cmd(
     from r1cli.data.prepare import read_rows, write_rows
     from r1cli.utils.io import read_jsonl
 
-    if run is not None:
-        cfg = frozen(run)
-        st = _need(stage, "--stage", "r1 data drop-solved --run")
-        traj_path = run / "rl" / st / "trajectories.jsonl"
-        try:
-            data = data or run / _plan(cfg).rl_data(st)
-        except ValueError as exc:
-            raise R1InputError(str(exc)) from exc
-        out = out or run / "data" / f"unsolved-{st}.parquet"
-    else:
-        ro = _need(rollouts, "--rollouts STAGE_DIR", "r1 data drop-solved")
-        traj_path = ro / "trajectories.jsonl" if ro.is_dir() else ro
-        if data is None:
-            data = _stage_data(traj_path)
-    dest = _need(out, "--out", "r1 data drop-solved")
-    if not traj_path.exists():
-        raise R1InputError("no trajectories (has the stage run?)", file=str(traj_path))
+    traj_path, data, dest = _stage_io("drop-solved", "unsolved", run, stage, rollouts, data, out)
     rows = read_rows(data)
     traj = read_jsonl(traj_path)
     for i, t in enumerate(traj):
@@ -641,6 +610,30 @@ def drop_solved_cmd(
                            "to train on")
     write_rows(dest, kept)
     console.print(f"→ {dest}")
+
+
+def _stage_io(cmd: str, prefix: str, run: Path | None, stage: str | None, rollouts: Path | None,
+              data: Path | None, out: Path | None) -> tuple[Path, Path, Path]:
+    """(trajectories, stage data, output) of a command that builds stage data from a stage's rollouts: the
+    pipeline form (--run, --stage: output data/<prefix>-<stage>.parquet) or the standalone one (--rollouts,
+    --data inferred when the rollouts sit in a run, --out)."""
+    if run is not None:
+        st = _need(stage, "--stage", f"r1 data {cmd} --run")
+        traj_path = run / "rl" / st / "trajectories.jsonl"
+        try:
+            data = data or run / _plan(frozen(run)).rl_data(st)
+        except ValueError as exc:
+            raise R1InputError(str(exc)) from exc
+        out = out or run / "data" / f"{prefix}-{st}.parquet"
+    else:
+        ro = _need(rollouts, "--rollouts STAGE_DIR", f"r1 data {cmd}")
+        traj_path = ro / "trajectories.jsonl" if ro.is_dir() else ro
+        if data is None:
+            data = _stage_data(traj_path)
+    dest = _need(out, "--out", f"r1 data {cmd}")
+    if not traj_path.exists():
+        raise R1InputError("no trajectories (has the stage run?)", file=str(traj_path))
+    return traj_path, data, dest
 
 
 def _stage_data(traj_path: Path) -> Path:
