@@ -6,7 +6,6 @@ from __future__ import annotations
 import copy
 import io
 import random
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,13 +14,7 @@ import torch
 from r1cli.engines.batch import build_batch
 from r1cli.engines.torch_train import OPTIMIZERS, TorchTrainer, make_optimizer
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Iterator[None]:
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _model(path: Path):  # noqa: ANN202

@@ -22,14 +22,7 @@ from r1cli.train.critic import (
 )
 from r1cli.train.prm import ImplicitPRM, TokenRM, make_prm
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():  # noqa: ANN202
-    """Tiny tensors: one thread is fastest, and it avoids spin-wait collapse on a shared 2-core box."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _model(path: Path):  # noqa: ANN202
