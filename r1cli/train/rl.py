@@ -356,7 +356,7 @@ class RLStageRunner:
         pri = rl.rollout.prioritized
         if pri.enabled:
             self.loader = PrioritizedLoader(len(rows), step_seed(cfg.seed, stage.name), [
-                _row_pass_rate(r, pri.prior) for r in rows], floor=pri.floor)
+                _pass_rate_prior(g, pri.prior) for g in self.golds], floor=pri.floor)
         else:
             self.loader = PromptLoader(len(rows), step_seed(cfg.seed, stage.name))
         self.reward_moments = RunningMoments() if rl.reward.normalize == "running" else None
@@ -805,16 +805,11 @@ class RLStageRunner:
             self.critic.export(self.stage_dir / "critic")
 
 
-def _row_pass_rate(row: dict[str, Any], default: float) -> float:
-    """The difficulty filter's measured pass rate of a row (``meta.pass_rate``), else ``default``."""
-    meta = row.get("meta") or {}
-    if isinstance(meta, str):
-        try:
-            meta = json.loads(meta) if meta.strip().startswith("{") else {}
-        except json.JSONDecodeError:
-            meta = {}
-    v = meta.get("pass_rate") if isinstance(meta, dict) else None
-    return float(v) if isinstance(v, int | float) else default
+def _pass_rate_prior(gold: dict[str, Any], default: float) -> float:
+    """The difficulty filter's measured pass rate of a row (``meta.pass_rate``, in its gold view from
+    ``gold_of``), else ``default``."""
+    v = gold.get("pass_rate")
+    return float(v) if isinstance(v, int | float) and not isinstance(v, bool) else default
 
 
 def _kl_name(t: str) -> str:

@@ -19,7 +19,7 @@ from r1cli.train.rl import (
     PrioritizedLoader,
     RLStageRunner,
     RunningMoments,
-    _row_pass_rate,
+    _pass_rate_prior,
     _score,
     normalize_rewards,
     shaping_token_rewards,
@@ -65,10 +65,15 @@ def test_prioritized_resume_is_exact() -> None:
 
 
 def test_row_pass_rate_reads_meta() -> None:
-    assert _row_pass_rate({"meta": '{"pass_rate": 0.25}'}, 0.5) == 0.25
-    assert _row_pass_rate({"meta": {"pass_rate": 1}}, 0.5) == 1.0
-    assert _row_pass_rate({"meta": "{}"}, 0.5) == 0.5
-    assert _row_pass_rate({}, 0.3) == 0.3
+    from r1cli.data.prepare import gold_of
+
+    def prior(row: dict, default: float) -> float:
+        return _pass_rate_prior(gold_of({"answer": "1", **row}), default)
+
+    assert prior({"meta": '{"pass_rate": 0.25}'}, 0.5) == 0.25
+    assert prior({"meta": {"pass_rate": 1}}, 0.5) == 1.0
+    assert prior({"meta": "{}"}, 0.5) == 0.5
+    assert prior({}, 0.3) == 0.3
 
 
 # --- reward normalisation ------------------------------------------------------------------------------------
