@@ -13,6 +13,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+from r1cli.data.prepare import with_meta
 from r1cli.errors import R1InputError
 
 
@@ -281,21 +282,6 @@ def repeat_times(pass_rate: float, bands: list[Band]) -> int:
     return 1
 
 
-def _with_meta(row: dict[str, Any], **extra: Any) -> dict[str, Any]:
-    """A copy of ``row`` whose meta (a JSON string in prepared rows, or a dict) also holds ``extra``."""
-    import json
-
-    meta = row.get("meta")
-    if isinstance(meta, str) and meta.strip():
-        m = json.loads(meta)
-    elif isinstance(meta, dict):
-        m = dict(meta)
-    else:
-        m = {}
-    m.update(extra)
-    return {**row, "meta": m if isinstance(meta, dict) else json.dumps(m, default=str)}
-
-
 def repeat_by_band(rows: list[dict[str, Any]], passrates: list[dict[str, Any]], bands: Any = (),
                    file: str = "passrates") -> list[dict[str, Any]]:
     """OREAL difficulty balancing (Lyu et al. 2025, arXiv 2502.06781): each row whose pass rate p lies in a
@@ -312,9 +298,9 @@ def repeat_by_band(rows: list[dict[str, Any]], passrates: list[dict[str, Any]], 
             raise R1InputError(f"prompt {r['id']!r} has no pass rate; rerun the filter", file=file)
         p = float(by_id[r["id"]]["pass_rate"])
         if not bs:
-            out.append(_with_meta(r, pass_rate=p))
+            out.append(with_meta(r, pass_rate=p))
             continue
-        out.extend(_with_meta(r, pass_rate=p, repeat=k) for k in range(repeat_times(p, bs)))
+        out.extend(with_meta(r, pass_rate=p, repeat=k) for k in range(repeat_times(p, bs)))
     return out
 
 

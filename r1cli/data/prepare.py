@@ -195,6 +195,19 @@ def gold_of(row: dict[str, Any]) -> dict[str, Any]:
     return {**extra, "answer": row["answer"], "id": row.get("id"), "task": row.get("task")}
 
 
+def with_meta(row: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    """A copy of ``row`` whose meta (a JSON string in prepared rows, or a dict) also holds ``extra``."""
+    meta = row.get("meta")
+    if isinstance(meta, str) and meta.strip():
+        m = json.loads(meta)
+    elif isinstance(meta, dict):
+        m = dict(meta)
+    else:
+        m = {}
+    m.update(extra)
+    return {**row, "meta": m if isinstance(meta, dict) else json.dumps(m, default=str)}
+
+
 def add_length_targets(rows: list[dict[str, Any]], *, low: int, high: int, seed: int = 0,
                        instruction: str = "Think for {n} tokens.", separator: str = "\n\n",
                        exact_fraction: float = 0.0, exact_instruction: str = "Think for {n} tokens."
@@ -219,13 +232,10 @@ def add_length_targets(rows: list[dict[str, Any]], *, low: int, high: int, seed:
             r["messages"] = msgs
         if r.get("prompt") is not None:
             r["prompt"] = f"{r['prompt']}{separator}{text}"
-        meta = r.get("meta") or "{}"
-        m = json.loads(meta) if isinstance(meta, str) else dict(meta)
-        m["target_len"] = n
+        extra: dict[str, Any] = {"target_len": n}
         if exact_fraction > 0:
-            m["length_mode"] = "exact" if exact else "target"
-        r["meta"] = json.dumps(m) if isinstance(meta, str) else m
-        out.append(r)
+            extra["length_mode"] = "exact" if exact else "target"
+        out.append(with_meta(r, **extra))
     return out
 
 
