@@ -529,3 +529,23 @@ ADVANTAGES: dict[str, Callable[..., AdvantageOutput]] = {
     "prime": prime,
     "mrt": mrt,
 }
+
+
+class AdvantageTraits(NamedTuple):
+    """What an estimator needs from the RL step besides rewards and the mask (verl's ``need_critic``):
+    ``critic`` — values V(s_t) of a learned critic (PPO); ``prm`` — token-level process rewards of an implicit
+    PRM (PRIME); ``progress`` — MRT's per-episode progress inputs."""
+
+    critic: bool = False
+    prm: bool = False
+    progress: bool = False
+
+
+#: traits of every estimator in :data:`ADVANTAGES` (same keys; a test checks it)
+ADVANTAGE_TRAITS: dict[str, AdvantageTraits] = {
+    **{name: AdvantageTraits() for name in ADVANTAGES},
+    "gae": AdvantageTraits(critic=True),
+    "vapo_gae": AdvantageTraits(critic=True),
+    "prime": AdvantageTraits(prm=True),
+    "mrt": AdvantageTraits(progress=True),
+}

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Hashable, Sequence
+from typing import NamedTuple
 
 from torch import Tensor
 
@@ -133,4 +134,19 @@ FILTERS: dict[str, Callable[..., list[bool]]] = {
     "dapo": dapo_filter,
     "band": band_filter,
     "oreal_pairs": oreal_pairs_filter,
+}
+
+
+class FilterTraits(NamedTuple):
+    """``advantage_before_filter``: advantages are computed over the whole group first and the kept rows keep
+    theirs (OREAL, Lyu et al. 2025: RLOO over all k samples of a prompt, then one correct + one wrong kept, so
+    the advantage still carries the prompt's pass rate)."""
+
+    advantage_before_filter: bool = False
+
+
+#: traits of every filter in :data:`FILTERS` (same keys; a test checks it)
+FILTER_TRAITS: dict[str, FilterTraits] = {
+    **{name: FilterTraits() for name in FILTERS},
+    "oreal_pairs": FilterTraits(advantage_before_filter=True),
 }

@@ -15,6 +15,7 @@ mean of r − 1 − log r, r = π_θ/π_old) and ``ppo_kl`` (verl's k1 form, mea
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import NamedTuple
 
 import torch
 from torch import Tensor
@@ -339,4 +340,25 @@ POLICY_LOSSES: dict[str, Callable[..., tuple[Tensor, dict[str, float]]]] = {
     "topr": topr,
     "oreal": oreal,
     "reinforce": reinforce,
+}
+
+
+class LossTraits(NamedTuple):
+    """How the RL step feeds a policy loss. ``linear_in_advantage``: a sample whose advantage is 0 at every token
+    adds exactly 0 to the loss and its gradient (its forward/backward may be skipped); ``clip``: takes the
+    algorithm's ``clip_low`` / ``clip_high`` / ``dual_clip``; ``rewards``: takes the rows' sequence rewards;
+    ``batch_token_counts``: normalises by the whole mini-batch's (positive / negative) token counts."""
+
+    linear_in_advantage: bool = False
+    clip: bool = False
+    rewards: bool = False
+    batch_token_counts: bool = False
+
+
+#: traits of every loss in :data:`POLICY_LOSSES` (same keys; a test checks it)
+POLICY_LOSS_TRAITS: dict[str, LossTraits] = {
+    "ppo_clip": LossTraits(linear_in_advantage=True, clip=True),
+    "reinforce": LossTraits(linear_in_advantage=True),
+    "topr": LossTraits(rewards=True),
+    "oreal": LossTraits(rewards=True, batch_token_counts=True),
 }

@@ -101,15 +101,24 @@ class HFRollout:
         self.model.load_state_dict(state, strict=False)
 
     @torch.no_grad()
-    def generate(self, prompts: list[list[int]], spec: SamplingSpec) -> list[list[Sample]]:
+    def generate(
+        self, prompts: list[list[int]], spec: SamplingSpec, seeds: list[int] | None = None
+    ) -> list[list[Sample]]:
+        """``spec.n`` samples per prompt. ``seeds``: one per prompt; prompt i's samples then depend only on its
+        own seed, not on the other prompts of the call (the fast decoder; the transformers loop draws from one
+        generator seeded by the first seed) — how data-parallel ranks sample their shards exactly as one rank
+        samples the whole batch."""
+        if seeds is not None and len(seeds) != len(prompts):
+            raise ValueError(f"{len(seeds)} seeds for {len(prompts)} prompts")
         flat = [p for p in prompts for _ in range(spec.n)]
-        gen = torch.Generator(device="cpu").manual_seed(int(spec.seed) & 0x7FFFFFFFFFFFFFFF)
+        seed0 = seeds[0] if seeds else spec.seed
+        gen = torch.Generator(device="cpu").manual_seed(int(seed0) & 0x7FFFFFFFFFFFFFFF)
         out: list[Sample] = []
         was_training = self.model.training
         self.model.eval()
         try:
             if self.impl == "fast":
-                return self._generate_fast(prompts, spec, gen)
+                return self._generate_fast(prompts, spec, gen, seeds)
             for i in range(0, len(flat), self.max_batch):
                 out.extend(self._generate_batch(flat[i : i + self.max_batch], spec, gen))
         finally:
@@ -117,7 +126,7 @@ class HFRollout:
         return [out[i * spec.n : (i + 1) * spec.n] for i in range(len(prompts))]
 
     def _generate_fast(
-        self, prompts: list[list[int]], spec: SamplingSpec, gen: torch.Generator
+        self, prompts: list[list[int]], spec: SamplingSpec, gen: torch.Generator, seeds: list[int] | None = None
     ) -> list[list[Sample]]:
         from r1cli.engines.fast_decode import generate_groups
 
@@ -125,7 +134,16 @@ class HFRollout:
         # one uniform per (sample, token) for the whole request: chunking does not change the samples
         # (greedy decoding reads none: a zero view, no allocation)
         shape = (len(prompts) * spec.n, spec.max_tokens)
-        uniforms = torch.zeros(1).expand(*shape) if spec.greedy else torch.rand(shape, generator=gen)
+        if spec.greedy:
+            uniforms = torch.zeros(1).expand(*shape)
+        elif seeds is not None:
+            uniforms = torch.cat([
+                torch.rand((spec.n, spec.max_tokens),
+                           generator=torch.Generator(device="cpu").manual_seed(int(sd) & 0x7FFFFFFFFFFFFFFF))
+                for sd in seeds
+            ]) if seeds else torch.zeros(shape)
+        else:
+            uniforms = torch.rand(shape, generator=gen)
         out: list[list[Sample]] = []
         for i in range(0, len(prompts), per):
             chunk = prompts[i : i + per]

@@ -42,8 +42,11 @@ class Sample:
 class RolloutEngine(Protocol):
     tokenizer: Any
 
-    def generate(self, prompts: list[list[int]], spec: SamplingSpec) -> list[list[Sample]]:
-        """For each prompt (token ids) return ``spec.n`` samples."""
+    def generate(
+        self, prompts: list[list[int]], spec: SamplingSpec, seeds: list[int] | None = None
+    ) -> list[list[Sample]]:
+        """For each prompt (token ids) return ``spec.n`` samples; ``seeds`` (one per prompt) makes a prompt's
+        samples independent of the other prompts in the call."""
         ...
 
     def load_weights(self, named_tensors: Any) -> None:

@@ -89,8 +89,11 @@ class TorchTrainer:
         device: str = "cpu",
         gradient_checkpointing: bool = False,
         optimizer: str = "adamw",
+        dist: Any | None = None,
     ) -> None:
         check_optimizer(optimizer)
+        #: data-parallel ranks (r1cli.engines.dist.Dist): gradients are summed over them in :meth:`step`
+        self.dist = dist if dist is not None and dist.world > 1 else None
         self.model = model.to(device)
         self.device = device
         self.grad_clip = grad_clip
@@ -112,9 +115,6 @@ class TorchTrainer:
         )
         self.model.train()
 
-    #: above this many (tokens x vocab) logits elements, compute log-probs chunk by chunk (r1cli.algos)
-    direct_logits_max = 1 << 26
-
     # --- forward -------------------------------------------------------------------------------------------
     def response_logprobs(
         self,
@@ -123,56 +123,35 @@ class TorchTrainer:
         with_entropy: bool = False,
         model: Any | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Log-probs (and optionally entropies) of the response tokens, (B, R), chunked over tokens."""
-        from r1cli.algos import logprobs_from_hidden
+        """Log-probs (and optionally entropies) of the response tokens, (B, R): the engines' shared kernel
+        (:func:`r1cli.engines.forward.response_logprobs_of`)."""
+        from r1cli.engines.forward import response_logprobs_of
 
         m = model if model is not None else self.model
-        batch = batch.to(self.device)
-        p = batch.prompt_len
-        body = m.get_decoder() if hasattr(m, "get_decoder") else m.model
-        hidden = body(
-            input_ids=batch.input_ids,
-            attention_mask=batch.attention_mask,
-            position_ids=batch.position_ids,
-            use_cache=False,
-        ).last_hidden_state
-        h = hidden[:, p - 1 : -1, :]
-        head = m.get_output_embeddings()
-        if h.size(0) * h.size(1) * head.weight.size(0) <= self.direct_logits_max:
-            # small vocab x tokens: one matmul + log_softmax is cheaper than chunked recomputation
-            logits = torch.nn.functional.linear(h, head.weight, getattr(head, "bias", None)).float()
-            if temperature != 1.0:
-                logits = logits / temperature
-            logz = torch.logsumexp(logits, dim=-1)
-            logp = logits.gather(-1, batch.response_ids.clamp(min=0).unsqueeze(-1)).squeeze(-1) - logz
-            ent = None
-            if with_entropy:
-                # differentiable (an entropy bonus needs its gradient), as the chunked path's entropy is
-                probs = torch.softmax(logits, dim=-1)
-                ent = logz - (probs * logits).sum(-1)
-            return logp, ent
-        logp, ent = logprobs_from_hidden(
-            h,
-            head.weight,
-            batch.response_ids,
-            chunk_size=4096,
-            with_entropy=with_entropy,
-            bias=getattr(head, "bias", None),
-            temperature=temperature,
-        )
-        return logp, ent
+        return response_logprobs_of(m, batch.to(self.device), temperature, with_entropy)
 
     # --- optimisation ---------------------------------------------------------------------------------------
-    def step(self) -> float:
+    def step(self, schedule: bool = True) -> float:
+        """One optimizer step on the accumulated gradients (summed over ranks first: each rank's loss is its
+        share of the global objective). ``schedule``: also advance the lr schedule (the RL stage passes False and
+        calls :meth:`schedule_step` once per RL step, as verl steps it once per actor update). Returns the
+        gradient norm before clipping."""
         params = [p for p in self.model.parameters() if p.requires_grad]
+        if self.dist is not None:
+            self.dist.all_reduce_grads(params)
         if self.grad_clip:
             gn = float(torch.nn.utils.clip_grad_norm_(params, self.grad_clip))
         else:
             gn = float(torch.norm(torch.stack([p.grad.norm() for p in params if p.grad is not None])))
         self.optimizer.step()
-        self.scheduler.step()
+        if schedule:
+            self.scheduler.step()
         self.optimizer.zero_grad(set_to_none=True)
         return gn
+
+    def schedule_step(self) -> None:
+        """Advance the lr schedule by one (see :meth:`step`)."""
+        self.scheduler.step()
 
     @property
     def lr(self) -> float:
@@ -191,10 +170,25 @@ class TorchTrainer:
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
 
+    def named_weights(self) -> Any:
+        """``(name, tensor)`` of every parameter and buffer (rollout weight sync, reference resets)."""
+        yield from self.model.named_parameters()
+        yield from self.model.named_buffers()
+
+    def make_reference(self, model: Any) -> Any:
+        """A frozen copy for KL terms (``model`` copied before this trainer was built), on this device."""
+        model.eval()
+        for p in model.parameters():
+            p.requires_grad_(False)
+        return model.to(self.device)
+
     def export(self, out: str | Path, tokenizer: Any) -> None:
-        """Save an HF-format model dir atomically."""
+        """Save an HF-format model dir atomically (rank 0 writes; every rank waits for it)."""
         from r1cli.utils.io import atomic_dir
 
-        with atomic_dir(out) as tmp:
-            self.model.save_pretrained(tmp)
-            tokenizer.save_pretrained(tmp)
+        if self.dist is None or self.dist.is_main:
+            with atomic_dir(out) as tmp:
+                self.model.save_pretrained(tmp)
+                tokenizer.save_pretrained(tmp)
+        if self.dist is not None:
+            self.dist.barrier()

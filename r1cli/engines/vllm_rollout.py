@@ -89,9 +89,14 @@ class VLLMRollout:
             logprobs=0,
         )
 
-    def generate(self, prompts: list[list[int]], spec: SamplingSpec) -> list[list[Sample]]:
-        """For each prompt (token ids) ``spec.n`` samples. Request ``i`` is seeded ``spec.seed + i`` so that
-        prompts draw independent random streams and a request's samples do not depend on batching."""
+    def generate(
+        self, prompts: list[list[int]], spec: SamplingSpec, seeds: list[int] | None = None
+    ) -> list[list[Sample]]:
+        """For each prompt (token ids) ``spec.n`` samples. Request ``i`` is seeded ``seeds[i]`` (default
+        ``spec.seed + i``) so that prompts draw independent random streams and a request's samples do not
+        depend on batching."""
+        if seeds is not None and len(seeds) != len(prompts):
+            raise ValueError(f"{len(seeds)} seeds for {len(prompts)} prompts")
         if self.sleeping:
             raise RuntimeError("VLLMRollout.generate called while asleep; call wake_up() first")
         from vllm.inputs import TokensPrompt
@@ -100,7 +105,8 @@ class VLLMRollout:
             return []
         reqs = [TokensPrompt(prompt_token_ids=list(p)) for p in prompts]
         params = [
-            self.sampling_params(spec, seed=(int(spec.seed) + i) & 0x7FFFFFFF) for i in range(len(prompts))
+            self.sampling_params(spec, seed=(int(seeds[i]) if seeds is not None else int(spec.seed) + i) & 0x7FFFFFFF)
+            for i in range(len(prompts))
         ]
         outs = self.llm.generate(reqs, params, use_tqdm=False)
         result: list[list[Sample]] = []

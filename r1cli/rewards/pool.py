@@ -14,12 +14,13 @@ Cheap pure-Python rewards run in-process without IPC.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing as mp
 import signal
 import threading
 import time
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
@@ -302,3 +303,20 @@ def score_by_task(
         for i, r in zip(idx, res, strict=True):
             out[i] = r
     return [r for r in out if r is not None]
+
+
+#: rewards graded in worker processes (parsing / sympy / running programs can hang or crash)
+POOLED_REWARDS = frozenset({"math", "code"})
+
+
+@contextlib.contextmanager
+def grading_pool(reward_cfg: Any) -> Iterator[GradingPool | None]:
+    """The grading pool a stage needs for a recipe's ``reward`` block (``rl.reward``): a :class:`GradingPool`
+    with its ``workers`` / ``deadline_s`` when the reward or any per-task reward (``by_task``) is one that runs
+    in worker processes (math, code), else None (cheap rewards are scored in-process)."""
+    names = {reward_cfg.name, *(s.name for s in getattr(reward_cfg, "by_task", {}).values())}
+    if not names & POOLED_REWARDS:
+        yield None
+        return
+    with GradingPool(workers=reward_cfg.workers, deadline_s=reward_cfg.deadline_s) as pool:
+        yield pool

@@ -117,7 +117,10 @@ class Critic:
         mini_batch_size: int | None = None,
         mini_batches: int | None = None,
         device: str | None = None,
+        dist: Any | None = None,
     ) -> None:
+        #: data-parallel ranks (r1cli.engines.dist.Dist) or None: see :meth:`update`
+        self.dist = dist if dist is not None and dist.world > 1 else None
         if mini_batch_size is not None and mini_batches is not None:
             raise ValueError(
                 f"set mini_batch_size ({mini_batch_size}) or mini_batches ({mini_batches}), not both: they are "
@@ -179,11 +182,23 @@ class Critic:
 
     # --- optimisation --------------------------------------------------------------------------------------
     def update(
-        self, batch: TokenBatch, *, returns: Tensor, old_values: Tensor, mask: Tensor
+        self,
+        batch: TokenBatch,
+        *,
+        returns: Tensor,
+        old_values: Tensor,
+        mask: Tensor,
+        order: list[int] | None = None,
+        global_rows: int | None = None,
     ) -> dict[str, float]:
         """``epochs`` passes of the clipped value loss, one optimizer step per mini-batch (``mini_batch_size``
         or ``mini_batches``, see the class); ``critic_steps`` counts them over all passes (mini-batches without a
         valid token take no step).
+
+        Data-parallel (``self.dist`` with several ranks): this rank holds rows ``order`` (their indices in the
+        step's global batch of ``global_rows`` rows, ascending); mini-batches are slices of the global order,
+        their token denominators and every metric are summed over ranks and gradients are summed before the
+        step, so N ranks update exactly as one rank with the whole batch.
 
         Metrics: ``value_loss`` (½·squared error of the first pass, token-mean), ``explained_var`` =
         1 − Var(R − V)/Var(R) of the first-pass predictions (each made before the step on its own mini-batch,
@@ -197,25 +212,25 @@ class Critic:
                 f"returns {tuple(returns.shape)}, old_values {tuple(old_values.shape)} and mask "
                 f"{tuple(mask.shape)} must have the same shape"
             )
+        order = list(range(b)) if order is None else list(order)
+        gb = b if global_rows is None else int(global_rows)
         mask = mask.float()
-        total = float(mask.sum())
+        total = self._sum([float(mask.sum())])[0]
         if total == 0:
             return {"value_loss": 0.0, "explained_var": 0.0, "value_mean": 0.0, "critic_grad_norm": 0.0}
         mbs = self.micro_batch_size
-        step_rows = self.step_rows(b)
-        first_v: list[Tensor] = []
+        step_rows = self.step_rows(gb)
+        first_v = torch.zeros_like(mask)
         loss_sum = clip_sum = 0.0
         norms: list[float] = []
         for epoch in range(self.epochs):
-            for s0 in range(0, b, step_rows):
-                s1 = min(b, s0 + step_rows)
-                step_total = float(mask[s0:s1].sum())
+            for s0 in range(0, gb, step_rows):
+                local = [i for i, g in enumerate(order) if s0 <= g < s0 + step_rows]
+                step_total = self._sum([float(mask[local].sum()) if local else 0.0])[0]
                 if step_total == 0:
-                    if epoch == 0:
-                        first_v.append(torch.zeros_like(mask[s0:s1]))
                     continue
-                for i in range(s0, s1, mbs):
-                    rows = list(range(i, min(s1, i + mbs)))
+                for i in range(0, len(local), mbs):
+                    rows = local[i : i + mbs]
                     m = mask[rows].to(self.device)
                     v = self.forward_values(batch.select(rows))
                     lmat, vm = value_loss(
@@ -228,26 +243,36 @@ class Critic:
                     loss = (lmat * m).sum() / step_total
                     loss.backward()
                     if epoch == 0:
-                        first_v.append(v.detach().cpu())
+                        first_v[rows] = v.detach().cpu().float()
                         with torch.no_grad():
                             se = 0.5 * ((v.detach() - returns[rows].to(self.device)) ** 2 * m).sum()
                         loss_sum += float(se)
                         clip_sum += vm["vf_clipfrac"] * float(m.sum())
                 norms.append(self._step())
-        v_all = torch.cat(first_v)
-        ev = explained_variance(v_all, returns.float(), mask)
+        r = returns.float()
+        d = r - first_v
+        sums = self._sum([loss_sum, clip_sum, float((first_v * mask).sum()), float((r * mask).sum()),
+                          float((d * mask).sum()), float((d * d * mask).sum()), float((r * r * mask).sum())])
+        loss_sum, clip_sum, v_sum, r_sum, d1, d2, r2 = sums
+        var_d = d2 / total - (d1 / total) ** 2
+        var_r = r2 / total - (r_sum / total) ** 2
         return {
             "value_loss": loss_sum / total,
-            "explained_var": ev,
-            "value_mean": float((v_all * mask).sum() / total),
-            "return_mean": float((returns.float() * mask).sum() / total),
+            "explained_var": 1.0 - var_d / var_r if var_r > 1e-12 else 0.0,
+            "value_mean": v_sum / total,
+            "return_mean": r_sum / total,
             "vf_clipfrac": clip_sum / total,
             "critic_grad_norm": sum(norms) / max(1, len(norms)),
             "critic_lr": self.lr,
             "critic_steps": float(len(norms)),
         }
 
+    def _sum(self, values: list[float]) -> list[float]:
+        return self.dist.sum(values) if self.dist is not None else values
+
     def _step(self) -> float:
+        if self.dist is not None:
+            self.dist.all_reduce_grads(self._params)
         if self.grad_clip:
             gn = float(torch.nn.utils.clip_grad_norm_(self._params, self.grad_clip))
         else:
@@ -272,9 +297,12 @@ class Critic:
         self.optimizer.load_state_dict(state["optimizer"])
 
     def export(self, out: str | Path, tokenizer: Any | None = None) -> None:
-        """Atomic HF-format backbone + ``value_head.pt`` + ``critic.json`` (see module docstring)."""
+        """Atomic HF-format backbone + ``value_head.pt`` + ``critic.json`` (see module docstring); rank 0 writes."""
         from r1cli.utils.io import atomic_dir
 
+        if self.dist is not None and not self.dist.is_main:
+            self.dist.barrier()
+            return
         with atomic_dir(out) as tmp:
             self.model.save_pretrained(tmp)
             if tokenizer is not None:
@@ -283,6 +311,8 @@ class Critic:
             (tmp / CRITIC_META).write_text(
                 json.dumps({"hidden_size": int(self.head.in_features), "head_dtype": "float32"})
             )
+        if self.dist is not None:
+            self.dist.barrier()
 
 
 def explained_variance(values: Tensor, returns: Tensor, mask: Tensor) -> float:
@@ -351,7 +381,7 @@ def critic_source(cfg: Recipe, *, init_model: str, stage: RLStage, stage_dir: Pa
     return "init", init_model
 
 
-def make_critic(cfg: Recipe, *, init_model: str, stage: RLStage, stage_dir: Path) -> Critic:
+def make_critic(cfg: Recipe, *, init_model: str, stage: RLStage, stage_dir: Path, dist: Any | None = None) -> Critic:
     """The RL stage's critic (hook of r1cli.train.rl); lr = rl.train.critic_lr or 5x the policy lr; optimizer
     steps per pass from rl.train.critic_mini_batches (None: one on all of the step's rollouts)."""
     from r1cli.utils.progress import log
@@ -377,4 +407,5 @@ def make_critic(cfg: Recipe, *, init_model: str, stage: RLStage, stage_dir: Path
         value_clip=cfg.rl.algorithm.value_clip,
         epochs=cfg.rl.algorithm.ppo_epochs,
         mini_batches=tr.critic_mini_batches,
+        dist=dist,
     )

@@ -48,7 +48,8 @@ def run_value_warmup(
     from r1cli.engines.rollout import SamplingSpec
     from r1cli.train.checkpoint import CheckpointManager, rng_state, set_rng_state
     from r1cli.train.critic import Critic, critic_init_path, fresh_critic
-    from r1cli.train.rl import PromptLoader, _score, step_seed
+    from r1cli.train.prompts import PromptLoader, step_seed
+    from r1cli.train.scoring import score as _score
     from r1cli.utils.io import append_jsonl, atomic_write_jsonl, read_jsonl, read_parquet
 
     vc = cfg.warmups.value

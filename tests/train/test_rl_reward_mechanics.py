@@ -20,10 +20,10 @@ from r1cli.train.rl import (
     RLStageRunner,
     RunningMoments,
     _pass_rate_prior,
-    _score,
     normalize_rewards,
     shaping_token_rewards,
 )
+from r1cli.train.scoring import score as _score
 
 
 # --- prioritised sampling ------------------------------------------------------------------------------------

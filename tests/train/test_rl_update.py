@@ -35,11 +35,12 @@ def _update(tmp_path: Path, tiny_model: Path, data: Path, skip: bool, sets: list
     grads: dict[str, torch.Tensor] = {}
     step = runner.trainer.step
 
-    def capture() -> float:  # compare gradients: Adam's first step amplifies round-off in tiny ones
+    # compare gradients: Adam's first step amplifies round-off in tiny ones
+    def capture(schedule: bool = True) -> float:
         for k, p in runner.trainer.model.named_parameters():
             if p.grad is not None:
                 grads[k] = p.grad.detach().clone()
-        return step()
+        return step(schedule=schedule)
 
     runner.trainer.step = capture  # type: ignore[method-assign]
     m = runner.update(ro, step=0)
