@@ -18,6 +18,7 @@ def _fmt_resources(res: dict[str, Any] | None) -> str:
     keep = []
     for key, label in (
         ("gpu", "gpu"),
+        ("ranks", "ranks"),
         ("nodes", "nodes"),
         ("cpus_per_task", "cpus"),
         ("mem_mb", "mem_mb"),
@@ -25,7 +26,7 @@ def _fmt_resources(res: dict[str, Any] | None) -> str:
         ("slurm_partition", "partition"),
     ):
         v = res.get(key)
-        if v in (None, "", 0) or (key == "nodes" and v == 1):
+        if v in (None, "", 0) or (key in ("nodes", "ranks") and v == 1):
             continue
         keep.append(f"{label}={v}")
     return " ".join(keep)

@@ -63,6 +63,8 @@ def rl(
     quiet_libraries()
     set_threads(threads)
     from r1cli.config import to_dict
+    from r1cli.engines.dist import is_rank
+    from r1cli.engines.launch import run_ranks
     from r1cli.pipeline.dag import Plan
     from r1cli.train.rl import run_rl_stage
 
@@ -74,7 +76,23 @@ def rl(
     except ValueError as exc:
         raise fail(str(exc)) from None
     init_path = str(run / init) if init != [] else cfg.model.path  # type: ignore[operator]
+    ranks = plan.stage_ranks(stage)
+    if ranks > 1 and not is_rank():
+        # the job asked for several GPUs / procs: start one rank per GPU (srun in a Slurm allocation, local
+        # processes elsewhere), each running this same command
+        res = plan.stage(stage).get("resources") or {}
+        argv = ["-m", "r1cli", "train", "rl", "--run", str(run), "--stage", stage]
+        console.print(f"rl {stage}: starting {ranks} ranks")
+        codes = run_ranks(argv, ranks, nodes=int(res.get("nodes") or 1), gpus=int(res.get("gpus") or 0),
+                          threads=threads or _env_threads())
+        bad = [(r, c) for r, c in enumerate(codes) if c != 0]
+        if bad:
+            raise fail(f"rl {stage}: rank {bad[0][0]} exited with code {bad[0][1]} (its error is above in this "
+                       "log); every rank was stopped. Rerun to resume from the last checkpoint.", code=1)
+        return
     last = run_rl_stage(cfg, stage, data_path=run / data, init_model=init_path, stage_dir=run / "rl" / stage)
+    if is_rank():
+        _end_rank()
     console.print(
         f"rl {stage} done: reward {last.get('reward_mean', float('nan')):.3f} "
         f"acc {last.get('acc', float('nan')):.3f}"
@@ -116,3 +134,26 @@ def value(
         f"value warm-up done: value loss {last.get('value_loss', float('nan')):.4f} "
         f"explained var {last.get('explained_var', float('nan')):.3f}"
     )
+
+
+def _env_threads() -> int | None:
+    import os
+
+    v = os.environ.get("R1_THREADS")
+    return int(v) if v and v.isdigit() else None
+
+
+def _end_rank() -> None:
+    """A rank's clean exit (ML-STACK-NOTES §4: barrier, destroy the group, ``os._exit``: a 2-process gloo run can
+    otherwise abort at interpreter exit)."""
+    import os
+    import sys
+
+    import torch.distributed as dist
+
+    if dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)

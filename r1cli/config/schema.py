@@ -18,7 +18,11 @@ class Strict(BaseModel):
 class Resources(Strict):
     """Per-rule resources, forwarded to Snakemake (and so to Slurm through the executor plugin)."""
 
-    gpus: int = Field(0, ge=0, description="GPUs per job (Slurm --gpus)")
+    gpus: int = Field(0, ge=0, description="GPUs per job (Slurm --gpus); a training job runs one rank per GPU")
+    procs: int = Field(
+        1, ge=1, description="ranks of a CPU training job (gloo processes, data-parallel); GPU jobs run one rank "
+        "per GPU and ignore it"
+    )
     nodes: int = Field(1, ge=1, description="nodes per job (multi-node through srun + DeepSpeed launcher)")
     cpus: int = Field(1, ge=1, description="CPU cores per job (cpus_per_task)")
     mem_mb: int = Field(4000, ge=1, description="memory per job in MB")

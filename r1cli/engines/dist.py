@@ -31,6 +31,12 @@ def env_world() -> tuple[int, int, int]:
     return 0, 1, 0
 
 
+def is_rank() -> bool:
+    """True inside a launched rank of a multi-rank job (a launcher set RANK/WORLD_SIZE, or srun started several
+    tasks); False in the process that starts them (or a single-rank stage)."""
+    return env_world()[1] > 1
+
+
 @dataclass
 class Dist:
     """The stage's ranks. ``world == 1``: every collective is the identity and nothing is initialised."""

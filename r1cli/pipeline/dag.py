@@ -195,7 +195,10 @@ class Plan:
         return ["report/index.html"]
 
     # --- resources -------------------------------------------------------------------------------------------
-    def _res(self, res: dict[str, Any] | None) -> dict[str, Any]:
+    def _res(self, res: dict[str, Any] | None, ranks: bool = False) -> dict[str, Any]:
+        """Snakemake resources of a job. ``ranks``: the job's command runs data-parallel ranks itself (RL stages):
+        one per GPU, else ``procs``; declared as Slurm tasks in the executor plugin's "mpi" mode (the command
+        starts its ranks with srun inside the allocation)."""
         base = dict(self.cfg.get("resources") or {})
         base.update({k: v for k, v in (res or {}).items() if v is not None})
         out: dict[str, Any] = {
@@ -207,6 +210,15 @@ class Plan:
         gpus = int(base.get("gpus", 0))
         if gpus:
             out["gpu"] = gpus
+        n = gpus or int(base.get("procs", 1))
+        if ranks and n > 1:
+            # one Slurm task per rank; the rule's command starts them itself (srun inside the allocation), so the
+            # executor plugin must not wrap it in `srun -n1` (its "mpi" mode)
+            per_node = max(1, n // out["nodes"])
+            # recipe cpus are per job; Slurm's cpus_per_task is per rank
+            out.update(ranks=n, tasks=n, mpi="srun", cpus_per_task=max(1, out["cpus_per_task"] // per_node))
+            if gpus:
+                out["tasks_per_gpu"] = 1
         if base.get("partition"):
             out["slurm_partition"] = base["partition"]
         if base.get("constraint"):
@@ -216,7 +228,12 @@ class Plan:
     def threads(self, section: str | None) -> int:
         return int(self.resources(section)["cpus_per_task"])
 
+    def stage_ranks(self, stage: str) -> int:
+        """Data-parallel ranks of an RL stage's job: one per GPU, else ``resources.procs``."""
+        return int(self._res(self.stage(stage).get("resources"), ranks=True).get("ranks", 1))
+
     def stage_threads(self, stage: str) -> int:
+        """CPU threads of an RL stage's job on one node (its ranks there share them)."""
         return int(self._res(self.stage(stage).get("resources"))["cpus_per_task"])
 
     def resources(self, section: str | None) -> dict[str, Any]:
@@ -225,17 +242,17 @@ class Plan:
     def stage_resources(self) -> dict[str, Any]:
         """Per-stage resources of rl_stage as callables of the wildcards (Snakemake evaluates them per job).
         Optional keys (gpu, partition, constraint) are declared only when some stage sets them."""
-        per_stage = [self._res(s.get("resources")) for s in self.stages] or [self._res(None)]
+        per_stage = [self._res(s.get("resources"), ranks=True) for s in self.stages] or [self._res(None)]
         keys = sorted({k for r in per_stage for k in r})
         out: dict[str, Any] = {}
         for k in keys:
 
             def f(wildcards: Any, _k: str = k) -> Any:
-                return self._res(self.stage(wildcards.stage).get("resources")).get(_k, _default(_k))
+                return self._res(self.stage(wildcards.stage).get("resources"), ranks=True).get(_k, _default(_k))
 
             out[k] = f
         return out
 
 
 def _default(key: str) -> Any:
-    return {"gpu": 0}.get(key)
+    return {"gpu": 0, "ranks": 1, "tasks": 1, "tasks_per_gpu": 1, "mpi": ""}.get(key)

@@ -176,3 +176,19 @@ def test_dry_run_drops_solved_between_stages(tmp_path: Path) -> None:
             jobs.append((cells[2], cells[3]))
     assert jobs == [("rl_stage", "stage=s1"), ("drop_solved", "stage=s1"), ("rl_stage", "stage=s2")]
     assert not (tmp_path / "runs").exists()
+
+
+def test_rl_stage_ranks_become_slurm_tasks() -> None:
+    """A training job with several GPUs (or CPU procs) runs one rank per GPU: Slurm tasks in the executor
+    plugin's mpi mode (the command starts its ranks with srun), per-rank CPUs; evals keep one process."""
+    from r1cli.config import resolve, to_dict
+    from r1cli.pipeline.dag import Plan
+
+    plan = Plan(to_dict(resolve("deepscaler")))
+    res = plan._res(plan.stage("16k").get("resources"), ranks=True)
+    assert (res["ranks"], res["tasks"], res["mpi"], res["tasks_per_gpu"], res["nodes"]) == (32, 32, "srun", 1, 4)
+    assert res["cpus_per_task"] == 64 // 8 and plan.stage_ranks("16k") == 32 and plan.stage_ranks("8k") == 8
+    assert "ranks" not in plan._res(plan.get("eval.resources"))
+    tiny = Plan(to_dict(resolve("tiny", ["rl.stages.1.resources.procs=2"])))
+    assert tiny.stage_ranks("s1") == 1 and tiny.stage_ranks("s2") == 2
+    assert "gpu" not in tiny._res(tiny.stage("s2").get("resources"), ranks=True)

@@ -36,7 +36,8 @@ def pipeline(run: Path, *extra: str, wait: bool = True) -> subprocess.CompletedP
 
 def test_tiny_pipeline_end_to_end_then_nothing_to_do(tmp_path: Path) -> None:
     run = tmp_path / "run"
-    res = pipeline(run)
+    # the second RL stage's job asks for 2 ranks: its command starts them (gloo data parallelism)
+    res = pipeline(run, "--set", "rl.stages.1.resources.procs=2")
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     for rel in ("base/model/config.json", "data/prepared.parquet", "data/test.parquet", "data/passrates.parquet",
                 "data/filtered.parquet", "warmup/sft/model/config.json", "rl/s1/DONE", "rl/s2/model/config.json",
@@ -50,9 +51,13 @@ def test_tiny_pipeline_end_to_end_then_nothing_to_do(tmp_path: Path) -> None:
     s1 = [json.loads(x) for x in (run / "rl/s1/metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in s1] == [0, 1, 2, 3]
     assert all("reward_mean" in r and "t_generate" in r for r in s1)
+    assert {r["ranks"] for r in s1} == {1}
+    s2 = [json.loads(x) for x in (run / "rl/s2/metrics.jsonl").read_text().splitlines()]
+    assert {r["ranks"] for r in s2} == {2} and json.loads((run / "rl/s2/DONE").read_text())["ranks"] == 2
+    assert "starting 2 ranks" in (run / "logs/rl_stage.log").read_text()
     # no checkpoint is left behind as a declared output; the newest ones are kept for resume
     assert not (run / "rl/s1/model/checkpoints").exists()
-    again = pipeline(run)
+    again = pipeline(run, "--set", "rl.stages.1.resources.procs=2")
     assert again.returncode == 0
     assert "Nothing to be done" in again.stdout + again.stderr
     st = subprocess.run([sys.executable, "-m", "r1cli", "status", str(run)], capture_output=True, text=True)
