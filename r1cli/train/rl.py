@@ -151,7 +151,8 @@ class RLStageRunner:
                                     end_lr=stage.lr_end, dist=self.dist)
         self.ref = self.trainer.make_reference(ref_copy) if ref_copy is not None else None
         self.sampler = make_sampler(rl.rollout, self.trainer, self.tok, model_path=init_model,
-                                    max_model_len=rl.rollout.max_prompt + stage.max_response,
+                                    max_model_len=min(rl.rollout.max_prompt + stage.max_response, getattr(
+                                        model.config, "max_position_embeddings", None) or 1 << 30),
                                     seed=step_seed(cfg.seed, stage.name, "sampler"), world=self.dist.world,
                                     dtype=rl.train.dtype, model_copy=sampler_copy)
         self.rollout = self.sampler.engine

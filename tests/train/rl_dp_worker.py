@@ -29,9 +29,15 @@ def text_parity(response: str, gold: dict, **_: object) -> RewardResult:
     return RewardResult(1.0 if ok else 0.0, ok, None, "ok" if ok else "wrong")
 
 
+def short(response: str, gold: dict, **_: object) -> RewardResult:
+    """Learnable by an untrained model within a few steps: answer in at most 3 words."""
+    ok = len(response.split()) <= 3
+    return RewardResult(1.0 if ok else 0.0, ok, None, "ok" if ok else "wrong")
+
+
 def main() -> None:
     a = json.loads(sys.argv[1])
-    REWARDS["exact"] = text_parity
+    REWARDS["exact"] = {"parity": text_parity, "short": short}[a.get("reward", "parity")]
     cfg = resolve(a["recipe"], a["sets"])
     dist = Dist.from_env(timeout_s=120)
     run_rl_stage(cfg, cfg.rl.stages[0].name, data_path=Path(a["data"]), init_model=a["model"],
