@@ -2,8 +2,17 @@
 
 Plain math-verify (HuggingFace, ``verify(parse(gold), parse(pred))``) is what DeepScaleR-style peers use. r1
 normalises both sides first (:mod:`r1cli.rewards.normalize`), compares structure itself (unordered lists,
-ordered tuples/intervals, multiple-choice letters, text answers, numeral bases, scientific notation), calls
-math-verify per element, and finally tries :func:`r1cli.rewards.sympy_grader.sympy_equal`.
+ordered tuples/intervals, matrices, multiple-choice letters and option labels, text answers, numeral bases,
+scientific notation, equations), calls math-verify per element, and finally tries
+:func:`r1cli.rewards.sympy_grader.sympy_equal`. Cheap checks come first (canonical key, spacing-free text key,
+exact numbers); math-verify only runs when they cannot decide.
+
+Equations (:func:`equations_equal`): two equations are equal when their differences ``lhs - rhs`` are
+proportional by a nonzero constant, so a rearranged or scaled equation (``x-3y-6=0`` vs ``y=\\frac13x-2``,
+``2x+4y=6`` vs ``x+2y=3``) is the same answer -- the same solution set, as math-verify's ``solve``-based
+comparison also decides; multiplying by a non-constant (``x(x+2y)=3x``) or squaring is not. Two plain
+assignments of one symbol (``x = 5``) are compared by their right-hand sides; a gold equation that is not such an
+assignment never equals a bare expression.
 
 math-verify uses ``signal.alarm``; timeouts are only enabled in a process's main thread (elsewhere they are
 disabled and the caller -- :class:`r1cli.rewards.pool.GradingPool` -- must enforce a deadline).
@@ -17,8 +26,15 @@ from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
 
-from r1cli.rewards.normalize import Normalized, make_key, nesting_depth, normalize_answer, split_top_level
-from r1cli.rewards.sympy_grader import is_huge, numbers_equal, sympy_equal, to_number
+from r1cli.rewards.normalize import (
+    Normalized,
+    make_key,
+    nesting_depth,
+    normalize_answer,
+    split_top_level,
+    strip_prefix_assignment,
+)
+from r1cli.rewards.sympy_grader import is_huge, numbers_equal, sympy_equal, to_number, to_sympy
 
 MAX_ANSWER_CHARS = 1000
 MAX_NESTING = 50
@@ -141,19 +157,88 @@ def _structure_equal(ng: Normalized, npred: Normalized, *, use_mv: bool) -> bool
     return True
 
 
+def _is_assignment(eq: tuple[str, str]) -> bool:
+    """``x = 5`` / ``f(x) = 2x`` (the prefix r1 strips) rather than a general equation."""
+    lhs, rhs = eq
+    return strip_prefix_assignment(f"{lhs} = {rhs}") != f"{lhs} = {rhs}"
+
+
+def equations_equal(g: tuple[str, str], p: tuple[str, str], rel: float = 1e-6) -> bool | None:
+    """Equations ``g`` and ``p`` (lhs, rhs) are equal when ``lhs - rhs`` of one is a nonzero constant multiple of
+    the other's (checked at four random rational points); None when a side cannot be converted or the
+    equations have no free symbol."""
+    import random
+
+    import sympy
+
+    sides = [to_sympy(x) for x in (*g, *p)]
+    if any(x is None or not isinstance(x, sympy.Expr) for x in sides):
+        return None
+    try:
+        dg, dp = sides[0] - sides[1], sides[2] - sides[3]
+        syms = sorted(dg.free_symbols | dp.free_symbols, key=lambda x: x.name)
+        if not syms:
+            return None
+        rng = random.Random(4321)
+        ratio: complex | None = None
+        for _ in range(4):
+            pt = {x: sympy.Rational(rng.randint(11, 97), rng.randint(7, 13)) for x in syms}
+            a, b = complex(dg.subs(pt).evalf(30)), complex(dp.subs(pt).evalf(30))
+            if abs(a) < 1e-12 and abs(b) < 1e-12:
+                continue
+            if abs(a) < 1e-12 or abs(b) < 1e-12:
+                return False
+            r = a / b
+            if ratio is None:
+                ratio = r
+            elif abs(r - ratio) > rel * max(1.0, abs(ratio)):
+                return False
+        return None if ratio is None else True
+    except Exception:  # noqa: BLE001 - evaluation errors are "cannot decide"
+        return None
+
+
+def _equation_verdict(ng: Normalized, npred: Normalized, *, use_mv: bool) -> bool | None:
+    """Verdict when at least one side is an equation that is not a plain assignment, else None."""
+    ge, pe = ng.equation, npred.equation
+    if ge is None and pe is None:
+        return None
+    g_general = ge is not None and not _is_assignment(ge)
+    p_general = pe is not None and not _is_assignment(pe)
+    if not (g_general or p_general):
+        return None  # x = 5 vs 5 / y = 2x vs y = x + x: the assignment path compares right-hand sides
+    if ge is None or pe is None:
+        # "x-3y-6=0" vs an expression is wrong; "2+3=5" vs "5" is left to the ordinary comparison
+        return False if g_general else None
+    got = equations_equal(ge, pe)
+    if got is None and use_mv:
+        return _mv_equal(f"{ge[0]}={ge[1]}", f"{pe[0]}={pe[1]}")
+    return got
+
+
 def answers_equal(pred: str, gold: str, *, use_math_verify: bool = True) -> bool:
     """True when the predicted answer string is equivalent to the gold answer string."""
     ng, npred = _norm_cached(gold), _norm_cached(pred)
     if ng.key == npred.key and ng.key != "":
         return True
+    if ng.flat and ng.flat == npred.flat:  # "7:15 \\text{ a.m.}" vs "\\text{7:15 a.m.}"
+        return True
     if ng.choice is not None:
-        return npred.choice == ng.choice
+        if npred.choice is not None:
+            return npred.choice == ng.choice
+        # gold "(C) 14": the value alone is also the answer
+        return ng.option is not None and answers_equal(pred, ng.option, use_math_verify=use_math_verify)
+    if npred.option is not None:  # "\\textbf{(C) } 14" against a gold 14
+        return answers_equal(npred.option, gold, use_math_verify=use_math_verify)
     if ng.text is not None:
         return npred.text is not None and npred.text.replace(" ", "") == ng.key
     if ng.base is not None:
         if npred.base is not None:
             return npred.base[1] == ng.base[1] and npred.base[0].lower() == ng.base[0].lower()
         return npred.latex.replace(" ", "").lower() == ng.base[0].lower()
+    eq = _equation_verdict(ng, npred, use_mv=use_math_verify)
+    if eq is not None:
+        return eq
     if len(ng.items) > 1 or len(npred.items) > 1 or ng.ordered or npred.ordered:
         if _structure_equal(ng, npred, use_mv=use_math_verify):
             return True
