@@ -223,6 +223,8 @@ def answers_equal(pred: str, gold: str, *, use_math_verify: bool = True) -> bool
         return True
     if ng.flat and ng.flat == npred.flat:  # "7:15 \\text{ a.m.}" vs "\\text{7:15 a.m.}"
         return True
+    if ng.words and npred.words and ng.words != npred.words:  # "7 \\text{ a.m.}" vs "7 \\text{ p.m.}"
+        return False
     if ng.choice is not None:
         if npred.choice is not None:
             return npred.choice == ng.choice

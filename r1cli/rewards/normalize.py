@@ -99,6 +99,8 @@ _LETTER_MACRO_RE = re.compile(_TEXTLIKE + r"\{\s*(\(?\s*[A-Za-z]\s*\)?)\s*\}")
 _UNIT_MACRO_RE = re.compile(r"\s*\\(?:text|mbox|mathrm|textrm)\s*\{\s*([^{}]*)\}\s*(?:\^\s*\{?\d\}?)?\s*$")
 _TIME_OF_DAY_RE = re.compile(r"(?i)^\s*[ap]\.?\s*m\.?\s*$")
 _MATRIX_RE = re.compile(r"^\\begin\{pmatrix\}(.*)\\end\{pmatrix\}$", re.S)
+_WORDS_IN_TEXT_RE = re.compile(r"\\(?:text|textrm|textit|mbox|mathrm)\s*\{([^{}]*)\}")
+_ABBREV_RE = re.compile(r"(?<![A-Za-z\\])[A-Za-z]\.\s?[A-Za-z]\b")
 _EQ_SPLIT_RE = re.compile(r"(?<![<>!=\\])=(?!=)")
 _THOUSANDS_RE = re.compile(r"^[+-]?\d{1,3}(?:,\d{3})+(?:\.\d+)?$")
 _SCI_LATEX_RE = re.compile(
@@ -257,7 +259,8 @@ class Normalized:
     ``text``: the answer is a word (``\\text{ellipse}``); ``base``: numeral base subscript (``52_8``);
     ``option``: the value after an option label (``(C) 14`` -> choice C, option 14); ``flat``: the cleaned
     answer with text macros unwrapped and all spacing removed, before units are stripped (``7:15 \\text{ a.m.}``
-    and ``\\text{7:15 a.m.}`` share it); ``equation``: (lhs, rhs) of a single top-level ``=``."""
+    and ``\\text{7:15 a.m.}`` share it); ``equation``: (lhs, rhs) of a single top-level ``=``; ``words``: the
+    words of ``\\text{}`` left after unit stripping and dotted abbreviations (``a.m.``), lower-cased."""
 
     raw: str
     latex: str
@@ -272,6 +275,7 @@ class Normalized:
     option: str | None = None
     flat: str = ""
     equation: tuple[str, str] | None = None
+    words: frozenset[str] = frozenset()
 
 
 def make_key(s: str) -> str:
@@ -294,6 +298,7 @@ def normalize_answer(raw: str) -> Normalized:
         s = strip_units(s)
     percent = "%" in s
     s = s.replace("%", "").strip()
+    words = _text_words(s) if ("\\" in s or "." in s) else frozenset()
     s = unwrap_text(s) if is_whole_text or "\\text" in s or "\\mbox" in s or "\\math" in s else s
     s = re.sub(r"^(?:the\s+)?(?:final\s+)?answer\s*(?:is|:)\s*", "", s, flags=re.I).strip()
     equation = _equation_sides(s)
@@ -383,7 +388,15 @@ def normalize_answer(raw: str) -> Normalized:
         option=option,
         flat=flat,
         equation=equation,
+        words=words,
     )
+
+
+def _text_words(s: str) -> frozenset[str]:
+    """Lower-cased words (two letters or more) inside text macros, and abbreviations such as ``a.m.``."""
+    out = {w.lower() for m in _WORDS_IN_TEXT_RE.finditer(s) for w in re.findall(r"[A-Za-z]{2,}", m.group(1))}
+    out |= {re.sub(r"[.\s]", "", m.group(0)).lower() for m in _ABBREV_RE.finditer(s)}
+    return frozenset(out)
 
 
 def _equation_sides(s: str) -> tuple[str, str] | None:
