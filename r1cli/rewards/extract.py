@@ -28,11 +28,13 @@ EXTRACTORS: tuple[str, ...] = ("auto", "boxed", "answer_tag", "answer_line", "gs
 _BOX_RE = re.compile(r"\\(?:boxed|fbox)\b")
 _ANSWER_TAG_RE = re.compile(r"<answer>(.*?)</answer>", re.S)
 # explicit final-answer statements: "final answer is", "final answer:", "Answer:"
-_STRONG_RE = re.compile(r"(?i)\bfinal\s+answer\s*(?:is\b\s*:?|:)|\banswer\s*:")
+_STRONG_RE = re.compile(r"(?im)\bfinal\s+answer\s*(?:is\b\s*:?|:)|^[\s*#>_-]*answer\s*[*_]*\s*:")
 # weak statements, used only when nothing else is found: "the answer is", "answer is:"
 _WEAK_RE = re.compile(r"(?i)\banswer\s+is\b\s*:?")
 _LEADER_RE = re.compile(r"(?i)^\s*(?:the\s+)?(?:final\s+)?answer\s*(?:is\b\s*:?|:)\s*")
 _HOPE_RE = re.compile(r"(?i)[.\s]*\bI\s+hope\s+it\s+is\s+correct.*$")
+_FILLER_RE = re.compile(r"(?i)^(?:(?:therefore|thus|then|so|simply|just|exactly|clearly|indeed|now|probably)\b,?\s*)+")
+_OPTION_START_RE = re.compile(r"^\(?[A-E]\)")
 _SENTENCE_END_RE = re.compile(r"\.\s+(?=[A-Z])|[.;]\s*$")
 _WORD_RE = re.compile(r"(?<![\\a-zA-Z])[a-zA-Z]{3,}")
 _MATH_DELIMS = (("$$", "$$"), ("\\[", "\\]"), ("\\(", "\\)"), ("$", "$"))
@@ -149,16 +151,19 @@ def statement_answer(text: str, start: int) -> str | None:
     m = _SENTENCE_END_RE.search(line)
     if m:
         line = line[: m.start()]
-    ans = line.strip()
+    ans = _FILLER_RE.sub("", line.strip())
     if ans.count("$") == 2:  # "therefore $12$" / "$12$ dollars": the one math span
         ans = ans.split("$")[1].strip()
     return ans.rstrip(".").strip() or None
 
 
 def is_prose(ans: str) -> bool:
-    """Two or more words of three or more letters outside ``\\commands`` and ``\\text{}``."""
+    """Words, not math: a word of three or more letters outside ``\\commands`` and ``\\text{}``, and no digit
+    (``correct``, ``as shown above``; not ``12 apples`` nor ``\\text{Evelyn}``)."""
+    if any(c.isdigit() for c in ans):
+        return False
     probe = re.sub(r"\\(?:text|mathrm|textbf|mbox|operatorname)\s*\{[^{}]*\}", "", ans)
-    return len(_WORD_RE.findall(probe)) >= 2
+    return _WORD_RE.search(probe) is not None
 
 
 def final_statement(text: str) -> tuple[int, str] | None:
@@ -173,11 +178,17 @@ def final_statement(text: str) -> tuple[int, str] | None:
 
 
 def weak_statement(text: str) -> str | None:
-    """The answer after the last "answer is" ("so the answer is (B) Cone" -> ``(B) Cone``)."""
+    """The answer after the last "answer is" ("so the answer is (B) Cone" -> ``(B) Cone``); None when that is
+    prose other than an option label ("the answer is not obvious")."""
     last = None
     for m in _WEAK_RE.finditer(text):
         last = m
-    return None if last is None else statement_answer(text, last.end())
+    if last is None:
+        return None
+    ans = statement_answer(text, last.end())
+    if ans is None or (is_prose(ans) and not _OPTION_START_RE.match(ans)):
+        return None
+    return ans
 
 
 def bare_math(text: str) -> str | None:
@@ -251,7 +262,7 @@ def extract_answer(response: str, extractor: str = "auto", *, require_think: boo
         return inner if inner is not None else tag
     spans = boxed_spans(text)
     stated = final_statement(text)
-    # a closing statement after the last box wins, unless it is prose ("Final answer: as shown above.")
+    # a closing statement after the last box wins, unless it is prose ("The final answer is correct.")
     if stated is not None and (not spans or (stated[0] >= spans[-1][1] and not is_prose(stated[1]))):
         return stated[1]
     if spans:

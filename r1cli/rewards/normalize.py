@@ -93,7 +93,7 @@ _TEXT_CMD_RE = re.compile(
     r"\\(?:text|textbf|textrm|textit|mbox|mathrm|mathbf|operatorname|mathit)\s*\{([^{}]*)\}"
 )
 _MC_RE = re.compile(r"^\(?\s*([A-Ea-e])\s*\)?\.?$")
-_OPTION_RE = re.compile(r"^\(\s*([A-Ea-e])\s*\)\s*(\S.*)$|^([A-E])[.):]\s+(\S.*)$")
+_OPTION_RE = re.compile(r"^\(\s*([A-Ea-e])\s*\)(?:\s+|(?=\d))(\S.*)$|^([A-E])[.):]\s+(\S.*)$")
 _TEXTLIKE = r"\\(?:mathrm|mathit|mathbf|mathsf|textrm|textbf|textit|textsf|text|mbox|operatorname)\s*"
 _LETTER_MACRO_RE = re.compile(_TEXTLIKE + r"\{\s*(\(?\s*[A-Za-z]\s*\)?)\s*\}")
 _UNIT_MACRO_RE = re.compile(r"\s*\\(?:text|mbox|mathrm|textrm)\s*\{\s*([^{}]*)\}\s*(?:\^\s*\{?\d\}?)?\s*$")
