@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from typing import Any
 
@@ -34,6 +34,7 @@ from r1cli.rewards.normalize import (
     split_top_level,
     strip_prefix_assignment,
 )
+from r1cli.rewards.result import RewardResult
 from r1cli.rewards.sympy_grader import is_huge, numbers_equal, sympy_equal, to_number, to_sympy
 
 MAX_ANSWER_CHARS = 1000
@@ -295,6 +296,25 @@ def plain_math_verify(response: str, gold: str) -> bool:
         return False
 
 
+def plain_math_verify_reward(response: str, gold: Mapping[str, Any], **_: Any) -> RewardResult:
+    """Plain math-verify as a reward -- ``verify(parse("$answer$"), parse(text))`` (HuggingFace Math-Verify's
+    documented use, the grader of DeepScaleR-style peers), on the text after ``</think>`` when there is one (the
+    text r1's ``math`` reward grades). No normalisation, no answer alternatives; the reference of
+    ``r1 reward audit``. ``extracted`` is math-verify's own extraction."""
+    from math_verify import parse, verify
+
+    from r1cli.rewards.extract import split_think
+
+    text = split_think(response)[1]
+    try:
+        got = parse(text, parsing_timeout=_timeouts())
+        ok = bool(verify(_mv_parse_cached(str(gold["answer"])), got, timeout_seconds=_timeouts()))
+    except Exception:  # noqa: BLE001 - math-verify errors mean "not shown equal"
+        got, ok = [], False
+    extracted = got[1] if len(got) >= 2 and isinstance(got[1], str) else None
+    return RewardResult(1.0 if ok else 0.0, ok, extracted, "ok" if ok else "wrong")
+
+
 def parse_fallback(response: str) -> str | None:
     """math-verify's own extraction from a whole response (``final answer is $x$`` etc.), as a string."""
     if len(response) > 20000:
@@ -315,6 +335,7 @@ __all__ = [
     "grade",
     "grade_independent",
     "plain_math_verify",
+    "plain_math_verify_reward",
     "parse_fallback",
     "prefilter",
     "split_top_level",
