@@ -35,6 +35,8 @@ _LEADER_RE = re.compile(r"(?i)^\s*(?:the\s+)?(?:final\s+)?answer\s*(?:is\b\s*:?|
 _HOPE_RE = re.compile(r"(?i)[.\s]*\bI\s+hope\s+it\s+is\s+correct.*$")
 _FILLER_RE = re.compile(r"(?i)^(?:(?:therefore|thus|then|so|simply|just|exactly|clearly|indeed|now|probably)\b,?\s*)+")
 _OPTION_START_RE = re.compile(r"^\(?[A-E]\)")
+_COPULA_RE = re.compile(r"\s(?:is|are|was|equals)\s+")
+_NUMBER_RE = re.compile(r"(?<![\w.])-?\d+(?:,\d{3})*(?:\.\d+)?(?:/\d+)?(?![\w.]*\d)")
 _SENTENCE_END_RE = re.compile(r"\.\s+(?=[A-Z])|[.;]\s*$")
 _WORD_RE = re.compile(r"(?<![\\a-zA-Z])[a-zA-Z]{3,}")
 _MATH_DELIMS = (("$$", "$$"), ("\\[", "\\]"), ("\\(", "\\)"), ("$", "$"))
@@ -152,8 +154,15 @@ def statement_answer(text: str, start: int) -> str | None:
     if m:
         line = line[: m.start()]
     ans = _FILLER_RE.sub("", line.strip())
+    subject = list(_COPULA_RE.finditer(ans))
+    if subject and _WORD_RE.search(ans[: subject[-1].start()]):  # "The volume of $V$ is 120" -> 120
+        ans = ans[subject[-1].end() :].strip()
     if ans.count("$") == 2:  # "therefore $12$" / "$12$ dollars": the one math span
         ans = ans.split("$")[1].strip()
+    elif "$" not in ans and "\\" not in ans and _WORD_RE.search(ans):
+        nums = _NUMBER_RE.findall(ans)
+        if len(nums) == 1:  # "Jane started 3 hours ago" -> 3
+            ans = nums[0]
     return ans.rstrip(".").strip() or None
 
 

@@ -11,8 +11,9 @@ Equations (:func:`equations_equal`): two equations are equal when their differen
 proportional by a nonzero constant, so a rearranged or scaled equation (``x-3y-6=0`` vs ``y=\\frac13x-2``,
 ``2x+4y=6`` vs ``x+2y=3``) is the same answer -- the same solution set, as math-verify's ``solve``-based
 comparison also decides; multiplying by a non-constant (``x(x+2y)=3x``) or squaring is not. Two plain
-assignments of one symbol (``x = 5``) are compared by their right-hand sides; a gold equation that is not such an
-assignment never equals a bare expression.
+assignments of one symbol (``x = 5``) are compared by their right-hand sides; a named value (``(p,q)=(3,2)``,
+``x+y=5``: symbols only on the left) equals its right-hand side; another gold equation (``x-3y-6=0``) never
+equals a bare expression.
 
 math-verify uses ``signal.alarm``; timeouts are only enabled in a process's main thread (elsewhere they are
 disabled and the caller -- :class:`r1cli.rewards.pool.GradingPool` -- must enforce a deadline).
@@ -21,6 +22,7 @@ disabled and the caller -- :class:`r1cli.rewards.pool.GradingPool` -- must enfor
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from collections.abc import Mapping, Sequence
 from functools import lru_cache
@@ -164,6 +166,17 @@ def _is_assignment(eq: tuple[str, str]) -> bool:
     return strip_prefix_assignment(f"{lhs} = {rhs}") != f"{lhs} = {rhs}"
 
 
+_SUBSCRIPT_RE = re.compile(r"_\s*(?:\{[^{}]*\}|\w)")
+
+
+def _is_named_value(eq: tuple[str, str]) -> bool:
+    """A value given a name: the left side holds symbols only, no number outside subscripts
+    (``(p,q)=(3,2)``, ``V_1:V_2=11:21``, ``\\frac{NO}{BO}=\\frac{1}{\\sqrt6}``, ``x+y=5``) -- math-verify's
+    "assignment relation". ``x-3y-6=0`` is not one."""
+    lhs = _SUBSCRIPT_RE.sub("", eq[0])
+    return not any(c.isdigit() for c in lhs) and any(c.isalpha() for c in lhs)
+
+
 def equations_equal(g: tuple[str, str], p: tuple[str, str], rel: float = 1e-6) -> bool | None:
     """Equations ``g`` and ``p`` (lhs, rhs) are equal when ``lhs - rhs`` of one is a nonzero constant multiple of
     the other's (checked at four random rational points); None when a side cannot be converted or the
@@ -200,7 +213,11 @@ def equations_equal(g: tuple[str, str], p: tuple[str, str], rel: float = 1e-6) -
 
 
 def _equation_verdict(ng: Normalized, npred: Normalized, *, use_mv: bool) -> bool | None:
-    """Verdict when at least one side is an equation that is not a plain assignment, else None."""
+    """Verdict when at least one side is an equation that is not a plain one-symbol assignment, else None.
+
+    Two equations compare as equations (:func:`equations_equal`). An equation against an expression: a named
+    value (:func:`_is_named_value`) compares its right-hand side; any other gold equation is not an
+    expression; a predicted equation against a gold expression is left to the ordinary comparison."""
     ge, pe = ng.equation, npred.equation
     if ge is None and pe is None:
         return None
@@ -208,9 +225,11 @@ def _equation_verdict(ng: Normalized, npred: Normalized, *, use_mv: bool) -> boo
     p_general = pe is not None and not _is_assignment(pe)
     if not (g_general or p_general):
         return None  # x = 5 vs 5 / y = 2x vs y = x + x: the assignment path compares right-hand sides
-    if ge is None or pe is None:
-        # "x-3y-6=0" vs an expression is wrong; "2+3=5" vs "5" is left to the ordinary comparison
-        return False if g_general else None
+    if ge is not None and pe is None:
+        return answers_equal(npred.raw, ge[1], use_math_verify=use_mv) if _is_named_value(ge) else False
+    if pe is not None and ge is None:
+        return answers_equal(pe[1], ng.raw, use_math_verify=use_mv) if _is_named_value(pe) else None
+    assert ge is not None and pe is not None
     got = equations_equal(ge, pe)
     if got is None and use_mv:
         return _mv_equal(f"{ge[0]}={ge[1]}", f"{pe[0]}={pe[1]}")
@@ -242,6 +261,11 @@ def answers_equal(pred: str, gold: str, *, use_math_verify: bool = True) -> bool
     eq = _equation_verdict(ng, npred, use_mv=use_math_verify)
     if eq is not None:
         return eq
+    if ng.interval is not None or npred.interval is not None:  # "-2 \\le x \\le 7" vs "x \\in [-2,7]"
+        gi = ng.interval or (ng.latex if ng.ordered else None)
+        pi = npred.interval or (npred.latex if npred.ordered else None)
+        if gi is not None and pi is not None and answers_equal(pi, gi, use_math_verify=use_math_verify):
+            return True
     if len(ng.items) > 1 or len(npred.items) > 1 or ng.ordered or npred.ordered:
         if _structure_equal(ng, npred, use_mv=use_math_verify):
             return True

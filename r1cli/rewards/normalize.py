@@ -236,6 +236,48 @@ def unwrap_text(s: str) -> str:
     return s.strip()
 
 
+_LT = r"(<=|<|\\lt|\\leq|\\le|≤)"
+_GT = r"(>=|>|\\gt|\\geq|\\ge|≥)"
+_CHAIN_RE = re.compile(rf"^(.+?)\s*{_LT}\s*([A-Za-z])\s*{_LT}\s*(.+)$")
+_ONE_SIDED_RE = re.compile(rf"^([A-Za-z])\s*(?:{_LT}|{_GT})\s*(.+)$")
+_FLIPPED_RE = re.compile(rf"^(.+?)\s*(?:{_LT}|{_GT})\s*([A-Za-z])$")
+_RELATION_RE = re.compile(r"[<>=≤≥]|\\(?:lt|gt|le|ge|neq)(?![a-zA-Z])|\\(?:leq|geq)")
+_STRICT = ("<", ">", "\\lt", "\\gt")
+
+
+def _is_bound(b: str) -> bool:
+    """A constant bound: no relation, no top-level comma, no letter outside ``\\commands``."""
+    if _RELATION_RE.search(b) or "," in b and len(split_top_level(b)) > 1:
+        return False
+    return not re.search(r"[A-Za-z]", re.sub(r"\\[A-Za-z]+", "", b))
+
+
+def inequality_to_interval(s: str) -> str:
+    """``-2 \\le x \\le 7`` -> ``[-2,7]``; ``x > 3`` -> ``(3,\\infty)``; ``x \\le 0`` -> ``(-\\infty,0]``.
+
+    Only one variable against constant bounds (:func:`_is_bound`); anything else is returned unchanged."""
+    if not _RELATION_RE.search(s):
+        return s
+    m = _CHAIN_RE.match(s)
+    if m and _is_bound(m.group(1)) and _is_bound(m.group(5)):
+        left = "(" if m.group(2) in _STRICT else "["
+        right = ")" if m.group(4) in _STRICT else "]"
+        return f"{left}{m.group(1).strip()},{m.group(5).strip()}{right}"
+    m = _ONE_SIDED_RE.match(s)
+    if m and _is_bound(m.group(4)):
+        bound = m.group(4).strip()
+        if m.group(2) is not None:
+            return "(-\\infty," + bound + (")" if m.group(2) in _STRICT else "]")
+        return ("(" if m.group(3) in _STRICT else "[") + bound + ",\\infty)"
+    m = _FLIPPED_RE.match(s)  # 5 \geq x
+    if m and _is_bound(m.group(1)):
+        bound = m.group(1).strip()
+        if m.group(2) is not None:
+            return ("(" if m.group(2) in _STRICT else "[") + bound + ",\\infty)"
+        return "(-\\infty," + bound + (")" if m.group(3) in _STRICT else "]")
+    return s
+
+
 def sci_to_plain(s: str) -> str:
     """``8.7 \\times 10^{8}`` / ``8.7e8`` / ``10^{-3}`` -> a Python float literal string (``8.7e8``)."""
     t = s.strip()
@@ -260,7 +302,8 @@ class Normalized:
     ``option``: the value after an option label (``(C) 14`` -> choice C, option 14); ``flat``: the cleaned
     answer with text macros unwrapped and all spacing removed, before units are stripped (``7:15 \\text{ a.m.}``
     and ``\\text{7:15 a.m.}`` share it); ``equation``: (lhs, rhs) of a single top-level ``=``; ``words``: the
-    words of ``\\text{}`` left after unit stripping and dotted abbreviations (``a.m.``), lower-cased."""
+    words of ``\\text{}`` left after unit stripping and dotted abbreviations (``a.m.``), lower-cased;
+    ``interval``: a one-variable inequality as an interval (``-2 \\le x \\le 7`` -> ``[-2,7]``)."""
 
     raw: str
     latex: str
@@ -276,6 +319,7 @@ class Normalized:
     flat: str = ""
     equation: tuple[str, str] | None = None
     words: frozenset[str] = frozenset()
+    interval: str | None = None
 
 
 def make_key(s: str) -> str:
@@ -303,6 +347,7 @@ def normalize_answer(raw: str) -> Normalized:
     s = re.sub(r"^(?:the\s+)?(?:final\s+)?answer\s*(?:is|:)\s*", "", s, flags=re.I).strip()
     equation = _equation_sides(s)
     s = strip_prefix_assignment(s)
+    as_interval = inequality_to_interval(s)
     s = re.sub(r"[.]+$", "", s).strip() if not re.fullmatch(r"[+-]?\d+\.", s) else s[:-1]
     # "-3./2" (Minerva upstream quirk) -> "-3/2"
     s = re.sub(r"(\d)\./", r"\1/", s)
@@ -389,6 +434,7 @@ def normalize_answer(raw: str) -> Normalized:
         flat=flat,
         equation=equation,
         words=words,
+        interval=as_interval if as_interval != s else None,
     )
 
 

@@ -219,3 +219,39 @@ def test_regression_set() -> None:
     }
     wrong = [r["id"] for r in rows if ok(r["response"], r["answer"]) != r["correct"]]
     assert wrong == []
+
+
+# ------------------------------------------------------- beyond the list: named values, inequalities
+@pytest.mark.parametrize(
+    ("pred", "gold", "equal"),
+    [
+        ("(4,1)", "(m,n)=(4,1)", True),
+        ("(1,4)", "(m,n)=(1,4)", True),
+        ("(1,4)", "(m,n)=(4,1)", False),
+        ("5:9", "A_1:A_2=5:9", True),
+        ("9", "a+b=9", True),
+        ("8", "a+b=9", False),
+    ],
+)
+def test_named_value_gold_equals_its_value(pred: str, gold: str, equal: bool) -> None:
+    assert answers_equal(pred, gold) is equal
+
+
+@pytest.mark.parametrize(
+    ("pred", "gold", "equal"),
+    [
+        ("-1 \\le t \\le 4", "t \\in [-1,4]", True),
+        ("-1 < t \\le 4", "[-1,4]", False),
+        ("y > 2", "(2,\\infty)", True),
+        ("y \\geq 2", "(2,\\infty)", False),
+        ("7 \\geq x", "(-\\infty,7]", True),
+    ],
+)
+def test_one_variable_inequality_is_an_interval(pred: str, gold: str, equal: bool) -> None:
+    assert answers_equal(pred, gold) is equal
+
+
+def test_minerva_sentence_with_a_subject() -> None:
+    assert extract_answer("Final Answer: The area of $PQRS$ is 56. I hope it is correct.") == "56"
+    assert extract_answer("Final Answer: Tom finished 4 laps. I hope it is correct.") == "4"
+    assert extract_answer("Final Answer: 2 laps and 3 rests. I hope it is correct.") == "2 laps and 3 rests"
