@@ -236,6 +236,22 @@ def _equation_verdict(ng: Normalized, npred: Normalized, *, use_mv: bool) -> boo
     return got
 
 
+_DECIMAL_COMMA_RE = re.compile(r"^-?(\d+),(\d+)$")
+
+
+def _decimal_comma_equal(gold: str, pred: str) -> bool:
+    """A decimal comma (``1000,99``, ``0,111``) against a gold decimal with a point: only where the comma cannot
+    be a thousands separator (not three digits after it, or a leading ``0``) and the gold is not an integer."""
+    m = _DECIMAL_COMMA_RE.match(pred.replace(" ", "x"))
+    if m is None or (len(m.group(2)) == 3 and m.group(1) != "0"):
+        return False
+    g = to_number(gold)
+    if g is None or g == int(g):
+        return False
+    p = to_number(pred.replace(",", "."))
+    return p is not None and numbers_equal(g, p)
+
+
 def answers_equal(pred: str, gold: str, *, use_math_verify: bool = True) -> bool:
     """True when the predicted answer string is equivalent to the gold answer string."""
     ng, npred = _norm_cached(gold), _norm_cached(pred)
@@ -266,6 +282,8 @@ def answers_equal(pred: str, gold: str, *, use_math_verify: bool = True) -> bool
         pi = npred.interval or (npred.latex if npred.ordered else None)
         if gi is not None and pi is not None and answers_equal(pi, gi, use_math_verify=use_math_verify):
             return True
+    if len(ng.items) == 1 and len(npred.items) == 2 and _decimal_comma_equal(ng.items[0], npred.latex):
+        return True
     if len(ng.items) > 1 or len(npred.items) > 1 or ng.ordered or npred.ordered:
         if _structure_equal(ng, npred, use_mv=use_math_verify):
             return True

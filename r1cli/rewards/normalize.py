@@ -102,7 +102,7 @@ _MATRIX_RE = re.compile(r"^\\begin\{pmatrix\}(.*)\\end\{pmatrix\}$", re.S)
 _WORDS_IN_TEXT_RE = re.compile(r"\\(?:text|textrm|textit|mbox|mathrm)\s*\{([^{}]*)\}")
 _ABBREV_RE = re.compile(r"(?<![A-Za-z\\])[A-Za-z]\.\s?[A-Za-z]\b")
 _EQ_SPLIT_RE = re.compile(r"(?<![<>!=\\])=(?!=)")
-_THOUSANDS_RE = re.compile(r"^[+-]?\d{1,3}(?:,\d{3})+(?:\.\d+)?$")
+_THOUSANDS_RE = re.compile(r"^[+-]?[1-9]\d{0,2}(?:,\d{3})+(?:\.\d+)?$")
 _SCI_LATEX_RE = re.compile(
     r"(?<![\w.])([+-]?\d+(?:\.\d*)?|[+-]?\.\d+)\s*(?:\\times|\\cdot|\*|x|×)\s*10\s*\^\s*\{?\s*([+-]?\d+)\s*\}?"
 )

@@ -255,3 +255,18 @@ def test_minerva_sentence_with_a_subject() -> None:
     assert extract_answer("Final Answer: The area of $PQRS$ is 56. I hope it is correct.") == "56"
     assert extract_answer("Final Answer: Tom finished 4 laps. I hope it is correct.") == "4"
     assert extract_answer("Final Answer: 2 laps and 3 rests. I hope it is correct.") == "2 laps and 3 rests"
+
+
+@pytest.mark.parametrize(
+    ("pred", "gold", "equal"),
+    [
+        ("2048,75", "2048.75", True),
+        ("0,125", "0.125", True),
+        ("0,125", "125", False),  # a leading 0 is never a thousands group
+        ("2,048", "2.048", False),  # three digits after the comma: thousands
+        ("2, 75", "2.75", False),  # a comma and a space: a list
+        ("3,5", "35", False),
+    ],
+)
+def test_decimal_comma_only_where_it_cannot_be_thousands(pred: str, gold: str, equal: bool) -> None:
+    assert answers_equal(pred, gold) is equal
