@@ -32,7 +32,8 @@ _STRONG_RE = re.compile(r"(?im)\bfinal\s+answer\s*(?:is\b\s*:?|:)|^[\s*#>_-]*ans
 # weak statements, used only when nothing else is found: "the answer is", "answer is:"
 _WEAK_RE = re.compile(r"(?i)\banswer\s+is\b\s*:?")
 _LEADER_RE = re.compile(r"(?i)^\s*(?:the\s+)?(?:final\s+)?answer\s*(?:is\b\s*:?|:)\s*")
-_HOPE_RE = re.compile(r"(?i)[.\s]*\bI\s+hope\s+it\s+is\s+correct.*$")
+_HOPE_RE = re.compile(r"(?i)\bI\s+hope\s+it\s+is\s+correct")
+MAX_STATEMENT_CHARS = 1000
 _FILLER_RE = re.compile(r"(?i)^(?:(?:therefore|thus|then|so|simply|just|exactly|clearly|indeed|now|probably)\b,?\s*)+")
 _OPTION_START_RE = re.compile(r"^\(?[A-E]\)")
 _COPULA_RE = re.compile(r"\s(?:is|are|was|equals)\s+")
@@ -145,11 +146,13 @@ def statement_answer(text: str, start: int) -> str | None:
         inner = span[0].strip()
         boxed = last_boxed(inner)
         return (boxed if boxed is not None else inner) or None
-    line = rest.split("\n", 1)[0]
+    line = rest.split("\n", 1)[0][:MAX_STATEMENT_CHARS]
     boxed = last_boxed(line)
     if boxed is not None:
         return boxed
-    line = _HOPE_RE.sub("", line)
+    hope = _HOPE_RE.search(line)
+    if hope:
+        line = line[: hope.start()].rstrip(". \t")
     m = _SENTENCE_END_RE.search(line)
     if m:
         line = line[: m.start()]
