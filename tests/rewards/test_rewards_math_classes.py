@@ -216,6 +216,9 @@ def test_regression_set() -> None:
         "false_positive",
         "bare_latex",
         "ordinary",
+        "named_value",
+        "inequality",
+        "decimal_comma",
     }
     wrong = [r["id"] for r in rows if ok(r["response"], r["answer"]) != r["correct"]]
     assert wrong == []
