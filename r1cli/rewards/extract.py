@@ -29,8 +29,8 @@ _BOX_RE = re.compile(r"\\(?:boxed|fbox)\b")
 _ANSWER_TAG_RE = re.compile(r"<answer>(.*?)</answer>", re.S)
 # explicit final-answer statements: "final answer is", "final answer:", "Answer:"
 _STRONG_RE = re.compile(r"(?im)\bfinal\s+answer\s*(?:is\b\s*:?|:)|^[\s*#>_-]*answer\s*[*_]*\s*:")
-# weak statements, used only when nothing else is found: "the answer is", "answer is:"
-_WEAK_RE = re.compile(r"(?i)\banswer\s+is\b\s*:?")
+# weak statements, used only when nothing else is found: "the answer is", "so the answer: 5" (mid-line)
+_WEAK_RE = re.compile(r"(?i)\banswer\s*(?:is\b\s*:?|:)")
 _LEADER_RE = re.compile(r"(?i)^\s*(?:the\s+)?(?:final\s+)?answer\s*(?:is\b\s*:?|:)\s*")
 _HOPE_RE = re.compile(r"(?i)\bI\s+hope\s+it\s+is\s+correct")
 MAX_STATEMENT_CHARS = 1000

@@ -273,3 +273,10 @@ def test_minerva_sentence_with_a_subject() -> None:
 )
 def test_decimal_comma_only_where_it_cannot_be_thousands(pred: str, gold: str, equal: bool) -> None:
     assert answers_equal(pred, gold) is equal
+
+
+def test_mid_line_answer_colon_still_found() -> None:
+    # "Answer:" in the middle of a line is not a closing statement that overrides a box, but without a box it
+    # is still the answer (as the DAPO line extractor always read it)
+    assert extract_answer("Checking all cases, the answer: 41") == "41"
+    assert extract_answer("\\boxed{40} and then the answer: 41 was a typo") == "40"
