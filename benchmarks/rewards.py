@@ -6,7 +6,12 @@ another
 problem's gold; 1 % are pathological (``\\boxed{9^{9^{9^9}}}``, ``10^{10^{10}}``, 3000-deep nesting, 50 kB of
 garbage). Prints items/s serially (in-process, main thread) and with ``GradingPool(workers)``, and the ratio.
 
-    python benchmarks/rewards.py [--n 2000] [--workers 2] [--deadline 10] [--shared DIR]
+r1 vs plain math-verify (:func:`vs_math_verify`): on the labelled regression set
+(``tests/rewards/data/math_regression.jsonl``) plus the non-pathological responses above, one pass each in the
+same process on the same inputs: agreement of each grader with the labels, agreement of the two graders, and
+items/s of both with the ratio r1 / math-verify (caches cleared first, so gold parses are not reused from earlier).
+
+    python benchmarks/rewards.py [--n 2000] [--workers 2] [--deadline 10] [--shared DIR] [--mv-only]
 """
 
 from __future__ import annotations
@@ -68,6 +73,58 @@ def build(shared: Path, n: int, seed: int = 0) -> tuple[list[str], list[dict]]:
     return responses, golds
 
 
+REGRESSION = Path(__file__).resolve().parents[1] / "tests" / "rewards" / "data" / "math_regression.jsonl"
+
+
+def vs_math_verify(responses: list[str], golds: list[dict]) -> dict[str, float]:
+    """r1's ``math`` reward vs plain math-verify (``verify(parse("$gold$"), parse(response))``), same inputs."""
+    from r1cli.rewards.math_grader import _mv_parse_cached, _norm_cached, plain_math_verify
+    from r1cli.rewards.sympy_grader import to_sympy
+
+    labelled = [json.loads(x) for x in REGRESSION.read_text(encoding="utf-8").splitlines() if x.strip()]
+    keep = [i for i, r in enumerate(responses) if r not in PATHOLOGICAL]
+    inputs = [(r["response"], r["answer"]) for r in labelled] + [
+        (responses[i], golds[i]["answer"]) for i in keep
+    ]
+    plain_math_verify("$1$", "1")  # imports and first-call set-up outside the timing
+    REWARDS["math"]("\\boxed{1}", {"answer": "1"})
+    for cache in (_mv_parse_cached, _norm_cached, to_sympy):
+        cache.cache_clear()
+    t0 = time.perf_counter()
+    mv = [plain_math_verify(resp, gold) for resp, gold in inputs]
+    t_mv = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    r1 = [REWARDS["math"](resp, {"answer": gold}).correct for resp, gold in inputs]
+    t_r1 = time.perf_counter() - t0
+    k = len(labelled)
+    out = {
+        "labelled": k,
+        "r1_label_agreement": sum(a == r["correct"] for a, r in zip(r1[:k], labelled, strict=True)) / k,
+        "mv_label_agreement": sum(a == r["correct"] for a, r in zip(mv[:k], labelled, strict=True)) / k,
+        "r1_mv_agreement": sum(a == b for a, b in zip(r1, mv, strict=True)) / len(inputs),
+        "r1_items_s": len(inputs) / t_r1,
+        "mv_items_s": len(inputs) / t_mv,
+    }
+    by_class: dict[str, list[int]] = {}
+    for a, b, r in zip(r1[:k], mv[:k], labelled, strict=True):
+        c = by_class.setdefault(r["class"], [0, 0, 0])
+        c[0] += a == r["correct"]
+        c[1] += b == r["correct"]
+        c[2] += 1
+    print(f"r1 vs plain math-verify: {k} labelled + {len(inputs) - k} eval-derived responses, same inputs")
+    for name, (a, b, n) in sorted(by_class.items()):
+        print(f"  {name:15s} r1 {a:3d}/{n:<3d} math-verify {b:3d}/{n}")
+    print(
+        f"label agreement: r1 {out['r1_label_agreement']:.3f}  math-verify {out['mv_label_agreement']:.3f}   "
+        f"r1 = math-verify on {out['r1_mv_agreement']:.3f} of all {len(inputs)}"
+    )
+    print(
+        f"speed: r1 {out['r1_items_s']:.1f} items/s  math-verify {out['mv_items_s']:.1f} items/s  "
+        f"ratio r1/math-verify {out['r1_items_s'] / out['mv_items_s']:.2f}x"
+    )
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=2000)
@@ -77,8 +134,12 @@ def main() -> None:
         "R1_SHARED_DIR", str(Path(__file__).resolve().parents[1] / ".." / "shared")
     )
     ap.add_argument("--shared", default=default_shared)
+    ap.add_argument("--mv-only", action="store_true", help="only the r1 vs math-verify comparison")
     args = ap.parse_args()
     responses, golds = build(Path(args.shared), args.n)
+    vs_math_verify(responses, golds)
+    if args.mv_only:
+        return
     from r1cli.rewards import math_grader  # noqa: F401 - import before timing (as the pool's parent does)
 
     REWARDS["math"]("\\boxed{1}", {"answer": "1"})

@@ -16,8 +16,8 @@ from r1cli.cli.common import console, fail
 from r1cli.errors import R1InputError
 
 app = typer.Typer(
-    help="Score model responses with a reward (math, exact, countdown, kk, gsm8k, swe, code) and audit the "
-    "math verifier against an independent second grader.",
+    help="Score model responses with a reward (math, exact, countdown, kk, gsm8k, swe, code) and audit r1's "
+    "math grader against plain math-verify (or an independent second grader).",
     no_args_is_help=True,
 )
 
@@ -135,65 +135,119 @@ def score(
     console.print(f"{n} rows  accuracy {acc:.3f}  mean score {mean:.3f}  reasons {dict(reasons)}  -> {out}")
 
 
+AUDIT_AGAINST = {"math-verify": "math_verify", "independent": "math_independent"}
+
+
+def _audit_inputs(path: Path) -> list[dict[str, Any]]:
+    """Rows (id, response, answer) to audit: a jsonl with those fields, an eval's ``samples.jsonl`` (answers
+    from the ``gold`` of its sibling ``problems.jsonl``), or a run / eval directory (every ``samples.jsonl``
+    below it)."""
+    if path.is_dir():
+        files = sorted(path.rglob("samples.jsonl"))
+        if not files:
+            raise R1InputError("no samples.jsonl below this directory (eval outputs hold responses)", file=str(path))
+        return [row for f in files for row in _audit_inputs(f)]
+    rows = _read_rows(path, ("id", "response"))
+    missing = [r for r in rows if "answer" not in r]
+    if missing:
+        problems = path.parent / "problems.jsonl"
+        if not problems.is_file():
+            raise R1InputError(
+                "missing field (and no problems.jsonl beside it to take the gold from)",
+                file=str(path),
+                row=missing[0]["_line"],
+                field="answer",
+            )
+        gold = {str(p["id"]): p.get("gold") for p in _read_rows(problems, ("id",))}
+        for r in missing:
+            if not isinstance(gold.get(str(r["id"])), str):
+                raise R1InputError(
+                    f"no string gold for id {r['id']!r} in {problems}", file=str(path), row=r["_line"], field="id"
+                )
+            r["answer"] = gold[str(r["id"])]
+    for r in rows:
+        if not isinstance(r["answer"], str):
+            raise R1InputError("must be a string", file=str(path), row=r["_line"], field="answer")
+        r["_file"] = str(path)
+    return rows
+
+
 @app.command()
 def audit(
-    input: Path = typer.Argument(..., help="jsonl with id, response, answer (optional answer_alternatives)"),
+    input: Path = typer.Argument(
+        ...,
+        help="jsonl with id, response, answer (optional answer_alternatives); an eval samples.jsonl (gold from "
+        "problems.jsonl beside it); or a run/eval directory (all samples.jsonl below it)",
+    ),
     out: Path | None = typer.Option(None, "--out", "-o", help="write the disagreeing rows here (jsonl)"),
+    against: str = typer.Option(
+        "math-verify", help="reference grader: math-verify (plain verify(parse(gold), parse(text))) | independent"
+    ),
     extractor: str = typer.Option("auto", help="answer extractor"),
     workers: int = typer.Option(2, help="grading worker processes"),
     deadline: float = typer.Option(10.0, help="hard per-item deadline in seconds"),
     show: int = typer.Option(50, help="print at most this many disagreements"),
 ) -> None:
-    """Grade with r1's math grader and an independent second grader; print where they disagree.
+    """Grade with r1's math reward and a reference grader; list where they disagree.
 
-    The first grader is the ``math`` reward (normalisation + math-verify + sympy fallback); the second is
-    ``math_independent`` (normalised string + sympy numeric comparison, no math-verify)."""
+    r1's grader is the ``math`` reward (normalisation + math-verify + sympy fallback). The reference is plain
+    math-verify (``math_verify``: what DeepScaleR-style peers use) or ``math_independent`` (normalised string +
+    sympy numeric comparison, no math-verify). The disagreements show where r1's rewards differ from a peer's."""
     from rich.table import Table
 
     from r1cli.rewards import GradingPool
 
     try:
-        rows = _read_rows(input, ("id", "response", "answer"))
+        if against not in AUDIT_AGAINST:
+            raise R1InputError(f"unknown grader {against!r}; choose {' | '.join(AUDIT_AGAINST)}", field="--against")
+        rows = _audit_inputs(input)
     except R1InputError as exc:
         raise fail(str(exc)) from None
     responses = [r["response"] for r in rows]
-    golds = [{k: v for k, v in r.items() if k not in ("response", "_line")} for r in rows]
+    golds = [{k: v for k, v in r.items() if k not in ("response", "_line", "_file")} for r in rows]
     with GradingPool(workers=workers, deadline_s=deadline) as pool:
         first = pool.map("math", responses, golds, {"extractor": extractor})
-        second = pool.map("math_independent", responses, golds, {"extractor": extractor})
+        second = pool.map(AUDIT_AGAINST[against], responses, golds, {"extractor": extractor})
     disagree = [(row, a, b) for row, a, b in zip(rows, first, second, strict=True) if a.correct != b.correct]
-    table = Table(title=f"verifier disagreements: {len(disagree)} of {len(rows)}")
-    for col in ("id", "line", "extracted", "gold", "math-verify", "independent"):
+    table = Table(title=f"r1 vs {against}: {len(disagree)} disagreements of {len(rows)}")
+    for col in ("id", "line", "r1 extracted", f"{against} extracted", "gold", "r1", against):
         table.add_column(col, overflow="fold")
     for row, a, b in disagree[:show]:
         table.add_row(
             str(row["id"]),
             str(row["_line"]),
             str(a.extracted),
+            str(b.extracted),
             row["answer"],
             f"{a.correct} ({a.reason})",
             f"{b.correct} ({b.reason})",
         )
     console.print(table)
-    agree = 1 - len(disagree) / len(rows)
+    n = len(rows)
+    only_r1 = sum(a.correct for _, a, _ in disagree)
     console.print(
-        f"agreement {agree:.4f}  accuracy math-verify {sum(a.correct for a in first) / len(rows):.3f}  "
-        f"independent {sum(b.correct for b in second) / len(rows):.3f}"
+        f"agreement {1 - len(disagree) / n:.4f}  accuracy r1 {sum(a.correct for a in first) / n:.3f}  "
+        f"{against} {sum(b.correct for b in second) / n:.3f}  (correct only for r1: {only_r1}, "
+        f"only for {against}: {len(disagree) - only_r1})"
     )
     if out is not None:
         from r1cli.utils.io import atomic_write_jsonl
 
+        key = AUDIT_AGAINST[against]
         atomic_write_jsonl(
             out,
             [
                 {
                     "id": row["id"],
-                    "extracted": a.extracted,
+                    "file": row["_file"],
+                    "line": row["_line"],
                     "answer": row["answer"],
-                    "math_verify": a.correct,
-                    "independent": b.correct,
-                    "reason_math_verify": a.reason,
-                    "reason_independent": b.reason,
+                    "extracted": a.extracted,
+                    f"{key}_extracted": b.extracted,
+                    "r1": a.correct,
+                    key: b.correct,
+                    "reason_r1": a.reason,
+                    f"reason_{key}": b.reason,
                 }
                 for row, a, b in disagree
             ],

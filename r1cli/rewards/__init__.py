@@ -1,7 +1,8 @@
 """Rewards and verifiers (core layer: pure functions, no file I/O except the code sandbox's temp dir).
 
 - ``REWARDS[name](response, gold, **params) -> RewardResult`` -- ``math``, ``exact``, ``countdown``, ``kk``,
-  ``gsm8k``, ``swe``, ``code``.
+  ``gsm8k``, ``swe``, ``code``; ``math_independent`` and ``math_verify`` (plain math-verify) are the reference
+  graders of ``r1 reward audit``.
 - ``SHAPING[name](*, score, correct, length, **params) -> float`` -- ``cosine``, ``overlong``, ``l1_exact``,
   ``l1_max``, ``repetition``, ``format``; group term :func:`kimi_length_penalty`.
 - ``TOKEN_SHAPING[name](token_ids, **params) -> list[float]`` -- ``repetition_tokens`` (dense rewards);
@@ -25,6 +26,7 @@ from r1cli.rewards.extract import (
     last_boxed,
     split_think,
 )
+from r1cli.rewards.math_grader import plain_math_verify_reward
 from r1cli.rewards.pool import CHEAP_REWARDS, GradingPool, score_batch, score_by_task
 from r1cli.rewards.result import RewardResult
 from r1cli.rewards.shaping import (
@@ -56,6 +58,7 @@ REWARDS: dict[str, Callable[..., RewardResult]] = {
     "swe": swe_reward,
     "code": code_reward,
     "math_independent": math_independent_reward,  # second grader of `r1 reward audit`
+    "math_verify": plain_math_verify_reward,  # plain math-verify, the default reference of `r1 reward audit`
 }
 
 __all__ = [

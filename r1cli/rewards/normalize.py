@@ -6,6 +6,14 @@ The rules follow the answer-equivalence conventions of the MATH benchmark (Hendr
 Minerva, OlympiadBench, AIME, AMC, GSM8K): units in ``\\text{}``, degrees, currency, percent, thousands
 separators, ``\\dfrac``/``\\tfrac``, ``x =`` prefixes, multiple-choice letters, mixed numbers, scientific
 notation (``8.7e8`` = ``8.7 \\times 10^{8}``) and top-level lists (unordered) / tuples / intervals (ordered).
+
+Rules that keep the normalisation from creating false positives: a trailing ``\\mathrm{..}``/``\\text{..}`` is a
+unit only after a number or closing bracket, never after an operator (``3+\\mathrm{e}`` keeps its ``e``), and a
+time of day (``a.m.``/``p.m.``) is never a unit; thousands separators are ``1,234`` or ``1,\\!234`` but not
+``45, 678`` (that is a list of two numbers). Single letters in ``\\mathrm{}``/``\\text{}``/``\\textbf{}`` are
+the letter (``\\mathrm{e}`` = e, ``\\mathrm{D}`` = choice D); plain outer braces are grouping (``{2,5,7}`` is
+the list 2, 5, 7); ``bmatrix``/``matrix`` are ``pmatrix``; an option label before a value (``(C) 14``) carries
+both the choice and the value.
 """
 
 from __future__ import annotations
@@ -85,7 +93,16 @@ _TEXT_CMD_RE = re.compile(
     r"\\(?:text|textbf|textrm|textit|mbox|mathrm|mathbf|operatorname|mathit)\s*\{([^{}]*)\}"
 )
 _MC_RE = re.compile(r"^\(?\s*([A-Ea-e])\s*\)?\.?$")
-_THOUSANDS_RE = re.compile(r"^[+-]?\d{1,3}(?:,\d{3})+(?:\.\d+)?$")
+_OPTION_RE = re.compile(r"^\(\s*([A-Ea-e])\s*\)(?:\s+|(?=\d))(\S.*)$|^([A-E])[.):]\s+(\S.*)$")
+_TEXTLIKE = r"\\(?:mathrm|mathit|mathbf|mathsf|textrm|textbf|textit|textsf|text|mbox|operatorname)\s*"
+_LETTER_MACRO_RE = re.compile(_TEXTLIKE + r"\{\s*(\(?\s*[A-Za-z]\s*\)?)\s*\}")
+_UNIT_MACRO_RE = re.compile(r"\s*\\(?:text|mbox|mathrm|textrm)\s*\{\s*([^{}]*)\}\s*(?:\^\s*\{?\d\}?)?\s*$")
+_TIME_OF_DAY_RE = re.compile(r"(?i)^\s*[ap]\.?\s*m\.?\s*$")
+_MATRIX_RE = re.compile(r"^\\begin\{pmatrix\}(.*)\\end\{pmatrix\}$", re.S)
+_WORDS_IN_TEXT_RE = re.compile(r"\\(?:text|textrm|textit|mbox|mathrm)\s*\{([^{}]*)\}")
+_ABBREV_RE = re.compile(r"(?<![A-Za-z\\])[A-Za-z]\.\s?[A-Za-z]\b")
+_EQ_SPLIT_RE = re.compile(r"(?<![<>!=\\])=(?!=)")
+_THOUSANDS_RE = re.compile(r"^[+-]?[1-9]\d{0,2}(?:,\d{3})+(?:\.\d+)?$")
 _SCI_LATEX_RE = re.compile(
     r"(?<![\w.])([+-]?\d+(?:\.\d*)?|[+-]?\.\d+)\s*(?:\\times|\\cdot|\*|x|×)\s*10\s*\^\s*\{?\s*([+-]?\d+)\s*\}?"
 )
@@ -164,9 +181,14 @@ def clean_latex(s: str) -> str:
         for a, b in (("\\(", "\\)"), ("\\[", "\\]")):
             if s.startswith(a) and s.endswith(b):
                 s = s[2:-2]
+    while len(s) >= 2 and s[0] == "{" and s[-1] == "}" and _matching_outer(s):
+        s = s[1:-1].strip()  # plain braces only group: {2,5,7} is 2,5,7
     s = re.sub(r"\\(?:left|right|big|Big|bigg|Bigg)(?![a-zA-Z])\s*", "", s)
     s = s.replace("\\displaystyle", "").replace("\\dfrac", "\\frac").replace("\\tfrac", "\\frac")
+    s = re.sub(r"(\d),\s*\\!\s*(?=\d{3})", r"\1,", s)  # 10,\!080: an explicit thousands separator
     s = s.replace("\\!", "").replace("{,}", "")
+    s = re.sub(r"\\(begin|end)\{(?:bmatrix|Bmatrix|matrix|smallmatrix)\}", r"\\\1{pmatrix}", s)
+    s = _LETTER_MACRO_RE.sub(lambda m: m.group(1).replace(" ", ""), s)
     s = re.sub(r"(?<!\\)\\[,;:> ]|\\quad|\\qquad|~", " ", s)
     s = s.replace("\\$", "").replace("$", "")
     s = s.replace("\\%", "%").replace("\\percent", "%")
@@ -180,13 +202,24 @@ def clean_latex(s: str) -> str:
     return s
 
 
+def _unit_at_end(s: str) -> re.Match[str] | None:
+    """A trailing ``\\text{ cm}``-like macro that is a unit: after a number or closing bracket, not a time of
+    day, and not after an operator (``3+\\mathrm{e}`` is not ``3+``)."""
+    m = _UNIT_MACRO_RE.search(s)
+    if m is None or m.start() == 0 or _TIME_OF_DAY_RE.match(m.group(1)):
+        return None
+    before = s[: m.start()].rstrip()
+    if not before or before[-1] in "+-*/^=(,<>&_{[" or before.endswith(("\\cdot", "\\times", "\\pm")):
+        return None
+    return m
+
+
 def strip_units(s: str) -> str:
     """Drop trailing ``\\text{ cm}``/``\\mbox{ inches}^2`` and bare unit words after a number."""
     # a whole-answer \text{...} is a text answer, not a unit
     for _ in range(3):
-        new = re.sub(
-            r"(?<=\S)\s*\\(?:text|mbox|mathrm|textrm)\s*\{\s*[^{}]*\}\s*(?:\^\s*\{?\d\}?)?\s*$", "", s
-        )
+        m = _unit_at_end(s)
+        new = s[: m.start()] if m is not None else s
         new = _UNIT_RE.sub("", new).strip()
         if new == s:
             break
@@ -201,6 +234,48 @@ def unwrap_text(s: str) -> str:
         prev = s
         s = _TEXT_CMD_RE.sub(lambda m: m.group(1), s)
     return s.strip()
+
+
+_LT = r"(<=|<|\\lt|\\leq|\\le|≤)"
+_GT = r"(>=|>|\\gt|\\geq|\\ge|≥)"
+_CHAIN_RE = re.compile(rf"^(.+?)\s*{_LT}\s*([A-Za-z])\s*{_LT}\s*(.+)$")
+_ONE_SIDED_RE = re.compile(rf"^([A-Za-z])\s*(?:{_LT}|{_GT})\s*(.+)$")
+_FLIPPED_RE = re.compile(rf"^(.+?)\s*(?:{_LT}|{_GT})\s*([A-Za-z])$")
+_RELATION_RE = re.compile(r"[<>=≤≥]|\\(?:lt|gt|le|ge|neq)(?![a-zA-Z])|\\(?:leq|geq)")
+_STRICT = ("<", ">", "\\lt", "\\gt")
+
+
+def _is_bound(b: str) -> bool:
+    """A constant bound: no relation, no top-level comma, no letter outside ``\\commands``."""
+    if _RELATION_RE.search(b) or "," in b and len(split_top_level(b)) > 1:
+        return False
+    return not re.search(r"[A-Za-z]", re.sub(r"\\[A-Za-z]+", "", b))
+
+
+def inequality_to_interval(s: str) -> str:
+    """``-2 \\le x \\le 7`` -> ``[-2,7]``; ``x > 3`` -> ``(3,\\infty)``; ``x \\le 0`` -> ``(-\\infty,0]``.
+
+    Only one variable against constant bounds (:func:`_is_bound`); anything else is returned unchanged."""
+    if not _RELATION_RE.search(s):
+        return s
+    m = _CHAIN_RE.match(s)
+    if m and _is_bound(m.group(1)) and _is_bound(m.group(5)):
+        left = "(" if m.group(2) in _STRICT else "["
+        right = ")" if m.group(4) in _STRICT else "]"
+        return f"{left}{m.group(1).strip()},{m.group(5).strip()}{right}"
+    m = _ONE_SIDED_RE.match(s)
+    if m and _is_bound(m.group(4)):
+        bound = m.group(4).strip()
+        if m.group(2) is not None:
+            return "(-\\infty," + bound + (")" if m.group(2) in _STRICT else "]")
+        return ("(" if m.group(3) in _STRICT else "[") + bound + ",\\infty)"
+    m = _FLIPPED_RE.match(s)  # 5 \geq x
+    if m and _is_bound(m.group(1)):
+        bound = m.group(1).strip()
+        if m.group(2) is not None:
+            return ("(" if m.group(2) in _STRICT else "[") + bound + ",\\infty)"
+        return "(-\\infty," + bound + (")" if m.group(3) in _STRICT else "]")
+    return s
 
 
 def sci_to_plain(s: str) -> str:
@@ -223,7 +298,12 @@ class Normalized:
     """A normalised answer. ``latex``: cleaned LaTeX for math-verify; ``key``: canonical comparison string;
     ``items``: top-level elements; ``ordered``: items form a tuple/interval (order matters);
     ``brackets``: the enclosing brackets of an ordered group, e.g. ``(]``; ``choice``: multiple-choice letter;
-    ``text``: the answer is a word (``\\text{ellipse}``); ``base``: numeral base subscript (``52_8``)."""
+    ``text``: the answer is a word (``\\text{ellipse}``); ``base``: numeral base subscript (``52_8``);
+    ``option``: the value after an option label (``(C) 14`` -> choice C, option 14); ``flat``: the cleaned
+    answer with text macros unwrapped and all spacing removed, before units are stripped (``7:15 \\text{ a.m.}``
+    and ``\\text{7:15 a.m.}`` share it); ``equation``: (lhs, rhs) of a single top-level ``=``; ``words``: the
+    words of ``\\text{}`` left after unit stripping and dotted abbreviations (``a.m.``), lower-cased;
+    ``interval``: a one-variable inequality as an interval (``-2 \\le x \\le 7`` -> ``[-2,7]``)."""
 
     raw: str
     latex: str
@@ -235,6 +315,11 @@ class Normalized:
     text: str | None
     base: tuple[str, int] | None
     percent: bool
+    option: str | None = None
+    flat: str = ""
+    equation: tuple[str, str] | None = None
+    words: frozenset[str] = frozenset()
+    interval: str | None = None
 
 
 def make_key(s: str) -> str:
@@ -251,19 +336,23 @@ def normalize_answer(raw: str) -> Normalized:
     # unordered set braces \{ ... \}
     if s.startswith("\\{") and s.endswith("\\}"):
         s = s[2:-2].strip()
-    is_whole_text = bool(re.fullmatch(r"\\(?:text|textbf|mbox|textrm)\s*\{[^{}]*\}", s))
+    flat = re.sub(r"\s+", "", unwrap_text(s)).rstrip(".")
+    is_whole_text = bool(re.fullmatch(_TEXTLIKE + r"\{[^{}]*\}", s))
     if not is_whole_text:
         s = strip_units(s)
     percent = "%" in s
     s = s.replace("%", "").strip()
-    s = unwrap_text(s) if is_whole_text or "\\text" in s or "\\mbox" in s or "\\textbf" in s else s
+    words = _text_words(s) if ("\\" in s or "." in s) else frozenset()
+    s = unwrap_text(s) if is_whole_text or "\\text" in s or "\\mbox" in s or "\\math" in s else s
     s = re.sub(r"^(?:the\s+)?(?:final\s+)?answer\s*(?:is|:)\s*", "", s, flags=re.I).strip()
+    equation = _equation_sides(s)
     s = strip_prefix_assignment(s)
+    as_interval = inequality_to_interval(s)
     s = re.sub(r"[.]+$", "", s).strip() if not re.fullmatch(r"[+-]?\d+\.", s) else s[:-1]
     # "-3./2" (Minerva upstream quirk) -> "-3/2"
     s = re.sub(r"(\d)\./", r"\1/", s)
-    if _THOUSANDS_RE.match(s.replace(" ", "")):
-        s = s.replace(" ", "").replace(",", "")
+    if _THOUSANDS_RE.match(s):  # "45, 678" is a list, not 45678
+        s = s.replace(",", "")
     m = _MIXED_RE.match(s)
     if m:
         sign, whole, num, den = m.groups()
@@ -271,9 +360,15 @@ def normalize_answer(raw: str) -> Normalized:
     if s.startswith("+") and len(s) > 1 and s.count("+") == 1:
         s = s[1:]
     choice = None
+    option = None
     mc = _MC_RE.match(s)
     if mc:
         choice = mc.group(1).upper()
+    else:
+        mo = _OPTION_RE.match(s)
+        if mo:
+            choice = (mo.group(1) or mo.group(3)).upper()
+            option = (mo.group(2) or mo.group(4)).strip()
     text = None
     if re.fullmatch(r"[A-Za-z][A-Za-z \-']*[A-Za-z]", s) and (is_whole_text or len(s) > 2) and "\\" not in s:
         text = s.lower().strip()
@@ -285,6 +380,25 @@ def normalize_answer(raw: str) -> Normalized:
     ordered = False
     brackets = ""
     body = s
+    mm = _MATRIX_RE.match(s)
+    if mm and choice is None:
+        rows = [r for r in re.split(r"\\\\", mm.group(1)) if r.strip()]
+        cells = [[c.strip() for c in r.split("&")] for r in rows]
+        if rows and len({len(r) for r in cells}) == 1:
+            items = [c for r in cells for c in r]
+            return Normalized(
+                raw=raw,
+                latex=s,
+                key=make_key(s),
+                items=tuple(items),
+                ordered=True,
+                brackets=f"m{len(rows)}x{len(cells[0])}",
+                choice=None,
+                text=None,
+                base=None,
+                percent=percent,
+                flat=flat,
+            )
     if len(s) >= 2 and s[0] in "([" and s[-1] in ")]" and _matching_outer(s):
         inner_parts = split_top_level(s[1:-1])
         if len(inner_parts) > 1:
@@ -316,7 +430,42 @@ def normalize_answer(raw: str) -> Normalized:
         text=text,
         base=base,
         percent=percent,
+        option=option,
+        flat=flat,
+        equation=equation,
+        words=words,
+        interval=as_interval if as_interval != s else None,
     )
+
+
+def _text_words(s: str) -> frozenset[str]:
+    """Lower-cased words (two letters or more) inside text macros, and abbreviations such as ``a.m.``."""
+    out = {w.lower() for m in _WORDS_IN_TEXT_RE.finditer(s) for w in re.findall(r"[A-Za-z]{2,}", m.group(1))}
+    out |= {re.sub(r"[.\s]", "", m.group(0)).lower() for m in _ABBREV_RE.finditer(s)}
+    return frozenset(out)
+
+
+def _equation_sides(s: str) -> tuple[str, str] | None:
+    """(lhs, rhs) when ``s`` is one equation (a single ``=`` outside brackets, no top-level comma)."""
+    if "=" not in s or "\\begin" in s:
+        return None
+    parts = _EQ_SPLIT_RE.split(s)
+    if len(parts) != 2 or len(split_top_level(s)) != 1:
+        return None
+    lhs, rhs = parts[0].strip(), parts[1].strip()
+    if not lhs or not rhs or not _balanced(lhs) or not _balanced(rhs):
+        return None
+    return lhs, rhs
+
+
+def _balanced(s: str) -> bool:
+    depth = 0
+    for c in s:
+        depth += c in "([{"
+        depth -= c in ")]}"
+        if depth < 0:
+            return False
+    return depth == 0
 
 
 def _matching_outer(s: str) -> bool:

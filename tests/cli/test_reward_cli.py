@@ -75,17 +75,17 @@ def test_audit_reports_disagreement(tmp_path: Path) -> None:
             {"id": "same", "response": r"\boxed{\frac{1}{2}}", "answer": "0.5"},
             # math-verify proves x+1 == 1+x symbolically; both graders agree
             {"id": "sym", "response": r"\boxed{1+x}", "answer": "x+1"},
-            # math-verify's set/relational logic vs the independent grader's structural comparison
-            {"id": "eq", "response": r"\boxed{x^2 - 1 = 0}", "answer": r"(x-1)(x+1)=0"},
+            # math-verify evaluates the logarithm; the independent converter has no \log_b
+            {"id": "log", "response": r"\boxed{\log_2 8}", "answer": "3"},
         ],
     )
     out = tmp_path / "dis.jsonl"
-    res = runner.invoke(app, ["audit", str(inp), "--out", str(out)])
+    res = runner.invoke(app, ["audit", str(inp), "--out", str(out), "--against", "independent"])
     assert res.exit_code == 0, res.output
     assert "agreement" in res.output
     rows = [json.loads(x) for x in out.read_text().splitlines()]
-    assert [r["id"] for r in rows] == ["eq"]
-    assert rows[0]["math_verify"] is True and rows[0]["independent"] is False
+    assert [r["id"] for r in rows] == ["log"]
+    assert rows[0]["r1"] is True and rows[0]["math_independent"] is False
 
 
 def test_cli_module_does_not_import_torch() -> None:
