@@ -489,6 +489,11 @@ def _grade_stdio(program: str, cases: list[Mapping[str, Any]], *, timeout_s: flo
 
 def _grade_asserts(program: str, tests: list[str], *, timeout_s: float, row_timeout_s: float, limits: Limits,
                    partial: bool, correct: float, incorrect: float) -> RewardResult:
+    for t in tests:  # a test that does not parse is the data's fault: say so before running anything
+        try:
+            ast.parse(t)
+        except SyntaxError as exc:
+            raise UnsupportedTest(f"test code does not parse: {exc.msg} (line {exc.lineno})") from exc
     deadline = time.monotonic() + row_timeout_s
     passed, reason = 0, "ok"
     with Sandbox(program, "calls", limits, deadline) as sb:

@@ -160,25 +160,23 @@ def test_unhooked_file_operations_do_not_reach_the_host(tmp_path: Path) -> None:
 
 
 def test_rename_race_against_the_path_check(tmp_path: Path) -> None:
+    """Another process flips ``cur`` between a regular file and a symlink to the outside while the program
+    keeps opening it: a check-then-open guard loses the race."""
     mark = tmp_path / "m_race"
-    body = textwrap.dedent(f"""
-        import os, threading, time
-        OUT = {str(mark)!r}
-        stop = time.monotonic() + 1.5
-        def flip():
-            while time.monotonic() < stop:
-                try:
-                    os.symlink(OUT, 'tmp1'); os.replace('tmp1', 'cur')
-                    open('tmp2', 'w').close(); os.replace('tmp2', 'cur')
-                except OSError:
-                    pass
-        t = threading.Thread(target=flip); t.start()
-        while time.monotonic() < stop and not os.path.exists(OUT):
+    flipper = (f"import os, time\nend = time.monotonic() + 2\nwhile time.monotonic() < end and not "
+               f"os.path.exists({str(mark)!r}):\n    try:\n        os.symlink({str(mark)!r}, 'tmp1'); "
+               f"os.replace('tmp1', 'cur')\n        open('tmp2', 'w').close(); os.replace('tmp2', 'cur')\n"
+               f"    except OSError:\n        pass\n")
+    body = SPAWN + textwrap.dedent(f"""
+        import os, sys, time
+        open('cur', 'w').close()
+        spawn([sys.executable, '-c', {flipper!r}])
+        end = time.monotonic() + 2
+        while time.monotonic() < end and not os.path.exists({str(mark)!r}):
             try:
                 open('cur', 'a').write('x')
             except OSError:
                 pass
-        t.join()
     """)
     _grade(body, row_timeout_s=5, audit_hook=False)
     assert not mark.exists()
@@ -305,7 +303,8 @@ def _wait_gone(token: str, within_s: float = 3.0) -> list[int]:
 
 def test_setsid_child_does_not_outlive_grading(tmp_path: Path) -> None:
     token = f"r1orphan{random.randrange(10**9)}"
-    body = SPAWN + (f"import sys\nspawn([sys.executable, '-c', 'import os, time; os.setsid(); time.sleep(30)', "
+    # fork_exec(..., start_new_session=True) runs setsid() in the child: out of the grader's process group
+    body = SPAWN + (f"import sys\nspawn([sys.executable, '-c', 'import time; time.sleep(30)', "
                     f"'{token}'])\nimport time\ntime.sleep(0.3)")
     _grade(body, audit_hook=False)
     left = _wait_gone(token)
@@ -342,8 +341,8 @@ def test_pool_deadline_kill_leaves_nothing_behind() -> None:
 
     token = f"r1pooldl{random.randrange(10**9)}"
     before_tmp = {p.name for p in Path("/tmp").glob("r1-sandbox-*")}
-    body = SPAWN + (f"import sys, time\nspawn([sys.executable, '-c', 'import os, time; os.setsid(); "
-                    f"time.sleep(30)', '{token}'])\ntime.sleep(60)")
+    body = SPAWN + (f"import sys, time\nspawn([sys.executable, '-c', 'import time; time.sleep(30)', "
+                    f"'{token}'])\ntime.sleep(60)")
     with GradingPool(workers=1, deadline_s=2.0) as pool:
         params = {"row_timeout_s": 30, "timeout_s": 30, "audit_hook": False}
         res = pool.map("code", [_resp(body)], [GOLD], params=params)
