@@ -15,8 +15,8 @@ Each graded row runs in one ``bwrap`` (bubblewrap, https://github.com/containers
 - rlimits set inside by the harness before any program code runs (hard limits: a user namespace cannot raise
   them): CPU seconds, address space, file size, open files, no core dumps, process count. The kernel does not
   enforce ``RLIMIT_NPROC`` for host uid 0, so a grader running as root also puts the sandbox into its own
-  ``pids`` cgroup (v1 ``/sys/fs/cgroup/pids`` or a delegated v2 hierarchy) with ``pids.max``; as root without
-  a writable pids cgroup the sandbox refuses to start (fail closed);
+  ``pids`` cgroup (v1 ``/sys/fs/cgroup/pids`` or a delegated v2 hierarchy) with ``pids.max``, or where there
+  is none starts bwrap as uid 65534 (if that uid can read the interpreter), else refuses (fail closed);
 - ``--die-with-parent`` and a PID namespace: killing bwrap (at the end of a row, on the per-row time cap, or
   when the grading pool SIGKILLs its worker at the pool deadline) kills the namespace's init and with it every
   process inside, ``setsid`` daemons included; the tmpfs dies with the mount namespace;
@@ -491,14 +491,8 @@ def sweep_dead_sandboxes() -> None:
         _sweep_cgroups(base)
 
 
-def _make_cgroup(nproc: int) -> Path:
-    base = _cgroup_base()
-    if base is None:
-        raise SandboxError("running as root, where RLIMIT_NPROC is not enforced, and no writable pids cgroup "
-                           "(mount /sys/fs/cgroup/pids or delegate a v2 pids controller, or grade as a non-root "
-                           "user)")
-    if _CG_SEQ[0] == 0:
-        _sweep_cgroups(base)
+def _make_cgroup(base: Path, nproc: int) -> Path:
+    _sweep_cgroups(base)
     _CG_SEQ[0] += 1
     cg = base / f"r1-sbx-{os.getpid()}-{_CG_SEQ[0]}"
     try:
@@ -507,6 +501,23 @@ def _make_cgroup(nproc: int) -> Path:
     except OSError as exc:
         raise SandboxError(f"cannot create pids cgroup {cg}: {exc}") from exc
     return cg
+
+
+def _reachable_by_others(path: str) -> bool:
+    """Whether an unprivileged uid can traverse to ``path`` and read it (o+x on every ancestor, o+rx on it)."""
+    p = Path(path)
+    try:
+        if p.stat().st_mode & 0o005 != 0o005:
+            return False
+        return all(a.stat().st_mode & 0o001 for a in p.parents)
+    except OSError:
+        return False
+
+
+def _drop_to_sandbox_uid() -> None:
+    os.setgroups([])
+    os.setgid(SANDBOX_UID)
+    os.setuid(SANDBOX_UID)
 
 
 def _drop_cgroup(cg: Path) -> None:
@@ -590,15 +601,7 @@ class Sandbox:
                 os.write(fd, text.encode("utf-8", "surrogatepass"))
                 os.lseek(fd, 0, os.SEEK_SET)
             argv = self.argv(fds)
-            preexec: Callable[[], None] | None = None
-            if os.geteuid() == 0:
-                self.cgroup = _make_cgroup(self.limits.nproc + 2)  # + bwrap's two processes
-                procs = str(self.cgroup / "cgroup.procs")
-
-                def preexec() -> None:
-                    with open(procs, "w") as fh:
-                        fh.write(str(os.getpid()))
-
+            preexec = self._root_preexec() if os.geteuid() == 0 else None
             self.proc = subprocess.Popen(  # noqa: S603 - argv built above, no shell
                 argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                 pass_fds=tuple(fds.values()), preexec_fn=preexec, start_new_session=True)
@@ -617,6 +620,25 @@ class Sandbox:
             raise SandboxError("sandbox did not report its namespaces")
         self.hello = hello
         verify_isolation(hello)
+
+    def _root_preexec(self) -> Callable[[], None]:
+        """The kernel does not enforce RLIMIT_NPROC for host uid 0: cap the sandbox with its own pids cgroup,
+        or else start bwrap as uid 65534 (where the interpreter is readable by it), or else refuse."""
+        base = _cgroup_base()
+        if base is not None:
+            self.cgroup = _make_cgroup(base, self.limits.nproc + 3)  # + bwrap, its init and the harness
+            procs = str(self.cgroup / "cgroup.procs")
+
+            def join_cgroup() -> None:
+                with open(procs, "w") as fh:
+                    fh.write(str(os.getpid()))
+
+            return join_cgroup
+        if _reachable_by_others(interpreter()[1]):
+            return _drop_to_sandbox_uid
+        raise SandboxError("grading as root, where RLIMIT_NPROC is not enforced, with no writable pids cgroup "
+                           f"and an interpreter ({interpreter()[1]}) that uid {SANDBOX_UID} cannot read: mount a "
+                           "pids cgroup, use an interpreter outside /root, or grade as a non-root user")
 
     def _stderr(self) -> str:
         if self.proc is None or self.proc.stderr is None:

@@ -55,18 +55,22 @@ def spawn(argv):
             break
         if mod:
             break
-    if mod is None:
-        mod = _sys.modules.get('_posixsubprocess')
+    if mod is None:  # built into this interpreter
+        mod = _sys.modules.get('_posixsubprocess') or __import__('_posixsubprocess')
     r, w = _os.pipe()
     args = [_os.fsencode(a) for a in argv]
     base = [args, [args[0]], True, (w,), None, None, -1, -1, -1, -1, -1, -1, r, w, True, True]
-    for tail in ([-1, None, None, None, -1, None, False], [-1, None, None, None, -1, None],
-                 [None, None, None, -1, None]):
-        try:
-            return mod.fork_exec(*base, *tail)
-        except TypeError:
-            continue
-    raise RuntimeError('no fork_exec signature matched')
+    try:
+        for tail in ([-1, None, None, None, -1, None, False], [-1, None, None, None, -1, None],
+                     [None, None, None, -1, None]):
+            try:
+                return mod.fork_exec(*base, *tail)
+            except TypeError:
+                continue
+        raise RuntimeError('no fork_exec signature matched')
+    finally:
+        _os.close(r)
+        _os.close(w)
 """
 
 
@@ -521,3 +525,28 @@ def test_fails_closed_when_isolation_does_not_start(tmp_path: Path, monkeypatch:
     monkeypatch.setenv("PATH", str(tmp_path / "nothing"))
     r = _grade("")
     assert r.reason.startswith("error: sandbox:") and "bwrap not found" in r.reason
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the root-only process cap paths")
+def test_root_without_a_pids_cgroup(monkeypatch: pytest.MonkeyPatch) -> None:
+    """As root RLIMIT_NPROC is not enforced: without a pids cgroup the sandbox runs bwrap as uid 65534 when that
+    uid can read the interpreter (the cap then holds), and otherwise refuses to grade."""
+    from r1cli.rewards import sandbox
+
+    monkeypatch.setattr(sandbox, "_cgroup_base", lambda: None)
+    monkeypatch.setattr(sandbox, "_reachable_by_others", lambda p: False)
+    r = _grade("")
+    assert r.reason.startswith("error: sandbox:") and "RLIMIT_NPROC" in r.reason
+    monkeypatch.undo()
+    system_py = os.path.realpath(shutil.which("python3", path="/usr/bin:/bin") or "/nonexistent")
+    if not system_py.startswith("/usr/") or not os.path.exists(system_py):
+        pytest.skip("no system python under /usr to run as uid 65534")
+    monkeypatch.setattr(sandbox, "_cgroup_base", lambda: None)
+    monkeypatch.setattr(sandbox, "interpreter", lambda: (system_py, "/usr"))
+    body = SPAWN + "n = 0\nfor _ in range(60):\n    try:\n        spawn(['/bin/sleep', '2'])\n        n += 1\n" \
+                   "    except Exception:\n        pass\ndef g():\n    return n\n"
+    lim = sandbox.Limits(nproc=16, audit_hook=False)
+    with sandbox.Sandbox(body, "calls", lim, time.monotonic() + 20) as sb:
+        assert sb.recv(time.monotonic() + 10) == {"loaded": True}
+        n = sb.request({"name": "g", "args": [], "kwargs": {}})["ok"]
+    assert 0 < n < 16
