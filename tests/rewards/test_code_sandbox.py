@@ -124,6 +124,7 @@ def test_stdio_verdicts() -> None:
 # --------------------------------------------------------------------------------- switching the guard off
 def test_guard_switched_off_from_inside_writes_nothing(tmp_path: Path) -> None:
     mark = tmp_path / "m_guard"
+    escapes = []
     for how in ("sys.modules['__main__'].__dict__", "sys._getframe().f_back.f_globals",
                 "[o for o in __import__('gc').get_objects() if isinstance(o, dict) and '_BLOCK' in o][0]"):
         body = (f"import sys\ntry:\n    g = {how}\n    g['_BLOCK'].clear(); g['_PATH_EVENTS'].clear(); "
@@ -131,7 +132,10 @@ def test_guard_switched_off_from_inside_writes_nothing(tmp_path: Path) -> None:
                 f"open({str(mark)!r}, 'w').write('x')")
         for hook in (True, False):
             _grade(body, audit_hook=hook)
-            assert not mark.exists(), f"escape via {how}"
+            if mark.exists():
+                escapes.append(how)
+                mark.unlink()
+    assert escapes == []
 
 
 # ---------------------------------------------------------------------- operations the hook never checked
@@ -152,15 +156,23 @@ def test_unhooked_file_operations_do_not_reach_the_host(tmp_path: Path) -> None:
         "fchmod": f"import os\nfd = os.open({v!r}, os.O_RDONLY)\nos.fchmod(fd, 0o777)",
         "setxattr": f"import os\nos.setxattr({v!r}, 'user.pwned', b'1')",
     }
+    escapes = []
     for name, body in attacks.items():
         _grade(body, audit_hook=False)
-        assert sorted(p.name for p in scratch.iterdir()) == ["victim"], name
-    assert sorted(p.name for p in scratch.iterdir()) == ["victim"]
-    assert victim.read_text() == "precious" and victim.stat().st_mode & 0o777 == 0o644
-    try:
-        assert "user.pwned" not in os.listxattr(victim)
-    except OSError:  # no xattr support on this file system: nothing to check
-        pass
+        try:
+            xattrs = os.listxattr(victim)
+        except OSError:  # no xattr support on this file system: nothing to check
+            xattrs = []
+        extra = sorted(p.name for p in scratch.iterdir() if p.name != "victim")
+        if extra or victim.read_text() != "precious" or victim.stat().st_mode & 0o777 != 0o644 or xattrs:
+            escapes.append(name)
+        for p in scratch.iterdir():  # reset for the next attack
+            if p.name != "victim":
+                p.unlink()
+        victim.chmod(0o644)
+        for x in xattrs:
+            os.removexattr(victim, x)
+    assert escapes == []
 
 
 def test_rename_race_against_the_path_check(tmp_path: Path) -> None:
