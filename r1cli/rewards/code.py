@@ -216,8 +216,11 @@ class TestInterpreter:
             raise SandboxGone(False) from exc
         if isinstance(reply, dict) and set(reply) == {"ok"}:
             return decode_value(reply["ok"])
-        if isinstance(reply, dict) and set(reply) == {"exc"} and isinstance(reply["exc"], str):
-            raise RemoteError(f"the program raised {reply['exc'][:80]}")
+        if isinstance(reply, dict) and set(reply) == {"exc", "mro"} and isinstance(reply["exc"], str):
+            err = RemoteError(f"the program raised {reply['exc'][:80]}")
+            mro = reply["mro"]
+            err.remote_types = tuple(str(n) for n in mro[:20]) if isinstance(mro, list) else ()
+            raise err
         raise SandboxGone(False)
 
     # -- statements
@@ -271,6 +274,10 @@ class TestInterpreter:
             raise _Return(None if st.value is None else self.eval(st.value, scope))
         elif isinstance(st, ast.Pass):
             pass
+        elif isinstance(st, ast.Try) and not st.finalbody:
+            self._try(st, scope)
+        elif isinstance(st, ast.Raise) and st.exc is None and st.cause is None:
+            raise AssertionError("re-raise in test code")
         elif isinstance(st, ast.Import):
             for a in st.names:
                 top = a.name.split(".")[0]
@@ -289,6 +296,34 @@ class TestInterpreter:
                 raise UnsupportedTest(f"from {mod} import ...")
         else:
             raise UnsupportedTest(f"{type(st).__name__} statement (line {getattr(st, 'lineno', '?')})")
+
+    def _try(self, st: ast.Try, scope: ChainMap[str, Any]) -> None:
+        """``try``/``except`` in test code (``try: f(-1)`` / ``except ValueError: pass`` / ``else: assert
+        False``): a handler names builtin exception classes; an exception the program raised inside matches by
+        class name (or ``Exception``/``BaseException``)."""
+        try:
+            self.exec_block(st.body, scope)
+        except (SandboxGone, UnsupportedTest, _Return, OverflowError):
+            raise
+        except Exception as exc:  # noqa: BLE001 - matched against the handlers below
+            remote = exc.remote_types if isinstance(exc, RemoteError) else None
+            for h in st.handlers:
+                names = [] if h.type is None else (
+                    [e.id for e in h.type.elts if isinstance(e, ast.Name)] if isinstance(h.type, ast.Tuple)
+                    else [h.type.id] if isinstance(h.type, ast.Name) else None)
+                if names is None:
+                    raise UnsupportedTest("except clause that is not a class name") from exc
+                if h.type is None or "Exception" in names or "BaseException" in names or (
+                        any(n in remote for n in names) if remote else any(
+                            isinstance(exc, _SAFE_BUILTINS[n]) for n in names
+                            if isinstance(_SAFE_BUILTINS.get(n), type))):
+                    if h.name:
+                        scope[h.name] = exc
+                    self.exec_block(h.body, scope)
+                    return
+            raise
+        else:
+            self.exec_block(st.orelse, scope)
 
     def assign(self, target: ast.expr, value: Any, scope: ChainMap[str, Any]) -> None:
         if isinstance(target, ast.Name):
@@ -313,6 +348,8 @@ class TestInterpreter:
             return scope[name]
         if name in _SAFE_BUILTINS:
             return _SAFE_BUILTINS[name]
+        if name in _SAFE_MODULES:  # e.g. ``math`` imported by the program and used by appended tests
+            return _SAFE_MODULES[name]
         if name.startswith("__"):
             raise UnsupportedTest(f"name {name}")
         return _Remote(self, name)

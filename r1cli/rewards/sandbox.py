@@ -69,13 +69,17 @@ class SandboxError(RuntimeError):
 
 
 class RemoteError(Exception):
-    """The program raised (or returned something unusable) for one call; the assertion using it fails."""
+    """The program raised (or returned something unusable) for one call; the assertion using it fails.
+    ``remote_types``: the class names (MRO) of what the program raised, when it raised."""
+
+    remote_types: tuple[str, ...] = ()
 
 
 # ---------------------------------------------------------------------------------------------- value codec
 def encode_value(v: Any, depth: int = 0) -> Any:
     """JSON form of a plain value: exact builtin types only (subclasses such as an ``int`` with a forged
-    ``__eq__`` are refused); dicts, tuples, sets, frozensets, bytes and non-finite floats are tagged."""
+    ``__eq__`` are refused); dicts, tuples, sets, frozensets, bytes, complex, ranges and non-finite floats are
+    tagged. (Inside, the harness also sends generators/iterators materialised as ``iter`` and dict views.)"""
     if depth > 200:
         raise TypeError("value nested too deeply")
     t = type(v)
@@ -93,6 +97,10 @@ def encode_value(v: Any, depth: int = 0) -> Any:
         return {"__t": t.__name__, "v": [encode_value(x, depth + 1) for x in v]}
     if t is bytes:
         return {"__t": "bytes", "v": v.hex()}
+    if t is complex:
+        return {"__t": "complex", "v": [encode_value(v.real, depth + 1), encode_value(v.imag, depth + 1)]}
+    if t is range:
+        return {"__t": "range", "v": [v.start, v.stop, v.step]}
     if t is Handle:
         return {"__t": "handle", "v": v.hid}
     raise TypeError(f"not a plain value: {t.__name__}")
@@ -115,9 +123,21 @@ def decode_value(o: Any, depth: int = 0) -> Any:
             return bytes.fromhex(v)
         if tag == "handle" and type(v) is int:
             return Handle(v)
+        if tag == "range" and type(v) is list and len(v) == 3 and all(type(x) is int for x in v) and v[2]:
+            return range(*v)
         if type(v) is list:
             items = [decode_value(x, depth + 1) for x in v]
             try:
+                if tag == "iter":  # a generator or iterator, materialised inside: compares like one
+                    return iter(items)
+                if tag == "keys":
+                    return dict.fromkeys(items).keys()
+                if tag == "values":
+                    return dict(enumerate(items)).values()
+                if tag == "items" and all(type(p) is tuple and len(p) == 2 for p in items):
+                    return dict(items).items()
+                if tag == "complex" and len(items) == 2 and all(type(x) is float for x in items):
+                    return complex(*items)
                 if tag == "tuple":
                     return tuple(items)
                 if tag == "set":
@@ -335,10 +355,26 @@ def _enc(v, objs, depth=0):
         return {"__t": t.__name__, "v": [_enc(x, objs, depth + 1) for x in v]}
     if t is bytes:
         return {"__t": "bytes", "v": v.hex()}
+    if t is complex:
+        return {"__t": "complex", "v": [_enc(v.real, objs, depth + 1), _enc(v.imag, objs, depth + 1)]}
+    if t is range:
+        return {"__t": "range", "v": [v.start, v.stop, v.step]}
+    if t in _VIEWS:
+        return {"__t": _VIEWS[t], "v": [_enc(x, objs, depth + 1) for x in v]}
+    if depth == 0 and hasattr(t, "__next__") and hasattr(t, "__iter__"):  # generator, map, iterator...
+        items = []
+        for x in v:
+            items.append(_enc(x, objs, depth + 1))
+            if len(items) > 1000000:
+                raise TypeError("iterator too long")
+        return {"__t": "iter", "v": items}
     if depth == 0:
         objs.append(v)
         return {"__t": "handle", "v": len(objs) - 1}
     raise TypeError("not a plain value: " + t.__name__)
+
+
+_VIEWS = {type({}.keys()): "keys", type({}.values()): "values", type({}.items()): "items"}
 
 
 def _dec(o, objs):
@@ -352,8 +388,10 @@ def _dec(o, objs):
             return float(v)
         if tag == "bytes":
             return bytes.fromhex(v)
+        if tag == "range":
+            return range(*v)
         items = [_dec(x, objs) for x in v]
-        return {"tuple": tuple, "set": set, "frozenset": frozenset,
+        return {"tuple": tuple, "set": set, "frozenset": frozenset, "complex": lambda it: complex(*it),
                 "dict": lambda it: {k: x for k, x in it}}[tag](items)
     return o
 
@@ -385,10 +423,12 @@ def _run_calls():
             args = [_dec(a, objs) for a in req["args"]]
             kwargs = {k: _dec(a, objs) for k, a in req["kwargs"].items()}
             resp = {"ok": _enc(fn(*args, **kwargs), objs)}
-        except SystemExit:
-            resp = {"exc": "SystemExit"}
         except BaseException as e:
-            resp = {"exc": type(e).__name__ + ": " + str(e)[:200]}
+            try:
+                resp = {"exc": type(e).__name__ + ": " + str(e)[:200],
+                        "mro": [c.__name__ for c in type(e).__mro__][:20]}
+            except BaseException:
+                resp = {"exc": "BaseException", "mro": ["BaseException"]}
         try:
             _send(resp)
         except (TypeError, ValueError):

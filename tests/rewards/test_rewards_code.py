@@ -181,3 +181,28 @@ def test_memory_and_ctypes_blocked() -> None:
 @pytest.mark.parametrize("body", ["print('hello')", "import math\nprint(math.sqrt(4))"])
 def test_benign_programs_pass(body: str) -> None:
     assert REWARDS["code"](_resp(body), TESTS).score == 1.0
+
+
+@needs_bwrap
+@pytest.mark.parametrize(
+    ("program", "tests", "score"),
+    [
+        # a generator compares like one (not equal to a list), but list() of it works
+        ("def f(n):\n    return (i * i for i in range(n))", ["assert list(f(3)) == [0, 1, 4]"], 1.0),
+        ("def f(n):\n    return (i * i for i in range(n))", ["assert f(3) == [0, 1, 4]"], 0.0),
+        ("def f(d):\n    return d.keys()", ["assert sorted(f({'b': 1, 'a': 2})) == ['a', 'b']"], 1.0),
+        ("def f(r):\n    return list(r)[-1] + 0.5j", ["assert f(range(4)) == 3 + 0.5j"], 1.0),
+        # modules the program imported are usable by the appended tests, as before
+        ("import math\ndef f(x):\n    return math.sqrt(x)", ["assert math.isclose(f(2.0), 1.41421356, rel_tol=1e-6)"],
+         1.0),
+        # exceptions raised by the program can be expected by the tests (matched by class or base class)
+        ("def f(x):\n    if x < 0:\n        raise ValueError('neg')\n    return 1 // x",
+         ["try:\n    f(-1)\nexcept ValueError:\n    pass\nelse:\n    assert False",
+          "try:\n    f(0)\n    assert False\nexcept ArithmeticError:\n    pass"], 1.0),
+        ("def f(x):\n    return 1", ["try:\n    f(-1)\nexcept ValueError:\n    pass\nelse:\n    assert False"], 0.0),
+        ("def f(x):\n    raise KeyError(x)", ["try:\n    f(-1)\nexcept ValueError:\n    pass"], 0.0),
+    ],
+)
+def test_test_code_features(program: str, tests: list[str], score: float) -> None:
+    r = REWARDS["code"](f"```python\n{program}\n```", {"tests": tests})
+    assert r.score == score, r
