@@ -207,6 +207,8 @@ def _ns(name):
 _send({"hello": {"uid": os.getuid(), "gid": os.getgid(), "pid": os.getpid(),
                  "ns": {n: _ns(n) for n in ("user", "pid", "net", "mnt")},
                  "cwd": os.getcwd()}})
+if _recv() != {"go": True}:  # the parent checked the report above; nothing of the program runs before
+    os._exit(3)
 
 _devnull = os.open("/dev/null", os.O_RDWR)
 for _fd in (0, 1, 2):
@@ -645,7 +647,7 @@ class Sandbox:
             self.proc = subprocess.Popen(  # noqa: S603 - argv built above, no shell
                 argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                 pass_fds=tuple(fds.values()), preexec_fn=preexec, start_new_session=True)
-        except OSError as exc:
+        except (OSError, subprocess.SubprocessError) as exc:
             raise SandboxError(f"cannot start bwrap: {exc}") from exc
         finally:
             for fd in fds.values():
@@ -660,6 +662,7 @@ class Sandbox:
             raise SandboxError("sandbox did not report its namespaces")
         self.hello = hello
         verify_isolation(hello)
+        self.send({"go": True})
 
     def _root_preexec(self) -> Callable[[], None]:
         """The kernel does not enforce RLIMIT_NPROC for host uid 0: cap the sandbox with its own pids cgroup,
@@ -690,11 +693,24 @@ class Sandbox:
         return ""
 
     def send(self, obj: Any) -> None:
+        """Write one message, never blocking past the sandbox's deadline (a program that stops the harness
+        from reading cannot hang the grader)."""
         assert self.proc is not None and self.proc.stdin is not None
+        data = memoryview((json.dumps(obj, allow_nan=False) + "\n").encode())
+        fd = self.proc.stdin.fileno()
+        os.set_blocking(fd, False)
         try:
-            self.proc.stdin.write((json.dumps(obj, allow_nan=False) + "\n").encode())
-            self.proc.stdin.flush()
+            while data:
+                left = self.deadline - time.monotonic()
+                if left <= 0 or not select.select([], [fd], [], left)[1]:
+                    raise TimeoutError("sandbox input deadline")
+                try:
+                    data = data[os.write(fd, data):]
+                except BlockingIOError:
+                    continue
         except (BrokenPipeError, OSError) as exc:
+            if isinstance(exc, TimeoutError):
+                raise
             raise EOFError("sandbox closed its input") from exc
 
     def recv(self, deadline: float) -> Any:

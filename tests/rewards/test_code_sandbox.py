@@ -520,10 +520,15 @@ def test_fails_closed_when_isolation_does_not_start(tmp_path: Path, monkeypatch:
                                                     caplog: pytest.LogCaptureFixture) -> None:
     from r1cli.rewards import sandbox
 
-    # a "bwrap" that runs its command without any namespace: the harness's report gives it away
+    # a "bwrap" that drops the namespace flags (as a node where they fail silently would): the harness's report
+    # gives it away, and the program never runs (it would reach the listener through the shared network)
+    real = shutil.which("bwrap")
     fake = tmp_path / "bin" / "bwrap"
     fake.parent.mkdir()
-    fake.write_text("#!/bin/sh\nwhile [ \"$1\" != -- ]; do shift; done\nshift\nexec \"$@\"\n")
+    fake.write_text(f"#!{sys.executable}\nimport os, sys\nargs, it = [], iter(sys.argv[1:])\nfor a in it:\n"
+                    "    if a in ('--uid', '--gid', '--hostname'):\n        next(it)\n"
+                    "    elif a not in ('--unshare-all', '--unshare-user', '--disable-userns'):\n"
+                    f"        args.append(a)\nos.execv({real!r}, [{real!r}] + args)\n")
     fake.chmod(0o755)
     monkeypatch.setenv("PATH", f"{fake.parent}{os.pathsep}{os.environ['PATH']}")
     monkeypatch.setattr(sandbox, "_REPORTED", set())
@@ -531,6 +536,12 @@ def test_fails_closed_when_isolation_does_not_start(tmp_path: Path, monkeypatch:
         sandbox.verify_isolation({"uid": 65534, "gid": 65534, "pid": 2, "cwd": "/work",
                                   "ns": {n: os.readlink(f"/proc/self/ns/{n}") for n in ("user", "pid", "net", "mnt")}})
     caplog.set_level("ERROR", logger="r1cli.rewards.sandbox")
+    lst = _Listener(socket.AF_INET, ("127.0.0.1", 0))
+    port = lst.sock.getsockname()[1]
+    body = f"import socket\nsocket.create_connection(('127.0.0.1', {port}), timeout=1)"
+    r = _grade(body, audit_hook=False)
+    assert lst.close() == 0
+    assert r.reason.startswith("error: sandbox:"), r
     rs = [_grade("") for _ in range(2)]
     assert all(r.score == 0.0 and r.reason.startswith("error: sandbox:") for r in rs), rs
     assert sum("code sandbox unavailable" in m for m in caplog.messages) == 1
