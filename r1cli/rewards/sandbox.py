@@ -5,11 +5,11 @@ So isolation is the operating system's job, not a Python hook's (a hook lives in
 Each graded row runs in one ``bwrap`` (bubblewrap, https://github.com/containers/bubblewrap) sandbox:
 
 - new user, PID, network, mount, IPC, UTS (and cgroup) namespaces; uid/gid 65534 inside; nested user
-  namespaces disabled (``--disable-userns``); no network at all (only a down loopback);
+  namespaces disabled (``--disable-userns``, bwrap >= 0.8); no network at all (only a down loopback);
 - a mount namespace holding only a read-only ``/usr`` (shared libraries), a read-only view of the interpreter
   prefix with its ``site-packages`` hidden, a fresh ``/proc`` of the PID namespace, a minimal ``/dev``, and
-  private size-capped tmpfs ``/work`` (working directory, ``HOME``, ``TMPDIR``) and ``/tmp``. No dataset
-  path, no ``/root`` (beyond the interpreter prefix when it lives there), no host socket, no parent
+  private tmpfs ``/work`` (working directory, ``HOME``, ``TMPDIR``) and ``/tmp`` (size-capped with bwrap >=
+  0.7). No dataset path, no ``/root`` (beyond the interpreter prefix when it lives there), no host socket, no parent
   ``/proc/<pid>``; the program and the harness are copied in from memory (``memfd``), so nothing is written
   on the host;
 - rlimits set inside by the harness before any program code runs (hard limits: a user namespace cannot raise
@@ -20,22 +20,27 @@ Each graded row runs in one ``bwrap`` (bubblewrap, https://github.com/containers
 - ``--die-with-parent`` and a PID namespace: killing bwrap (at the end of a row, on the per-row time cap, or
   when the grading pool SIGKILLs its worker at the pool deadline) kills the namespace's init and with it every
   process inside, ``setsid`` daemons included; the tmpfs dies with the mount namespace;
-- inside, a PEP 578 audit hook is a second layer only (no sockets, ``fork``/``exec``, ``ctypes``, writes
-  outside ``/work``); it keeps no mutable state (its sets are code constants, it calls no global or builtin)
-  and it blocks ``sys._getframe``, ``gc`` object walks and ``__code__`` replacement.
+- inside, a PEP 578 audit hook is a second layer only (no sockets, ``fork``/``exec``, ``ctypes``,
+  ``_posixsubprocess`` under any import name, ``mknod``/``mkfifo``/``link``/``chmod``/xattrs, writes outside
+  ``/work``). Its state is out of reach: it is compiled apart with a private builtins dict, its sets are code
+  constants, the interpreter holds the only reference to it, and ``gc`` object walks, frame tracing and
+  ``__code__`` replacement are refused.
 
 The harness talks to the parent over the sandbox's stdin/stdout, one JSON line per message. Its first line
-(sent before any program code runs) reports the namespaces, uid and pid it sees; the parent checks they
-differ from its own and fails closed otherwise. Expected outputs and test code never enter the sandbox: the
-parent sends stdin texts or function calls, and gets back stdout texts or *plain values* (``None``, bool,
-int, float, str, list, tuple, dict, set, frozenset, bytes of exactly those types; anything else stays inside
-as an opaque handle the parent can only call methods on). Verdicts are computed in the parent.
+reports the namespaces, uid and pid it sees; the parent checks they differ from its own and fails closed
+otherwise; the program is loaded only after the parent's "go". Expected outputs and test code never enter
+the sandbox: the parent sends stdin texts or function calls, and gets back stdout texts or *plain values*
+(``None``, bool, int, float, complex, str, bytes, list, tuple, dict, set, frozenset, range of exactly those
+types; generators come back materialised as iterators; anything else stays inside as an opaque handle the
+parent can only call methods on). Verdicts are computed in the parent.
 
-What a node needs: ``bwrap`` on ``PATH`` (Debian/Ubuntu ``bubblewrap``; it is in the default repositories of
-every major distribution) and either unprivileged user namespaces (``kernel.unprivileged_userns_clone=1`` /
-``user.max_user_namespaces > 0``; Ubuntu >= 23.10 also needs the AppArmor ``bwrap`` profile or
-``kernel.apparmor_restrict_unprivileged_userns=0``) or the setuid-root ``bwrap`` build. Without them every
-code row scores ``error: sandbox: ...`` (logged once per process); nothing runs unsandboxed.
+What a node needs: ``bwrap`` on ``PATH`` (Debian/Ubuntu ``bubblewrap``, in the default repositories of every
+major distribution; >= 0.8 for all the options above) and user namespaces the grading user may create
+(``user.max_user_namespaces > 0``; Debian kernels before 6.x also ``kernel.unprivileged_userns_clone=1``;
+Ubuntu >= 23.10 the AppArmor ``bwrap`` profile or ``kernel.apparmor_restrict_unprivileged_userns=0``). A
+setuid-root ``bwrap`` on a node without them is not enough: the sandbox insists on its own user namespace
+and refuses otherwise. Without them every code row scores ``error: sandbox: ...`` (logged once per process);
+nothing runs unsandboxed.
 """
 
 from __future__ import annotations
@@ -479,6 +484,22 @@ def interpreter() -> tuple[str, str]:
     return exe, prefix
 
 
+_OPTS: dict[str, frozenset[str]] = {}
+
+
+def _bwrap_options(bwrap: str) -> frozenset[str]:
+    """The options this bwrap understands (``--size`` needs 0.7, ``--disable-userns`` 0.8; older ones still
+    sandbox, without the tmpfs size cap and the ban on nested user namespaces)."""
+    if bwrap not in _OPTS:
+        try:
+            out = subprocess.run([bwrap, "--help"], capture_output=True, text=True, timeout=10)
+            text = out.stdout + out.stderr
+        except (OSError, subprocess.SubprocessError):
+            text = ""
+        _OPTS[bwrap] = frozenset(w for w in text.split() if w.startswith("--"))
+    return _OPTS[bwrap]
+
+
 def _root_binds() -> list[str]:
     args: list[str] = ["--ro-bind", "/usr", "/usr"]
     for d in ("/lib", "/lib64", "/lib32", "/libx32", "/bin", "/sbin"):
@@ -611,18 +632,20 @@ class Sandbox:
             raise SandboxError("bwrap not found on PATH (install bubblewrap: apt-get install bubblewrap)")
         exe, prefix = interpreter()
         lim = self.limits
-        args = [bwrap, "--unshare-all", "--unshare-user", "--disable-userns", "--die-with-parent",
-                "--new-session", "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID), "--hostname", "sandbox",
-                *_root_binds()]
+        opts = _bwrap_options(bwrap)
+        args = [bwrap, "--unshare-all", "--unshare-user", "--die-with-parent", "--new-session",
+                "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID), "--hostname", "sandbox", *_root_binds()]
+        if "--disable-userns" in opts:  # bwrap >= 0.8
+            args.insert(3, "--disable-userns")
+        size = (lambda mb: ["--size", str(mb * 2**20)]) if "--size" in opts else (lambda mb: [])
         if not (prefix == "/usr" or prefix.startswith("/usr/")):
             args += ["--ro-bind", prefix, prefix]
         for sp in {sysconfig.get_paths(vars={"base": prefix, "platbase": prefix})[k] for k in ("purelib", "platlib")}:
             if os.path.isdir(sp) and sp.startswith(prefix + os.sep) and "site-packages" in sp:
                 args += ["--tmpfs", sp]
         args += ["--proc", "/proc", "--dev", "/dev",
-                 "--size", str(lim.tmpfs_mb * 2**20), "--tmpfs", "/work",
-                 "--size", str(lim.tmpfs_mb * 2**20), "--tmpfs", "/tmp",
-                 "--size", str(lim.tmpfs_mb * 2**20), "--tmpfs", "/hx",
+                 *size(lim.tmpfs_mb), "--tmpfs", "/work", *size(lim.tmpfs_mb), "--tmpfs", "/tmp",
+                 *size(lim.tmpfs_mb), "--tmpfs", "/hx",
                  "--ro-bind-data", str(fds["harness"]), "/sandbox/harness.py",
                  "--ro-bind-data", str(fds["program"]), "/sandbox/main.py",
                  "--chdir", "/work", "--clearenv",
