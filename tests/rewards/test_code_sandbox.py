@@ -275,11 +275,16 @@ class _Listener:
 
 
 def test_unix_socket_to_a_host_socket(tmp_path: Path) -> None:
+    """A socket file (reachable through the file system even in a network namespace) and an abstract one."""
     path = str(tmp_path / "host.sock")
-    lst = _Listener(socket.AF_UNIX, path)
-    body = DISARM + f"import socket\ns = socket.socket(socket.AF_UNIX)\ns.connect({path!r})\ns.send(b'x')"
-    _grade(body, audit_hook=False)
-    assert lst.close() == 0
+    abstract = f"\0r1-test-{random.randrange(10**9)}"
+    hits = 0
+    for addr in (path, abstract):
+        lst = _Listener(socket.AF_UNIX, addr)
+        body = DISARM + f"import socket\ns = socket.socket(socket.AF_UNIX)\ns.connect({addr!r})\ns.send(b'x')"
+        _grade(body, audit_hook=False)
+        hits += lst.close()
+    assert hits == 0
 
 
 def test_tcp_to_a_local_listener() -> None:
