@@ -186,7 +186,8 @@ def test_rename_race_against_the_path_check(tmp_path: Path) -> None:
     body = SPAWN + textwrap.dedent(f"""
         import os, sys, time
         open('cur', 'w').close()
-        spawn([sys.executable, '-c', {flipper!r}])
+        for _ in range(3):
+            spawn([sys.executable, '-c', {flipper!r}])
         end = time.monotonic() + 2
         while time.monotonic() < end and not os.path.exists({str(mark)!r}):
             try:
