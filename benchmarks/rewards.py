@@ -12,6 +12,7 @@ same process on the same inputs: agreement of each grader with the labels, agree
 items/s of both with the ratio r1 / math-verify (caches cleared first, so gold parses are not reused from earlier).
 
     python benchmarks/rewards.py [--n 2000] [--workers 2] [--deadline 10] [--shared DIR] [--mv-only]
+    python benchmarks/rewards.py code [--n 60] [--workers 2] [--before /work/main]   # code reward
 """
 
 from __future__ import annotations
@@ -163,5 +164,84 @@ def main() -> None:
     )
 
 
+# ------------------------------------------------------------------------------------------ code reward
+# python benchmarks/rewards.py code [--n 60] [--workers 2] [--before /work/main]
+_CODE_CASES = [
+    # (program, tests): correct and wrong reference solutions, assertion and stdin/stdout rows
+    ("def f(x):\n    return x * 2", ["assert f(2) == 4", "assert f(-1) == -2", "assert f(0) == 0"]),
+    ("def f(x):\n    return x + 2", ["assert f(2) == 4", "assert f(-1) == -2", "assert f(0) == 0"]),
+    ("def fib(n):\n    a, b = 0, 1\n    for _ in range(n):\n        a, b = b, a + b\n    return a",
+     ["assert fib(10) == 55", "assert [fib(i) for i in range(6)] == [0, 1, 1, 2, 3, 5]"]),
+    ("import sys\nprint(sum(map(int, sys.stdin.read().split())))",
+     [{"input": "1 2 3\n", "output": "6"}, {"input": "10 -4\n", "output": "6"}, {"input": "", "output": "0"}]),
+    ("print(input()[::-1])", [{"input": "abc\n", "output": "cba"}, {"input": "xy\n", "output": "xy"}]),
+]
+
+_BEFORE_SCRIPT = """
+import json, sys, time
+from r1cli.rewards.code import code_reward
+rows = json.load(open(sys.argv[1]))
+t0 = time.perf_counter()
+out = [code_reward(r, g).correct for r, g in rows]
+print(json.dumps({"seconds": time.perf_counter() - t0, "correct": out}))
+"""
+
+
+def code_bench(argv: list[str]) -> None:
+    """Code-reward grading throughput in rows/s: the sandboxed reward serially and through GradingPool, the
+    code at ``--before`` (the old in-process sandbox on main) serially in a subprocess, agreement of the
+    verdicts, and the sandbox start cost (bwrap + interpreter + isolation check + teardown)."""
+    import subprocess
+    import tempfile
+
+    from r1cli.rewards import sandbox
+
+    ap = argparse.ArgumentParser(prog="rewards.py code")
+    ap.add_argument("--n", type=int, default=60)
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--deadline", type=float, default=10.0)
+    ap.add_argument("--before", default="/work/main", help="checkout with the old code reward ('' to skip)")
+    args = ap.parse_args(argv)
+    rows = [(f"```python\n{p}\n```", {"tests": t}) for p, t in
+            (_CODE_CASES[i % len(_CODE_CASES)] for i in range(args.n))]
+    t0 = time.perf_counter()
+    k = 10
+    for _ in range(k):
+        reason = sandbox.probe()
+        if reason is not None:
+            print(f"sandbox unavailable: {reason}")
+            return
+    start_ms = (time.perf_counter() - t0) / k * 1000
+    t0 = time.perf_counter()
+    after = [REWARDS["code"](r, g) for r, g in rows]
+    t_after = time.perf_counter() - t0
+    with GradingPool(workers=args.workers, deadline_s=args.deadline) as pool:
+        t0 = time.perf_counter()
+        pooled = pool.map("code", [r for r, _ in rows], [g for _, g in rows])
+        t_pool = time.perf_counter() - t0
+    print(f"code rows: {len(rows)}, cpus: {os.cpu_count()}, sandbox start+check+teardown: {start_ms:.0f} ms")
+    rate = sum(r.correct for r in after) / len(rows)
+    same = sum(a.correct == b.correct for a, b in zip(after, pooled, strict=True))
+    print(f"after  serial : {len(rows) / t_after:7.1f} rows/s  pass rate {rate:.3f}")
+    print(f"after  pool({args.workers}): {len(rows) / t_pool:7.1f} rows/s  agreement with serial {same}/{len(rows)}")
+    if args.before and Path(args.before, "r1cli").is_dir():
+        with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as fh:
+            json.dump(rows, fh)
+        try:
+            env = {**os.environ, "PYTHONPATH": args.before}
+            out = subprocess.run([sys.executable, "-c", _BEFORE_SCRIPT, fh.name], env=env, capture_output=True,
+                                 text=True, check=True, cwd=args.before)
+        finally:
+            os.unlink(fh.name)
+        res = json.loads(out.stdout.strip().splitlines()[-1])
+        agree = sum(a == b.correct for a, b in zip(res["correct"], after, strict=True))
+        print(f"before serial : {len(rows) / res['seconds']:7.1f} rows/s  pass rate "
+              f"{sum(res['correct']) / len(rows):.3f}  (old in-process sandbox at {args.before})")
+        print(f"verdicts before vs after: {agree}/{len(rows)} agree")
+
+
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:2] == ["code"]:
+        code_bench(sys.argv[2:])
+    else:
+        main()

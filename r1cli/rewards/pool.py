@@ -84,6 +84,9 @@ class _Worker:
             self.proc.join(timeout=5)
         finally:
             self.conn.close()
+        from r1cli.rewards.sandbox import sweep_dead_sandboxes
+
+        sweep_dead_sandboxes()  # a code-reward sandbox of the killed worker: its cgroup
 
     def stop(self) -> None:
         try:
