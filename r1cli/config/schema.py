@@ -361,7 +361,8 @@ class TrainConfig(Strict):
         description="tokens per micro-batch (rows x longest row, rows sorted by length; packed on deepspeed); "
         "None = micro_batch_size rows",
     )
-    zero_stage: int = Field(2, ge=0, le=3)
+    zero_stage: int = Field(2, ge=0, le=3, description="ZeRO stage of the deepspeed engine (2 = default; the torch "
+                            "engine refuses any other value)")
     gradient_checkpointing: bool = False
     dtype: Literal["float32", "bfloat16"] = "float32"
     threads: int | None = Field(None, description="torch CPU threads; None = all cores of the job")
@@ -408,6 +409,22 @@ class RLConfig(Strict):
     eval_every: int = Field(0, ge=0, description="greedy eval on the test split every N steps (0 = off)")
     eval_size: int = Field(128, ge=1)
     stages: list[RLStage] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _engine_keys_apply(self) -> RLConfig:
+        """Engine keys that the chosen engine would not read are refused, not ignored."""
+        ro, tr = self.rollout, self.train
+        if ro.backend == "hf":
+            if ro.tensor_parallel != 1:
+                raise ValueError(f"rl.rollout.tensor_parallel={ro.tensor_parallel} applies to the vllm sampler; "
+                                 "the hf sampler runs on each rank's trainer (set it to 1 or rollout.backend=vllm)")
+            if ro.gpu_memory_utilization != 0.5:
+                raise ValueError(f"rl.rollout.gpu_memory_utilization={ro.gpu_memory_utilization} applies to the "
+                                 "vllm sampler only (remove it or set rollout.backend=vllm)")
+        if tr.backend == "torch" and tr.zero_stage != 2:
+            raise ValueError(f"rl.train.zero_stage={tr.zero_stage} applies to the deepspeed engine; the torch "
+                             "engine replicates the model on every rank (set train.backend=deepspeed)")
+        return self
 
     @model_validator(mode="after")
     def _unique_stage_names(self) -> RLConfig:

@@ -841,6 +841,8 @@ def run_rl_stage(cfg: Recipe, stage_name: str, *, data_path: Path, init_model: s
     if stage_name not in stages:
         raise ValueError(f"no RL stage {stage_name!r} in the recipe (stages: {list(stages)})")
     dist = dist if dist is not None else Dist.from_env()
+    if cfg.rl.train.threads:
+        torch.set_num_threads(cfg.rl.train.threads)
     runner = RLStageRunner(cfg, stages[stage_name], data_path=data_path, init_model=init_model,
                            stage_dir=stage_dir, dist=dist)
     last = runner.run()

@@ -87,3 +87,21 @@ def test_config_imports_no_torch() -> None:
     code = "import sys, r1cli.config; r1cli.config.resolve('tiny'); print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_engine_keys_are_honoured_or_refused() -> None:
+    """Every rollout / train engine key of the RL stage is read by the engine the recipe chose, or refused at
+    resolve time naming the key (never silently ignored)."""
+    from r1cli.config import resolve
+
+    for bad, key in (("rl.rollout.tensor_parallel=4", "tensor_parallel"),
+                     ("rl.rollout.gpu_memory_utilization=0.9", "gpu_memory_utilization"),
+                     ("rl.train.zero_stage=3", "zero_stage")):
+        with pytest.raises(R1ConfigError, match=key):
+            resolve("tiny", [bad])
+    ok = resolve("tiny", ["rl.rollout.backend=vllm", "rl.rollout.tensor_parallel=2",
+                          "rl.rollout.gpu_memory_utilization=0.9", "rl.train.backend=deepspeed",
+                          "rl.train.zero_stage=3"])
+    assert (ok.rl.rollout.tensor_parallel, ok.rl.train.zero_stage) == (2, 3)
+    # the seed recipes set vllm/deepspeed keys at full scale; their tiny scale switches to hf/torch cleanly
+    assert resolve("dapo", [], scale="tiny").rl.rollout.tensor_parallel == 1
