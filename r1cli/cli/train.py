@@ -41,6 +41,9 @@ def sft(
     if not cfg.warmups.sft.enabled:
         raise fail("warmups.sft.enabled is false in this recipe")
     plan = Plan(to_dict(cfg))
+    if _launched("sft", ["-m", "r1cli", "train", "sft", "--run", str(run)], plan.ranks("warmups.sft"),
+                 cfg.warmups.sft.resources, threads):
+        return
     data = run / plan.sft_data() if cfg.warmups.sft.data == "train" else Path(cfg.warmups.sft.data)
     res = run_sft(
         cfg,
@@ -50,6 +53,7 @@ def sft(
         ckpt_dir=run / "warmup" / "sft" / "checkpoints",
     )
     console.print(f"sft done: {res}")
+    _end_rank()
 
 
 @app.command("rl")
@@ -63,8 +67,6 @@ def rl(
     quiet_libraries()
     set_threads(threads)
     from r1cli.config import to_dict
-    from r1cli.engines.dist import is_rank
-    from r1cli.engines.launch import run_ranks
     from r1cli.pipeline.dag import Plan
     from r1cli.train.rl import run_rl_stage
 
@@ -76,23 +78,12 @@ def rl(
     except ValueError as exc:
         raise fail(str(exc)) from None
     init_path = str(run / init) if init != [] else cfg.model.path  # type: ignore[operator]
-    ranks = plan.stage_ranks(stage)
-    if ranks > 1 and not is_rank():
-        # the job asked for several GPUs / procs: start one rank per GPU (srun in a Slurm allocation, local
-        # processes elsewhere), each running this same command
-        res = plan.stage(stage).get("resources") or {}
-        argv = ["-m", "r1cli", "train", "rl", "--run", str(run), "--stage", stage]
-        console.print(f"rl {stage}: starting {ranks} ranks")
-        codes = run_ranks(argv, ranks, nodes=int(res.get("nodes") or 1), gpus=int(res.get("gpus") or 0),
-                          threads=threads or _env_threads())
-        bad = [(r, c) for r, c in enumerate(codes) if c != 0]
-        if bad:
-            raise fail(f"rl {stage}: rank {bad[0][0]} exited with code {bad[0][1]} (its error is above in this "
-                       "log); every rank was stopped. Rerun to resume from the last checkpoint.", code=1)
+    st = next(s for s in cfg.rl.stages if s.name == stage)
+    if _launched(f"rl {stage}", ["-m", "r1cli", "train", "rl", "--run", str(run), "--stage", stage],
+                 plan.stage_ranks(stage), st.resources, threads):
         return
     last = run_rl_stage(cfg, stage, data_path=run / data, init_model=init_path, stage_dir=run / "rl" / stage)
-    if is_rank():
-        _end_rank()
+    _end_rank()
     console.print(
         f"rl {stage} done: reward {last.get('reward_mean', float('nan')):.3f} "
         f"acc {last.get('acc', float('nan')):.3f}"
@@ -136,6 +127,26 @@ def value(
     )
 
 
+def _launched(what: str, argv: list[str], ranks: int, res: object, threads: int | None) -> bool:
+    """In the process a job started: when the job asked for several ranks (GPUs, or ``procs`` on CPU), start one
+    rank per GPU running this same command (srun inside a Slurm allocation, local processes elsewhere), wait
+    for them and return True; a failing rank stops them all and fails the job. False: this process is a rank (or
+    the only one) and runs the stage itself."""
+    from r1cli.engines.dist import is_rank
+    from r1cli.engines.launch import run_ranks
+
+    if ranks <= 1 or is_rank():
+        return False
+    console.print(f"{what}: starting {ranks} ranks")
+    codes = run_ranks(argv, ranks, nodes=int(getattr(res, "nodes", 1) or 1), gpus=int(getattr(res, "gpus", 0) or 0),
+                      threads=threads or _env_threads())
+    bad = [(r, c) for r, c in enumerate(codes) if c != 0]
+    if bad:
+        raise fail(f"{what}: rank {bad[0][0]} exited with code {bad[0][1]} (its error is above in this log); "
+                   "every rank was stopped. Rerun to resume from the last checkpoint.", code=1)
+    return True
+
+
 def _env_threads() -> int | None:
     import os
 
@@ -149,6 +160,10 @@ def _end_rank() -> None:
     import os
     import sys
 
+    from r1cli.engines.dist import is_rank
+
+    if not is_rank():
+        return
     import torch.distributed as dist
 
     if dist.is_initialized():

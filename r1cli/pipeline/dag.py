@@ -226,7 +226,8 @@ class Plan:
         return out
 
     def threads(self, section: str | None) -> int:
-        return int(self.resources(section)["cpus_per_task"])
+        """CPU threads of a job on one node (whole-job cpus; ranks on the node share them)."""
+        return int(self._res(self.get(f"{section}.resources") if section else None)["cpus_per_task"])
 
     def stage_ranks(self, stage: str) -> int:
         """Data-parallel ranks of an RL stage's job: one per GPU, else ``resources.procs``."""
@@ -236,8 +237,16 @@ class Plan:
         """CPU threads of an RL stage's job on one node (its ranks there share them)."""
         return int(self._res(self.stage(stage).get("resources"))["cpus_per_task"])
 
+    #: training sections whose command runs data-parallel ranks itself (one per GPU, else ``procs``)
+    RANKED_SECTIONS = ("warmups.sft",)
+
     def resources(self, section: str | None) -> dict[str, Any]:
-        return self._res(self.get(f"{section}.resources") if section else None)
+        return self._res(self.get(f"{section}.resources") if section else None,
+                         ranks=section in self.RANKED_SECTIONS)
+
+    def ranks(self, section: str) -> int:
+        """Data-parallel ranks of a training section's job (1 where the section trains on one process)."""
+        return int(self.resources(section).get("ranks", 1))
 
     def stage_resources(self) -> dict[str, Any]:
         """Per-stage resources of rl_stage as callables of the wildcards (Snakemake evaluates them per job).

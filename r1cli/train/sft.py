@@ -32,9 +32,13 @@ def tokenize_sft(
 
 
 def run_sft(
-    cfg: Recipe, *, data_path: Path, init_model: str, out_dir: Path, ckpt_dir: Path
+    cfg: Recipe, *, data_path: Path, init_model: str, out_dir: Path, ckpt_dir: Path, dist: Any | None = None
 ) -> dict[str, Any]:
+    """Data-parallel over the launcher's ranks (``dist``, default from the environment): every rank draws the same
+    global batch and trains its rows ``rank::world``; the loss is the global token mean (token count summed over
+    ranks), gradients are summed in the trainer's step, so N ranks train exactly as one. Rank 0 writes."""
     from r1cli.engines.batch import build_batch
+    from r1cli.engines.dist import Dist
     from r1cli.engines.hf_rollout import load_model, load_tokenizer
     from r1cli.engines.torch_train import TorchTrainer
     from r1cli.train.checkpoint import CheckpointManager, rng_state, set_rng_state
@@ -48,8 +52,10 @@ def run_sft(
     examples = tokenize_sft(rows, tok, sc.response_key, sc.max_len)
     if not examples:
         raise ValueError(f"{data_path}: no rows with a '{sc.response_key}' field for SFT")
+    dist = dist if dist is not None else Dist.from_env()
     trainer = TorchTrainer(
         model,
+        dist=dist,
         lr=sc.lr,
         betas=(0.9, 0.99),
         weight_decay=sc.weight_decay,
@@ -82,26 +88,33 @@ def run_sft(
                 random.Random(cfg.seed + epoch).shuffle(order)
             idx = order[cursor : cursor + sc.batch_size]
             cursor += sc.batch_size
+            mine = idx[dist.rank :: dist.world] or idx[:1]  # a rank without rows joins with a zero-weight row
             batch = build_batch(
-                [examples[i][0] for i in idx], [examples[i][1] for i in idx], tok.pad_token_id
+                [examples[i][0] for i in mine], [examples[i][1] for i in mine], tok.pad_token_id
             )
+            weight = 1.0 if idx[dist.rank :: dist.world] else 0.0
             logp, _ = trainer.response_logprobs(batch)
-            mask = batch.response_mask
-            loss = -(logp * mask).sum() / mask.sum().clamp(min=1)
-            loss.backward()
+            mask = batch.response_mask * weight
+            total = dist.sum([float(mask.sum())])[0]
+            loss_local = -(logp * mask).sum() / max(total, 1.0)
+            loss_local.backward()
             gn = trainer.step()
+            loss = torch.tensor(dist.sum([float(loss_local.detach())])[0])
             step += 1
             prog.update(1, info=f"loss {loss.item():.3f}")
-            if step % 10 == 0 or step == sc.steps:
+            if dist.is_main and (step % 10 == 0 or step == sc.steps):
                 append_jsonl(
-                    metrics_path, {"step": step, "loss": loss.item(), "grad_norm": gn, "lr": trainer.lr}
+                    metrics_path, {"step": step, "loss": loss.item(), "grad_norm": gn, "lr": trainer.lr,
+                                   "ranks": dist.world}
                 )
             if step % 50 == 0 and step < sc.steps:
-                ckpt.save(
-                    step,
-                    {"trainer": trainer.state_dict(), "rng": rng_state()},
-                    {"cursor": cursor, "epoch": epoch},
-                )
+                if dist.is_main:
+                    ckpt.save(
+                        step,
+                        {"trainer": trainer.state_dict(), "rng": rng_state()},
+                        {"cursor": cursor, "epoch": epoch},
+                    )
+                dist.barrier()
     trainer.export(out_dir, tok)
     log(f"sft: {sc.steps} steps done, final loss {loss.item():.4f} → {out_dir}")
     return {"steps": sc.steps, "loss": float(loss.item())}

@@ -192,3 +192,6 @@ def test_rl_stage_ranks_become_slurm_tasks() -> None:
     tiny = Plan(to_dict(resolve("tiny", ["rl.stages.1.resources.procs=2"])))
     assert tiny.stage_ranks("s1") == 1 and tiny.stage_ranks("s2") == 2
     assert "gpu" not in tiny._res(tiny.stage("s2").get("resources"), ranks=True)
+    sft = Plan(to_dict(resolve("tiny", ["warmups.sft.resources.procs=2"])))
+    assert sft.ranks("warmups.sft") == 2 and sft.resources("warmups.sft")["mpi"] == "srun"
+    assert sft.threads("warmups.sft") == 2 and sft.ranks("warmups.value") == 1
