@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# r1 GPU check for one lent GPU (H200), <= 8 minutes: a random-init ~0.44B Qwen3, 5 RL steps with the vllm
-# rollout engine + the deepspeed training engine, colocated in one process. Prints rollout tokens/s, update
-# tokens/s and MFU, weight-sync seconds and the log-prob gap (see benchmarks/gpu_check.py).
+# r1 GPU check on a lent GPU machine, <= 8 minutes: the real RL stage (DeepScaleR-shaped: GRPO, vLLM sampling,
+# DeepSpeed ZeRO-3, bf16) on a random-init ~0.44B Qwen3 built from a config, one rank per visible GPU, then the
+# same stage with the hf sampler for comparison. Prints rollout tokens/s (vLLM vs hf), update tokens/s and MFU,
+# weight-sync seconds, the sampler/trainer log-prob gap and peak memory (see benchmarks/gpu_check.py).
 # Installs nothing except the '.[vllm]' extra, and only when vLLM is missing.
-# Usage: bash benchmarks/gpu_check.sh [gpu_check.py options, e.g. --zero 3 --steps 5]
+# Usage: bash benchmarks/gpu_check.sh [gpu_check.py options, e.g. --zero 2 --steps 3]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY="${PYTHON:-python3}"

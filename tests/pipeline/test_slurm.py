@@ -35,11 +35,14 @@ def _need_slurm() -> None:
 def test_tiny_pipeline_on_slurm(tmp_path: Path) -> None:
     run = tmp_path / "run"
     argv = [sys.executable, "-m", "r1cli", "pipeline", "tiny", "--profile", "slurm", "--run-dir", str(run)]
-    for s in SMALL:
+    # the second RL stage is a 2-task Slurm job: its command starts both ranks with srun inside the allocation
+    for s in [*SMALL, "rl.stages.1.resources.procs=2"]:
         argv += ["--set", s]
     res = subprocess.run(argv, capture_output=True, text=True, timeout=1800, env=dict(os.environ, HF_HUB_OFFLINE="1"))
     assert res.returncode == 0, res.stdout[-4000:] + res.stderr[-4000:]
     assert (run / "report" / "index.html").exists()
+    s2 = [json.loads(x) for x in (run / "rl/s2/metrics.jsonl").read_text().splitlines()]
+    assert s2 and {m["ranks"] for m in s2} == {2}
     metrics = sorted(run.glob("eval/*/test/*/metrics.json"))
     assert len(metrics) == 2 and all("greedy_acc" in json.loads(p.read_text()) for p in metrics)
     # the expensive stages really went through sbatch (the plugin deletes successful jobs' logs, so the
