@@ -31,13 +31,7 @@ _SUBAPPS = [
     ("r1cli.cli.long2short", "app", "long2short"),
 ]
 for _mod, _attr, _name in _SUBAPPS:
-    try:
-        _m = importlib.import_module(_mod)
-    except ModuleNotFoundError as _exc:  # a module not built yet: say so loudly when used
-        if _exc.name != _mod:
-            raise
-        continue
-    app.add_typer(getattr(_m, _attr), name=_name)
+    app.add_typer(getattr(importlib.import_module(_mod), _attr), name=_name)
 
 from r1cli.cli.ops import report, status  # noqa: E402
 from r1cli.cli.pipeline import pipeline  # noqa: E402

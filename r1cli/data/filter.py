@@ -123,8 +123,10 @@ def measure_passrates(rows: list[dict[str, Any]], model_path: str, *, n: int, te
 
         from r1cli.data.prepare import gold_of
         from r1cli.data.templates import render_prompt
-        from r1cli.engines.rollout import SamplingSpec, make_rollout
-        from r1cli.rewards import GradingPool, score_by_task
+        from r1cli.engines.factory import make_rollout
+        from r1cli.engines.rollout import SamplingSpec
+        from r1cli.rewards import score_by_task
+        from r1cli.rewards.pool import grading_pool
 
         torch.manual_seed(seed)
         if engine == "hf":
@@ -132,10 +134,7 @@ def measure_passrates(rows: list[dict[str, Any]], model_path: str, *, n: int, te
         else:
             eng = make_rollout(engine, model_path)
         graders = {reward, *(str(v["name"]) for v in (by_task or {}).values())}
-        pool = GradingPool(workers=workers, deadline_s=deadline_s) if graders & {"math", "code"} else None
-        if pool is not None:
-            pool.__enter__()
-        try:
+        with grading_pool(names=graders, workers=workers, deadline_s=deadline_s) as pool:
             with Progress(len(rows), desc, start=len(done)) as prog:
                 for bi, chunk in todo:
                     prompts = [render_prompt(eng.tokenizer, r) for r in chunk]
@@ -159,9 +158,6 @@ def measure_passrates(rows: list[dict[str, Any]], model_path: str, *, n: int, te
                     prog.update(len(chunk), info=f"pass {_mean_rate(done):.3f}")
                     if on_batch is not None:
                         on_batch(len(done), len(rows))
-        finally:
-            if pool is not None:
-                pool.__exit__(None, None, None)
     return [done[i] for i in ids]
 
 

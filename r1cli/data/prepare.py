@@ -26,10 +26,10 @@ def load_source(source: str, *, split: str = "train", size: int | None = None, s
     if source.startswith("synth:"):
         task = source.split(":", 1)[1]
         if task in ("addition", "addition-verbose"):
-            from r1cli.data.synth import addition_rows
+            from r1cli.tasks.synth import addition_rows
             n = size or (256 if split == "test" else 4000)
             if task == "addition-verbose":  # a seeded VERBOSE_P share of the rows re-check every digit
-                from r1cli.data.synth import VERBOSE_P
+                from r1cli.tasks.synth import VERBOSE_P
 
                 return addition_rows(n, split, seed=seed, verbose_p=VERBOSE_P), source
             return addition_rows(n, split, seed=seed), source

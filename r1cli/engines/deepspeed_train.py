@@ -13,7 +13,7 @@ How the pieces fit (DeepSpeed ≥ 0.19, measured notes in ML-STACK-NOTES §4):
 * **Plain ``loss.backward()``.** Forwards run through the DeepSpeed engine (a small wrapper module holds the
   model), which registers DeepSpeed's backward hooks on the outputs, so the RL loop's ordinary
   ``loss.backward()`` works for ZeRO-1/2/3. ZeRO-0 forwards bypass the engine (it has no such hooks) and
-  its gradients are all-reduced in :meth:`step`. :meth:`backward` is also available.
+  its gradients are all-reduced in :meth:`step`.
 * **Sum over ranks.** DeepSpeed averages gradients over data-parallel ranks. With ``grad_reduction="sum"``
   (default) the gradient flowing into the engine's outputs is multiplied by the world size, so per-rank
   losses that are partial sums of one global objective (aggregate with :meth:`global_denominators`) give
@@ -357,11 +357,6 @@ class DeepSpeedTrainer:
         return self._scale_for_sum(out)
 
     # --- optimisation ---------------------------------------------------------------------------------------
-    def backward(self, loss: torch.Tensor) -> None:
-        """Accumulate gradients of ``loss`` (a micro-batch's share of the step's objective). Equivalent to
-        ``loss.backward()`` on the outputs of this trainer's forwards."""
-        loss.backward()
-
     def step(self, schedule: bool = True) -> float:
         """Reduce, clip, optimizer step, lr schedule (when ``schedule``; see :meth:`schedule_step`), zero grads.
         Returns the gradient norm before clipping."""

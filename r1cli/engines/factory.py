@@ -24,7 +24,7 @@ from typing import Any, Protocol
 import torch
 
 from r1cli.engines.batch import TokenBatch
-from r1cli.engines.rollout import Sample, SamplingSpec
+from r1cli.engines.rollout import RolloutEngine, Sample, SamplingSpec
 
 
 class Trainer(Protocol):
@@ -215,3 +215,20 @@ def make_sampler(
         kwargs["distributed_executor_backend"] = "external_launcher"
     engine = VLLMRollout(model_path, **kwargs)
     return PolicySampler("vllm", engine, needs_sync=True, can_sleep=cuda)
+
+
+def make_rollout(backend: str, model_path: str, **kwargs: Any) -> RolloutEngine:
+    """A stand-alone rollout engine on a model dir (pass-rate filter, eval): ``hf`` or ``vllm``."""
+    if backend == "hf":
+        from r1cli.engines.hf_rollout import HFRollout
+
+        return HFRollout(model_path, **kwargs)
+    if backend == "vllm":
+        try:
+            from r1cli.engines.vllm_rollout import VLLMRollout  # type: ignore[import-not-found]
+        except ImportError as exc:
+            raise RuntimeError(
+                "rollout.backend=vllm needs the optional extra: pip install 'r1cli[vllm]' on a GPU machine"
+            ) from exc
+        return VLLMRollout(model_path, **kwargs)
+    raise ValueError(f"unknown rollout backend {backend!r} (hf | vllm)")

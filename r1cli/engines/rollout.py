@@ -54,22 +54,6 @@ class RolloutEngine(Protocol):
         ...
 
 
-def make_rollout(backend: str, model_path: str, **kwargs: Any) -> RolloutEngine:
-    if backend == "hf":
-        from r1cli.engines.hf_rollout import HFRollout
-
-        return HFRollout(model_path, **kwargs)
-    if backend == "vllm":
-        try:
-            from r1cli.engines.vllm_rollout import VLLMRollout  # type: ignore[import-not-found]
-        except ImportError as exc:
-            raise RuntimeError(
-                "rollout.backend=vllm needs the optional extra: pip install 'r1cli[vllm]' on a GPU machine"
-            ) from exc
-        return VLLMRollout(model_path, **kwargs)
-    raise ValueError(f"unknown rollout backend {backend!r} (hf | vllm)")
-
-
 def decode_response(tokenizer: Any, ids: list[int]) -> str:
     """Decode response ids ourselves: drop only the EOS/pad ids, keep every tag (never skip_special_tokens)."""
     drop = {tokenizer.eos_token_id, tokenizer.pad_token_id}

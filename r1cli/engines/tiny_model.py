@@ -8,7 +8,6 @@ always single tokens.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -120,10 +119,3 @@ def build_tiny(
         atomic_write_json(tmp / "r1_tiny.json", summary)
     return summary
 
-
-def is_tiny(path: str | Path) -> bool:
-    return (Path(path) / "r1_tiny.json").exists()
-
-
-def describe(path: str | Path) -> dict[str, Any]:
-    return json.loads((Path(path) / "r1_tiny.json").read_text())

@@ -115,7 +115,7 @@ def build_rollout(
 
             groups = device_groups(torch.cuda.device_count(), tensor_parallel)[:dp]
             return DataParallelRollout("vllm", model_path, len(groups), devices=groups, **kwargs)
-        from r1cli.engines.rollout import make_rollout
+        from r1cli.engines.factory import make_rollout
 
         return make_rollout("vllm", model_path, **kwargs)
     raise R1InputError(f"unknown eval engine {engine!r} (hf | vllm)")

@@ -2,7 +2,7 @@
 them. Behind the engine interface (``tokenizer``, ``generate``), so the evaluator does not know about it.
 
 Each worker process sees only its GPUs (``CUDA_VISIBLE_DEVICES``) and builds its engine with
-:func:`r1cli.engines.rollout.make_rollout`; with ``tensor_parallel = t`` a worker gets ``t`` GPUs. Workers are
+:func:`r1cli.engines.factory.make_rollout`; with ``tensor_parallel = t`` a worker gets ``t`` GPUs. Workers are
 started with ``spawn`` (CUDA and vLLM cannot be forked).
 """
 
@@ -28,7 +28,7 @@ def _worker(
     if devices is not None:
         os.environ["CUDA_VISIBLE_DEVICES"] = devices
     try:
-        from r1cli.engines.rollout import make_rollout
+        from r1cli.engines.factory import make_rollout
 
         engine = make_rollout(backend, model_path, **kwargs)
         outbox.put(("ready", rank, None))

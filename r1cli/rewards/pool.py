@@ -313,13 +313,18 @@ POOLED_REWARDS = frozenset({"math", "code"})
 
 
 @contextlib.contextmanager
-def grading_pool(reward_cfg: Any) -> Iterator[GradingPool | None]:
-    """The grading pool a stage needs for a recipe's ``reward`` block (``rl.reward``): a :class:`GradingPool`
-    with its ``workers`` / ``deadline_s`` when the reward or any per-task reward (``by_task``) is one that runs
-    in worker processes (math, code), else None (cheap rewards are scored in-process)."""
-    names = {reward_cfg.name, *(s.name for s in getattr(reward_cfg, "by_task", {}).values())}
-    if not names & POOLED_REWARDS:
+def grading_pool(reward_cfg: Any = None, *, names: set[str] | None = None, workers: int = 2,
+                 deadline_s: float = 10.0) -> Iterator[GradingPool | None]:
+    """The grading pool a stage needs: a :class:`GradingPool` when one of the rewards it grades with runs in worker
+    processes (math, code), else None (cheap rewards are scored in-process). Either a recipe's ``reward`` block
+    (``rl.reward``: its ``name``, every ``by_task`` entry's name, ``workers``, ``deadline_s``) or ``names`` /
+    ``workers`` / ``deadline_s``."""
+    if reward_cfg is not None:
+        by_task = getattr(reward_cfg, "by_task", None) or {}
+        names = {reward_cfg.name, *(v["name"] if isinstance(v, Mapping) else v.name for v in by_task.values())}
+        workers, deadline_s = reward_cfg.workers, reward_cfg.deadline_s
+    if not (names or set()) & POOLED_REWARDS:
         yield None
         return
-    with GradingPool(workers=reward_cfg.workers, deadline_s=reward_cfg.deadline_s) as pool:
+    with GradingPool(workers=workers, deadline_s=deadline_s) as pool:
         yield pool

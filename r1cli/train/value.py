@@ -40,16 +40,13 @@ def run_value_warmup(
 ) -> dict[str, Any]:
     """Pretrain the critic (module docstring); returns the last step's metrics. ``run_dir`` resolves a
     relative ``rl.train.critic_init``; None: the run dir of ``out_dir`` when it is ``<run>/warmup/value/model``."""
-    from r1cli.algos import ADVANTAGES
     from r1cli.data.prepare import gold_of
     from r1cli.data.templates import render_prompt
-    from r1cli.engines.batch import build_batch
     from r1cli.engines.hf_rollout import HFRollout, load_model, load_tokenizer
     from r1cli.engines.rollout import SamplingSpec
     from r1cli.train.checkpoint import CheckpointManager, rng_state, set_rng_state
     from r1cli.train.critic import Critic, critic_init_path, fresh_critic
     from r1cli.train.prompts import PromptLoader, step_seed
-    from r1cli.train.scoring import score as _score
     from r1cli.utils.io import append_jsonl, atomic_write_jsonl, read_jsonl, read_parquet
 
     vc = cfg.warmups.value
@@ -106,72 +103,47 @@ def run_value_warmup(
     if metrics_path.exists():
         atomic_write_jsonl(metrics_path, [r for r in read_jsonl(metrics_path) if int(r.get("step", 0)) < start])
 
-    pool = None
-    if rl.reward.name in ("math", "code"):
-        from r1cli.rewards import GradingPool
+    from r1cli.rewards.pool import grading_pool
 
-        pool = GradingPool(workers=rl.reward.workers, deadline_s=rl.reward.deadline_s)
-        pool.__enter__()
     last: dict[str, Any] = {}
-    try:
-        with Progress(vc.steps, "value warm-up", start=start) as prog:
-            for step in range(start, vc.steps):
-                idx = loader.next(per_step)
-                groups = rollout.generate(
-                    [prompts[i] for i in idx],
-                    SamplingSpec(
-                        n=st.n,
-                        temperature=temperature,
-                        top_p=rl.rollout.top_p,
-                        top_k=rl.rollout.top_k,
-                        max_tokens=st.max_response,
-                        seed=step_seed(cfg.seed, "value-warmup", step),
-                    ),
-                )
-                flat = [(gi, s) for gi, g in enumerate(groups) for s in g]
-                texts = [s.text for _, s in flat]
-                lens = [len(s.response_ids) for _, s in flat]
-                scores, correct = _score(
-                    cfg,
-                    texts,
-                    [golds[idx[gi]] for gi, _ in flat],
-                    [s.finished for _, s in flat],
-                    lens,
-                    [step * 100_000 + gi for gi, _ in flat],
-                    pool,
-                )
-                batch = build_batch([s.prompt_ids for _, s in flat], [s.response_ids for _, s in flat],
-                                    tok.pad_token_id)
-                mask = batch.response_mask
-                values = critic.values(batch)
-                # λ = 1: returns = Â(λ=1) + V = the discounted Monte-Carlo return, whatever V is
-                returns = ADVANTAGES["gae"](
-                    rewards=torch.tensor(scores, dtype=torch.float32),
-                    mask=mask,
-                    values=values,
-                    gamma=gamma,
-                    lam=1.0,
-                    whiten=False,
-                ).returns
-                m = critic.update(batch, returns=returns, old_values=values, mask=mask)
-                m.update(
-                    {
-                        "step": step,
-                        "acc": sum(correct) / len(correct),
-                        "reward_mean": sum(scores) / len(scores),
-                        "response_len_mean": sum(lens) / len(lens),
-                    }
-                )
-                append_jsonl(metrics_path, m)
-                last = m
-                prog.update(1, info=f"value loss {m['value_loss']:.4f} ev {m['explained_var']:.3f}")
-                done = step + 1
-                if done % rl.checkpoint.every == 0 and done < vc.steps:
-                    ckpt.save(done, {"critic": critic.state_dict(), "rng": rng_state()},
-                              {"loader": loader.state()})
-    finally:
-        if pool is not None:
-            pool.__exit__(None, None, None)
+    spec = dict(n=st.n, temperature=temperature, top_p=rl.rollout.top_p, top_k=rl.rollout.top_k,
+                max_tokens=st.max_response)
+    with grading_pool(rl.reward) as pool, Progress(vc.steps, "value warm-up", start=start) as prog:
+        for step in range(start, vc.steps):
+            idx = loader.next(per_step)
+            groups = rollout.generate([prompts[i] for i in idx],
+                                      SamplingSpec(seed=step_seed(cfg.seed, "value-warmup", step), **spec))
+            m = _value_step(cfg, critic, tok, groups, [golds[i] for i in idx], step, gamma, pool)
+            append_jsonl(metrics_path, m)
+            last = m
+            prog.update(1, info=f"value loss {m['value_loss']:.4f} ev {m['explained_var']:.3f}")
+            done = step + 1
+            if done % rl.checkpoint.every == 0 and done < vc.steps:
+                ckpt.save(done, {"critic": critic.state_dict(), "rng": rng_state()}, {"loader": loader.state()})
     critic.export(out_dir, tok)
     log(f"value warm-up: {vc.steps} steps → {out_dir}")
     return last
+
+
+def _value_step(cfg: Recipe, critic: Any, tok: Any, groups: list[list[Any]], golds: list[dict[str, Any]],
+                step: int, gamma: float, pool: Any) -> dict[str, Any]:
+    """Grade one step's rollouts, regress the critic on their Monte-Carlo returns; the step's metrics."""
+    from r1cli.algos import ADVANTAGES
+    from r1cli.engines.batch import build_batch
+    from r1cli.train.scoring import score
+
+    flat = [(gi, s) for gi, g in enumerate(groups) for s in g]
+    texts = [s.text for _, s in flat]
+    lens = [len(s.response_ids) for _, s in flat]
+    scores, correct = score(cfg, texts, [golds[gi] for gi, _ in flat], [s.finished for _, s in flat], lens,
+                            [(step, gi) for gi, _ in flat], pool)
+    batch = build_batch([s.prompt_ids for _, s in flat], [s.response_ids for _, s in flat], tok.pad_token_id)
+    mask = batch.response_mask
+    values = critic.values(batch)
+    # λ = 1: returns = Â(λ=1) + V = the discounted Monte-Carlo return, whatever V is
+    returns = ADVANTAGES["gae"](rewards=torch.tensor(scores, dtype=torch.float32), mask=mask, values=values,
+                                gamma=gamma, lam=1.0, whiten=False).returns
+    m = critic.update(batch, returns=returns, old_values=values, mask=mask)
+    m.update({"step": step, "acc": sum(correct) / len(correct), "reward_mean": sum(scores) / len(scores),
+              "response_len_mean": sum(lens) / len(lens)})
+    return m

@@ -95,7 +95,7 @@ def test_standalone_filter_reuses_pass_rates_and_shards(tmp_path: Path, tiny: Pa
     assert res.exit_code == 0, res.output
     rates = read_parquet(tmp_path / "f.passrates.parquet")
     assert len(rates) == 6 and len(read_parquet(tmp_path / "f.parquet")) == 6
-    import r1cli.engines.rollout as ro
+    import r1cli.engines.factory as ro
     monkeypatch.setattr(ro, "make_rollout", lambda *a, **k: (_ for _ in ()).throw(AssertionError("rollout")))
     res = r1("filter", src, "--out", tmp_path / "f.parquet", "--acc", ":0", *common)  # another band: reuse
     assert res.exit_code == 0, res.output
@@ -162,7 +162,7 @@ def test_pipeline_forms(tmp_path: Path, tiny: Path, monkeypatch: pytest.MonkeyPa
     cfg = yaml.safe_load((run / "config.yaml").read_text())
     cfg["curation"]["filter"]["acc"] = "0.9:1"
     (run / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
-    import r1cli.engines.rollout as ro
+    import r1cli.engines.factory as ro
     monkeypatch.setattr(ro, "make_rollout", lambda *a, **k: (_ for _ in ()).throw(AssertionError("rollout")))
     res = r1("filter", "--run", run, "--merge")
     want = [p["id"] for p in rates if p["pass_rate"] >= 0.9]

@@ -9,7 +9,7 @@ import pytest
 def addition_rows() -> list[dict]:
     """Ten prepared rows of the synthetic addition task (tiny-chat template)."""
     from r1cli.data.prepare import normalise_rows
-    from r1cli.data.synth import addition_rows as gen
+    from r1cli.tasks.synth import addition_rows as gen
 
     rows, _ = normalise_rows(gen(10, "train"), file="synth", template="tiny-chat", task="addition")
     return rows

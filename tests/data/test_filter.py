@@ -104,7 +104,7 @@ class ScriptedEngine:
 
 @pytest.fixture()
 def scripted(monkeypatch: pytest.MonkeyPatch) -> type[ScriptedEngine]:
-    import r1cli.engines.rollout as ro
+    import r1cli.engines.factory as ro
 
     ScriptedEngine.calls = []
     monkeypatch.setattr(ro, "make_rollout", lambda backend, path, **kw: ScriptedEngine())
