@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 from pathlib import Path
 from typing import Any
@@ -27,16 +26,10 @@ def _events(run: Path) -> list[dict[str, Any]]:
 
 
 def _alive(run: Path) -> bool:
-    p = run / "logs" / "pipeline.pid"
-    if not p.exists():
-        return False
-    try:
-        os.kill(int(json.loads(p.read_text())["pid"]), 0)
-        return True
-    except (ProcessLookupError, ValueError, KeyError, json.JSONDecodeError):
-        return False
-    except PermissionError:
-        return True
+    """An ``r1 pipeline`` holds this run's lock: its recorded pid is alive with the recorded start time."""
+    from r1cli.pipeline.runner import run_is_live
+
+    return run_is_live(run) is not None
 
 
 def stage_outputs(plan: Plan) -> list[tuple[str, str, str]]:
