@@ -91,6 +91,7 @@ class SnakemakeCall:
     extra: list[str] = field(default_factory=list)
     events: Path | None = None
     configfile: Path | None = None  # default <run dir>/config.yaml; a dry run plans with a scratch copy
+    snakefile: Path | None = None  # default the packaged workflow
 
     def argv(self) -> list[str]:
         run = self.run_dir.resolve()
@@ -100,7 +101,7 @@ class SnakemakeCall:
             "-m",
             "snakemake",
             "--snakefile",
-            str(snakefile()),
+            str(self.snakefile or snakefile()),
             "--directory",
             str(run),
             "--configfile",
