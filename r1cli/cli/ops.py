@@ -44,11 +44,14 @@ def status(run: Path = typer.Argument(..., help="run directory")) -> None:
     t = Table(title=f"r1 status — {run} ({st['state']})")
     for col in ("stage", "status", "progress", "latest", "slurm job"):
         t.add_column(col)
-    colors = {"done": "green", "running": "yellow", "failed": "red", "pending": "dim"}
+    from rich.text import Text
+
+    colors = {"done": "green", "running": "yellow", "failed": "red", "pending": "dim", "interrupted": "magenta",
+              "damaged": "red"}
     for s in st["stages"]:
         t.add_row(
             s["stage"],
-            f"[{colors.get(s['status'], '')}]{s['status']}[/]",
+            Text(s["status"], style=colors.get(s["status"], "")),
             s.get("progress", ""),
             s.get("latest", ""),
             s.get("jobid", ""),

@@ -7,8 +7,6 @@ import re
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from r1cli.pipeline.dag import Plan
 
 
@@ -65,7 +63,9 @@ def stage_outputs(plan: Plan) -> list[tuple[str, str, str]]:
 
 
 def run_status(run: Path) -> dict[str, Any]:
-    cfg = yaml.safe_load((run / "config.yaml").read_text())
+    from r1cli.config import load_frozen, to_dict
+
+    cfg = to_dict(load_frozen(run))  # a damaged config.yaml is an R1ConfigError naming the file, not a traceback
     plan = Plan(cfg)
     alive = _alive(run)
     events = _events(run)
@@ -80,7 +80,7 @@ def run_status(run: Path) -> dict[str, Any]:
         elif e == "job_info":
             job_out[str(ev.get("jobid"))] = [str(o) for o in (ev.get("output") or [])]
         elif e == "job_started":
-            for j in ev.get("job_ids") or [ev.get("jobid")]:
+            for j in ev.get("jobs") or ev.get("job_ids") or [ev.get("jobid")]:  # Snakemake 9 logs "jobs"
                 started.add(str(j))
         elif e == "job_finished":
             finished.add(str(ev.get("job_id", ev.get("jobid"))))
