@@ -95,6 +95,8 @@ def prepare_cmd(
     else:
         src = _need(source, "SOURCE", "r1 data prepare")
         dest = _need(out, "--out FILE", "r1 data prepare SOURCE")
+        if Path(src).exists() and Path(src).resolve() == dest.resolve():
+            raise R1InputError("--out is the input file; write the prepared rows to another file", file=str(dest))
         if template not in TEMPLATES:
             raise R1InputError(f"unknown template {template!r} (known: {', '.join(sorted(TEMPLATES))})")
         res = prepare(src, dest, split=split or "train", prompt_key=prompt_key, answer_key=answer_key,
@@ -404,9 +406,10 @@ def _check_reward(reward: str, params: dict[str, Any] | None = None) -> None:
 
 def _measure(rows: list[dict[str, Any]], out: Path, model: str, i: int, n_shards: int, threads: int | None,
              kw: dict[str, Any]) -> list[dict[str, Any]]:
-    from r1cli.cli.common import quiet_libraries, set_threads
+    from r1cli.cli.common import check_model, quiet_libraries, set_threads
     from r1cli.data.filter import measure_shard
 
+    check_model(model)
     quiet_libraries()
     set_threads(threads)
     return measure_shard(rows, out, model, i=i, shards=n_shards, **kw)
