@@ -70,6 +70,23 @@ def print_plan(jobs: list[dict[str, Any]], title: str) -> None:
     console.print(table)
 
 
+def _damaged(run: Path) -> list[str]:
+    """Outputs whose files no longer match their manifest (truncated, changed, missing): named, then rerun."""
+    from rich.markup import escape
+
+    from r1cli.config import load_frozen, to_dict
+    from r1cli.pipeline.dag import Plan
+    from r1cli.pipeline.manifest import damaged_outputs
+    from r1cli.pipeline.status import dag_outputs
+
+    bad = damaged_outputs(run, dag_outputs(Plan(to_dict(load_frozen(run)))))
+    for output, problems in bad.items():
+        for p in problems:
+            console.print(f"[yellow]damaged output:[/] {escape(p)}; rerunning the stage that makes "
+                          f"{escape(output)}", highlight=False, soft_wrap=True)
+    return list(bad)
+
+
 @handle_errors
 def pipeline(
     recipe: str = typer.Argument(..., help="recipe name (r1 recipes list) or a path to a recipe YAML"),
@@ -113,6 +130,7 @@ def pipeline(
     with RunLock(run) as lock:  # exit 2 naming the live pid when another r1 pipeline runs here
         handle_stale_lock(run, lock, log=lambda m: console.print(f"[yellow]{m}[/]", highlight=False))
         _, changed = freeze(cfg, run)
+        forcerun = [*forcerun, *_damaged(run)]
         console.print(
             f"[bold]r1 pipeline[/] {cfg.name} → {run} (profile {profile}{', config changed' if changed else ''})",
             highlight=False,

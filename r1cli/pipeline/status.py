@@ -62,6 +62,18 @@ def stage_outputs(plan: Plan) -> list[tuple[str, str, str]]:
     return out
 
 
+def dag_outputs(plan: Plan) -> set[str]:
+    """Every declared output of the current DAG that a manifest may vouch for."""
+    outs = {o for _, _, o in stage_outputs(plan)}
+    outs |= {f"rl/{s}/model" for s in plan.stage_names}
+    outs.add("data/passrates.parquet")
+    if plan.cfg["warmups"]["value"]["enabled"]:
+        outs.add("warmup/value/model")
+    if plan.cfg["long2short"]["enabled"]:
+        outs.add("long2short/model")
+    return outs
+
+
 def run_status(run: Path) -> dict[str, Any]:
     from r1cli.config import load_frozen, to_dict
 
@@ -97,11 +109,18 @@ def run_status(run: Path) -> dict[str, Any]:
         )
         for o in outs:
             out_state[o] = (state, ext.get(jid, ""))
+    from r1cli.pipeline.manifest import damaged_outputs
+
+    damaged = damaged_outputs(run, dag_outputs(plan))
+    warnings = [f"damaged: {p} (r1 pipeline reruns its stage)" for ps in damaged.values() for p in ps]
     rows = []
-    for label, _rule, output in stage_outputs(plan):
+    for label, rule, output in stage_outputs(plan):
         exists = (run / output).exists()
         state, jobid = out_state.get(output, ("", ""))
-        if exists:
+        bad = output in damaged or (rule == "rl_stage" and output.replace("/DONE", "/model") in damaged)
+        if exists and bad:
+            status = "damaged"
+        elif exists:
             status = "done"
         elif state == "failed":
             status = "failed"
@@ -130,4 +149,4 @@ def run_status(run: Path) -> dict[str, Any]:
         rows.append(row)
     n_done = sum(r["status"] == "done" for r in rows)
     state = "running" if alive else ("complete" if n_done == len(rows) else "stopped")
-    return {"state": state, "stages": rows, "done": n_done, "total": len(rows)}
+    return {"state": state, "stages": rows, "done": n_done, "total": len(rows), "warnings": warnings}
