@@ -182,6 +182,8 @@ def run_snakemake(
             lock.update(snakemake_pid=proc.pid, snakemake_start=proc_start_time(proc.pid))
         try:
             out, _ = proc.communicate()
+            if _group_alive(proc.pid):  # Snakemake died (e.g. SIGKILL) and left jobs of its group running
+                _stop_group(proc)
         except (KeyboardInterrupt, _Terminated) as exc:
             _stop_group(proc)
             if isinstance(exc, _Terminated):

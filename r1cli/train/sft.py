@@ -72,6 +72,10 @@ def run_sft(
         random.Random(cfg.seed + epoch).shuffle(order)
         log(f"sft: resumed from checkpoint step {step} ({ckpt.loaded})")
     metrics_path = out_dir.parent / "metrics.jsonl"
+    if metrics_path.exists():  # lines of steps after the checkpoint (or of a fresh start) are redone
+        from r1cli.utils.io import atomic_write_jsonl, read_jsonl
+
+        atomic_write_jsonl(metrics_path, [r for r in read_jsonl(metrics_path) if int(r.get("step", 0)) <= step])
     loss = torch.tensor(float("nan"))
     with Progress(sc.steps, "sft", start=step) as prog:
         while step < sc.steps:
