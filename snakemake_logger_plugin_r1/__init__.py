@@ -54,6 +54,7 @@ class LogHandler(LogHandlerBase):
         self._path = path
         self.baseFilename = path or ""  # Snakemake lists file handlers by this attribute
         self._fh = open(path, "a", encoding="utf-8") if path else None  # noqa: SIM115
+        self._jobs: dict[str, tuple[Any, list[str]]] = {}  # jobid -> (rule, declared outputs)
 
     def emit(self, record: LogRecord) -> None:
         if self._fh is None:
@@ -77,8 +78,27 @@ class LogHandler(LogHandlerBase):
                 row["msg"] = msg[:2000]
         except Exception:  # noqa: BLE001
             pass
+        if event == "job_info":
+            self._jobs[str(row.get("jobid"))] = (row.get("rule_name"), [str(o) for o in row.get("output") or []])
+        if event == "job_finished":
+            row["manifests"] = self._manifests(str(row.get("job_id", row.get("jobid"))))
         self._fh.write(json.dumps(row) + "\n")
         self._fh.flush()
+
+    def _manifests(self, jobid: str) -> Any:
+        """Sizes + sha256 of the finished job's outputs (r1cli.pipeline.manifest), in the run dir (Snakemake's
+        working directory). Never lets a manifest problem stop Snakemake: the error goes into the event."""
+        rule, outputs = self._jobs.get(jobid, (None, []))
+        if not outputs:
+            return []
+        try:
+            from pathlib import Path
+
+            from r1cli.pipeline.manifest import write_manifest
+
+            return [str(p) for o in outputs if (p := write_manifest(Path.cwd(), o, rule)) is not None]
+        except Exception as exc:  # noqa: BLE001
+            return f"error: {type(exc).__name__}: {exc}"
 
     def close(self) -> None:
         if self._fh is not None:

@@ -36,6 +36,35 @@ def handle_errors(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def check_model(model: str, flag: str = "--model") -> None:
+    """Fail early (exit 2, before anything is written) when ``model`` is neither an existing local model dir
+    nor a Hub id that can be loaded: a path that does not exist, or an id not in the local cache while
+    HF_HUB_OFFLINE is set. ``embedded:`` models are built by r1 itself."""
+    if model.startswith("embedded:"):
+        return
+    p = Path(model).expanduser()
+    if p.exists():
+        if p.is_dir() and not (p / "config.json").exists():
+            raise R1InputError(f"{model} is not a model directory (no config.json)", field=flag)
+        return
+    looks_like_path = model.startswith(("/", "./", "../", "~")) or model.count("/") > 1 or model.endswith("/")
+    if looks_like_path:
+        raise R1InputError(f"no such model directory: {model}", field=flag)
+    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on"):
+        from huggingface_hub import try_to_load_from_cache
+
+        try:
+            cached = try_to_load_from_cache(model, "config.json")
+        except Exception:  # noqa: BLE001 - an invalid repo id
+            cached = None
+        if not isinstance(cached, str):
+            raise R1InputError(
+                f"{model!r} is not a local directory and not in the Hugging Face cache, and HF_HUB_OFFLINE is "
+                "set: download it first (unset HF_HUB_OFFLINE) or give a local model dir",
+                field=flag,
+            )
+
+
 def frozen(run: Path) -> Any:
     from r1cli.config import load_frozen
 

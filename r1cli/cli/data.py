@@ -95,6 +95,8 @@ def prepare_cmd(
     else:
         src = _need(source, "SOURCE", "r1 data prepare")
         dest = _need(out, "--out FILE", "r1 data prepare SOURCE")
+        if Path(src).exists() and Path(src).resolve() == dest.resolve():
+            raise R1InputError("--out is the input file; write the prepared rows to another file", file=str(dest))
         if template not in TEMPLATES:
             raise R1InputError(f"unknown template {template!r} (known: {', '.join(sorted(TEMPLATES))})")
         res = prepare(src, dest, split=split or "train", prompt_key=prompt_key, answer_key=answer_key,
@@ -349,6 +351,7 @@ def filter_cmd(
     if engine not in ("hf", "vllm"):
         raise R1InputError(f"--engine must be hf or vllm (got {engine!r})")
     params = _reward_params(reward_params)
+    _check_reward(reward, params)
     if out is None and passrates is None:
         raise R1InputError("r1 data filter IN needs --out FILE (or --passrates FILE with --shard)")
     pr_path = passrates if passrates is not None else out.with_suffix(".passrates.parquet")  # type: ignore[union-attr]
@@ -389,18 +392,24 @@ def _mean(rates: list[dict[str, Any]]) -> float:
     return sum(p["pass_rate"] for p in rates) / len(rates) if rates else float("nan")
 
 
-def _check_reward(reward: str) -> None:
+def _check_reward(reward: str, params: dict[str, Any] | None = None) -> None:
+    from r1cli.config.names import check_reward_params
     from r1cli.rewards import REWARDS
 
     if reward not in REWARDS:
         raise R1InputError(f"unknown reward {reward!r} (known: {', '.join(sorted(REWARDS))})")
+    try:
+        check_reward_params(params or {})
+    except ValueError as exc:
+        raise R1InputError(str(exc), field="--reward-params") from None
 
 
 def _measure(rows: list[dict[str, Any]], out: Path, model: str, i: int, n_shards: int, threads: int | None,
              kw: dict[str, Any]) -> list[dict[str, Any]]:
-    from r1cli.cli.common import quiet_libraries, set_threads
+    from r1cli.cli.common import check_model, quiet_libraries, set_threads
     from r1cli.data.filter import measure_shard
 
+    check_model(model)
     quiet_libraries()
     set_threads(threads)
     return measure_shard(rows, out, model, i=i, shards=n_shards, **kw)

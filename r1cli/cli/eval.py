@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from r1cli.cli.common import console, fail, handle_errors, quiet_libraries, set_threads
+from r1cli.cli.common import check_model, console, fail, handle_errors, quiet_libraries, set_threads
 
 app = typer.Typer(
     help="Evaluate models: avg@n, unbiased pass@k, maj@k, greedy accuracy, lengths, truncation; the sampling "
@@ -172,6 +172,7 @@ def eval_cmd(
         _run_stage(run, model_name, benchmark, threads, as_json)
         return
     assert model is not None
+    check_model(model)  # before anything (spec.json) is written
     benches = ",".join(x for x in (benchmarks, benchmark) if x)
     if not benches:
         raise fail("give --benchmarks (e.g. aime24,math500)")

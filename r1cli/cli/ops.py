@@ -6,9 +6,10 @@ import json
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
-from r1cli.cli.common import console, fail, handle_errors
+from r1cli.cli.common import console, err_console, fail, handle_errors
 
 
 @handle_errors
@@ -18,6 +19,10 @@ def report(run: Path = typer.Argument(..., help="run directory")) -> None:
 
     if not (run / "config.yaml").exists():
         raise fail(f"{run} is not an r1 run directory (no config.yaml)")
+    from r1cli.pipeline.status import run_status
+
+    for w in run_status(run).get("warnings") or []:  # damaged outputs: the report would show stale numbers
+        err_console.print(f"[yellow]warning:[/] {escape(w)}", highlight=False, soft_wrap=True)
     path = build_report(run)
     from r1cli.report.build import _eval_table, load_run
 
@@ -44,11 +49,14 @@ def status(run: Path = typer.Argument(..., help="run directory")) -> None:
     t = Table(title=f"r1 status — {run} ({st['state']})")
     for col in ("stage", "status", "progress", "latest", "slurm job"):
         t.add_column(col)
-    colors = {"done": "green", "running": "yellow", "failed": "red", "pending": "dim"}
+    from rich.text import Text
+
+    colors = {"done": "green", "running": "yellow", "failed": "red", "pending": "dim", "interrupted": "magenta",
+              "damaged": "red"}
     for s in st["stages"]:
         t.add_row(
             s["stage"],
-            f"[{colors.get(s['status'], '')}]{s['status']}[/]",
+            Text(s["status"], style=colors.get(s["status"], "")),
             s.get("progress", ""),
             s.get("latest", ""),
             s.get("jobid", ""),
@@ -56,6 +64,6 @@ def status(run: Path = typer.Argument(..., help="run directory")) -> None:
     console.print(t)
     if st.get("warnings"):
         for w in st["warnings"]:
-            console.print(f"[yellow]{w}[/]")
+            console.print(f"[yellow]{escape(w)}[/]", highlight=False, soft_wrap=True)
     if st.get("json"):
         console.print_json(json.dumps(st["json"]))

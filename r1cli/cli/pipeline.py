@@ -71,6 +71,23 @@ def print_plan(jobs: list[dict[str, Any]], title: str) -> None:
     console.print(table)
 
 
+def _damaged(run: Path) -> list[str]:
+    """Outputs whose files no longer match their manifest (truncated, changed, missing): named, then rerun."""
+    from rich.markup import escape
+
+    from r1cli.config import load_frozen, to_dict
+    from r1cli.pipeline.dag import Plan
+    from r1cli.pipeline.manifest import damaged_outputs
+    from r1cli.pipeline.status import dag_outputs
+
+    bad = damaged_outputs(run, dag_outputs(Plan(to_dict(load_frozen(run)))))
+    for output, problems in bad.items():
+        for p in problems:
+            console.print(f"[yellow]damaged output:[/] {escape(p)}; rerunning the stage that makes "
+                          f"{escape(output)}", highlight=False, soft_wrap=True)
+    return list(bad)
+
+
 @handle_errors
 def pipeline(
     recipe: str = typer.Argument(..., help="recipe name (r1 recipes list) or a path to a recipe YAML"),
@@ -90,50 +107,48 @@ def pipeline(
     """Run a recipe as a resumable DAG. Rerun the same command to resume; finished stages are skipped."""
     from r1cli.config import resolve
     from r1cli.pipeline.runner import (
+        RunLock,
         SnakemakeCall,
+        check_stage_name,
         default_run_dir,
         freeze,
         handle_stale_lock,
-        plan_jobs,
+        plan_dry_run,
         run_snakemake,
     )
 
+    if until:
+        check_stage_name(until, "--until")
+    for f in forcerun:
+        if "/" not in f:  # a file target (run-dir relative path) goes to Snakemake as is
+            check_stage_name(f, "--forcerun")
     cfg = resolve(recipe, set_, scale)
     run = run_dir or default_run_dir(cfg)
-    if dry_run and not (run / "config.yaml").exists():
-        # plan against a scratch copy: a dry run writes nothing into a new run dir
-        import tempfile
-
-        with tempfile.TemporaryDirectory() as td:
-            tmp_run = Path(td) / run.name
-            freeze(cfg, tmp_run)
-            jobs, _ = plan_jobs(tmp_run, profile, until, forcerun)
-    else:
-        path, changed = freeze(cfg, run)
-        if dry_run:
-            jobs, _ = plan_jobs(run, profile, until, forcerun)
-        else:
-            jobs = []
-    if dry_run:
+    if dry_run:  # writes nothing: no lock, no frozen config, no history entry
+        jobs = plan_dry_run(cfg, run, profile, until, forcerun)
         print_plan(jobs, f"r1 pipeline {cfg.name} — plan for {run} (profile {profile})")
         return
-    console.print(
-        f"[bold]r1 pipeline[/] {cfg.name} → {run} (profile {profile}{', config changed' if changed else ''})"
-    )
-    handle_stale_lock(run, log=lambda m: console.print(f"[yellow]{m}[/]"))
-    t0 = time.time()
-    call = SnakemakeCall(
-        run_dir=run,
-        profile=profile,
-        cores=cores,
-        until=until,
-        forcerun=forcerun,
-        events=(run / "logs" / "events.jsonl").resolve(),
-    )
-    try:
-        res = run_snakemake(call)
-    except KeyboardInterrupt:
-        raise fail("interrupted; rerun the same command to resume", code=130) from None
+    with RunLock(run) as lock:  # exit 2 naming the live pid when another r1 pipeline runs here
+        handle_stale_lock(run, lock, log=lambda m: console.print(f"[yellow]{m}[/]", highlight=False))
+        _, changed = freeze(cfg, run)
+        forcerun = [*forcerun, *_damaged(run)]
+        console.print(
+            f"[bold]r1 pipeline[/] {cfg.name} → {run} (profile {profile}{', config changed' if changed else ''})",
+            highlight=False,
+        )
+        t0 = time.time()
+        call = SnakemakeCall(
+            run_dir=run,
+            profile=profile,
+            cores=cores,
+            until=until,
+            forcerun=forcerun,
+            events=(run / "logs" / "events.jsonl").resolve(),
+        )
+        try:
+            res = run_snakemake(call, lock=lock)
+        except KeyboardInterrupt:
+            raise fail("interrupted; rerun the same command to resume", code=130) from None
     if res.returncode != 0:
         raise fail(
             f"pipeline failed (snakemake exit {res.returncode}); logs in {run}/logs — rerun the same "

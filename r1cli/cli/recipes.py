@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import sys
 
 import typer
 from rich.table import Table
@@ -42,7 +43,9 @@ def show(
     """The fully resolved recipe as YAML (extends, scale and overrides applied)."""
     from r1cli.config import resolve, to_yaml
 
-    console.print(to_yaml(resolve(name, set_, scale)), highlight=False, markup=False, end="")
+    # plain stdout, never rich: rich wraps long lines at the terminal width (80 columns when piped), which
+    # breaks the YAML of `r1 recipes show X > my.yaml`
+    sys.stdout.write(to_yaml(resolve(name, set_, scale)))
 
 
 @app.command("diff")
@@ -53,6 +56,10 @@ def diff(a: str, b: str, scale: str | None = typer.Option(None)) -> None:
 
     ya = to_yaml(resolve(a, scale=scale)).splitlines()
     yb = to_yaml(resolve(b, scale=scale)).splitlines()
+    color = sys.stdout.isatty()
     for line in difflib.unified_diff(ya, yb, a, b, lineterm=""):
+        if not color:  # piped: the exact diff text, no wrapping
+            sys.stdout.write(line + "\n")
+            continue
         style = "green" if line.startswith("+") else "red" if line.startswith("-") else None
-        console.print(line, style=style, highlight=False, markup=False)
+        console.print(line, style=style, highlight=False, markup=False, soft_wrap=True)

@@ -71,6 +71,24 @@ def _parse_params(items: list[str]) -> dict[str, Any]:
     return out
 
 
+def _check_names(params: dict[str, Any]) -> None:
+    """Unknown scheme / extractor names are errors (they would score every row 0 with exit 0)."""
+    from r1cli.config.names import check_reward_params
+
+    try:
+        check_reward_params(params)
+    except ValueError as exc:
+        key = "--scheme" if "scheme" in str(exc) else "--extractor"
+        raise R1InputError(str(exc), field=key) from None
+
+
+def _check_pool_options(workers: int, deadline: float) -> None:
+    if workers < 1:
+        raise R1InputError(f"must be at least 1, got {workers}", field="--workers")
+    if not deadline > 0:
+        raise R1InputError(f"must be a positive number of seconds, got {deadline:g}", field="--deadline")
+
+
 def _task_fields(reward: str) -> tuple[str, ...]:
     return {
         "countdown": ("nums", "target"),
@@ -106,14 +124,16 @@ def score(
             raise R1InputError(
                 f"unknown reward {reward!r}; choose from {', '.join(sorted(REWARDS))}", field="--reward"
             )
-        rows = _read_rows(input, ("id", "response", "answer") + _task_fields(reward))
+        _check_pool_options(workers, deadline)
         params = _parse_params(param)
+        if scheme is not None:
+            params["scheme"] = scheme
+        if extractor is not None:
+            params["extractor"] = extractor
+        _check_names(params)
+        rows = _read_rows(input, ("id", "response", "answer") + _task_fields(reward))
     except R1InputError as exc:
         raise fail(str(exc)) from None
-    if scheme is not None:
-        params["scheme"] = scheme
-    if extractor is not None:
-        params["extractor"] = extractor
     if require_think:
         params["require_think"] = True
     golds = [{k: v for k, v in r.items() if k not in ("response", "_line")} for r in rows]
@@ -200,6 +220,8 @@ def audit(
     try:
         if against not in AUDIT_AGAINST:
             raise R1InputError(f"unknown grader {against!r}; choose {' | '.join(AUDIT_AGAINST)}", field="--against")
+        _check_pool_options(workers, deadline)
+        _check_names({"extractor": extractor})
         rows = _audit_inputs(input)
     except R1InputError as exc:
         raise fail(str(exc)) from None

@@ -45,6 +45,10 @@ def _read_yaml(path: Path) -> dict[str, Any]:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         raise R1ConfigError(f"invalid YAML: {exc}", file=str(path)) from exc
+    except UnicodeDecodeError as exc:
+        raise R1ConfigError(f"not a UTF-8 text file ({exc.reason} at byte {exc.start})", file=str(path)) from exc
+    except OSError as exc:
+        raise R1ConfigError(f"cannot read: {exc.strerror}", file=str(path)) from exc
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -144,18 +148,43 @@ def _step(node: Any, k: str, path: str, create: bool) -> Any:
     raise R1ConfigError(f"{path}: cannot descend into a {type(node).__name__}")
 
 
-def format_validation_error(exc: ValidationError, source: str | None = None) -> str:
-    lines = []
+def format_validation_error(
+    exc: ValidationError, source: str | None = None, overrides: list[str] | None = None
+) -> str:
+    """One line per error, naming its YAML path; an error in a value that a ``--set`` gave names that ``--set``
+    argument (not the recipe file)."""
+    sets = []
+    for a in overrides or []:
+        dotted, raw = a.split("=", 1)
+        sets.append(([k for k in dotted.strip().split(".") if k], a, raw))
+    lines, blamed_file = [], False
     for err in exc.errors():
-        loc = ".".join(str(p) for p in err["loc"]) or "<root>"
+        parts = [str(p) for p in err["loc"]]
+        loc = ".".join(parts) or "<root>"
         msg = err["msg"]
         if err["type"] == "extra_forbidden":
             msg = "unknown key"
+        elif msg.startswith("Value error, "):
+            msg = msg[len("Value error, ") :]
         inp = err.get("input")
         shown = "" if isinstance(inp, dict | list) or inp is None else f" (got {inp!r})"
-        lines.append(f"{loc}: {msg}{shown}")
-    where = f"{source}: " if source else ""
-    return where + "invalid recipe:\n  " + "\n  ".join(lines)
+        # the last --set whose key is this path, a parent of it, or inside it (a validator of the parent)
+        hit = None
+        for keys, a, raw in sets:
+            n = min(len(keys), len(parts))
+            if keys[:n] == parts[:n]:
+                hit = (a, raw, keys == parts)
+        if hit is not None:
+            a, raw, exact = hit
+            if exact and shown:
+                shown = f" (got {raw.strip()!r})"
+            lines.append(f"--set {a}: {loc}: {msg}{shown}")
+        else:
+            blamed_file = True
+            lines.append(f"{loc}: {msg}{shown}")
+    where = f"{source}: " if source and blamed_file else ""
+    what = "invalid recipe" if blamed_file else "invalid --set override"
+    return where + what + ":\n  " + "\n  ".join(lines)
 
 
 def resolve(name_or_path: str, overrides: list[str] | None = None, scale: str | None = None) -> Recipe:
@@ -171,15 +200,18 @@ def resolve(name_or_path: str, overrides: list[str] | None = None, scale: str | 
         data = deep_merge(data, scales[scale])
         data["scale"] = scale
     for s in overrides or []:
-        apply_set(data, s)
-    return validate(data, source=str(recipe_path(name_or_path)))
+        try:
+            apply_set(data, s)
+        except R1ConfigError as exc:
+            raise R1ConfigError(f"--set {s}: {exc}") from exc
+    return validate(data, source=str(recipe_path(name_or_path)), overrides=overrides)
 
 
-def validate(data: dict[str, Any], source: str | None = None) -> Recipe:
+def validate(data: dict[str, Any], source: str | None = None, overrides: list[str] | None = None) -> Recipe:
     try:
         return Recipe.model_validate(data)
     except ValidationError as exc:
-        raise R1ConfigError(format_validation_error(exc, source)) from exc
+        raise R1ConfigError(format_validation_error(exc, source, overrides)) from exc
 
 
 def to_dict(recipe: Recipe) -> dict[str, Any]:
@@ -194,6 +226,45 @@ def config_hash(obj: Any, length: int = 12) -> str:
     """Stable short hash of any JSON-able value (a config, a section, a sampling spec)."""
     blob = json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:length]
+
+
+def section_hash(cfg: dict[str, Any], *sections: str) -> str:
+    """Hash of dotted config sections (``warmups.sft``, ``seed``): the params hash of a Snakemake rule
+    (r1cli.pipeline.dag.Plan.hash computes the same)."""
+
+    def get(dotted: str) -> Any:
+        node: Any = cfg
+        for k in dotted.split("."):
+            node = node[int(k)] if isinstance(node, list) else node.get(k)
+            if node is None:
+                return None
+        return node
+
+    return config_hash({s: get(s) for s in sections})
+
+
+#: config sections each training stage depends on (the params of its Snakemake rule in workflows/rules)
+STAGE_SECTIONS: dict[str, tuple[str, ...]] = {
+    "sft": ("warmups.sft", "seed", "template"),
+    "value": ("warmups.value", "rl.reward", "seed", "rl.train.critic_init"),
+    "long2short": ("long2short", "seed"),
+}
+
+
+def stage_params_hash(cfg: Recipe | dict[str, Any], stage: str) -> str:
+    """Params hash of a training stage: ``sft``, ``value``, ``long2short`` or ``rl/<stage name>`` (the latter
+    equal to r1cli.pipeline.dag.Plan.rl_hash)."""
+    data = to_dict(cfg) if isinstance(cfg, Recipe) else cfg
+    if stage.startswith("rl/"):
+        name = stage[3:]
+        stages = [s for s in data["rl"].get("stages", []) if s["name"] == name]
+        if not stages:
+            raise ValueError(f"no RL stage named {name!r}")
+        rl = {k: v for k, v in data["rl"].items() if k != "stages"}
+        return config_hash({"rl": rl, "stage": stages[0], "seed": data["seed"], "template": data.get("template")})
+    if stage not in STAGE_SECTIONS:
+        raise ValueError(f"unknown training stage {stage!r} (sft, value, long2short, rl/<stage name>)")
+    return section_hash(data, *STAGE_SECTIONS[stage])
 
 
 def load_frozen(run_dir: str | Path) -> Recipe:

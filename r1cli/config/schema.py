@@ -10,9 +10,47 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from r1cli.config.names import check_name, check_reward_params
+
+
+def check_band(text: str) -> tuple[float, float]:
+    """Validate a pass-rate band ``LO:HI`` (``0.2:0.8``, ``1:15/16``, ``:0.0625``) at resolve time; the same
+    grammar as r1cli.data.filter.parse_band (tests/config/test_names.py checks they agree)."""
+    from fractions import Fraction
+
+    if ":" not in text:
+        raise ValueError(f"invalid band {text!r}: expected LO:HI, e.g. 0.2:0.8, 1:15/16 or :0.0625")
+    lo_s, hi_s = text.split(":", 1)
+    denom = None
+    for part in (hi_s, lo_s):
+        if "/" in part:
+            try:
+                denom = int(part.split("/")[1])
+            except ValueError:
+                raise ValueError(f"invalid band {text!r}: bad denominator") from None
+            if denom <= 0:
+                raise ValueError(f"invalid band {text!r}: denominator must be positive")
+
+    def num(t: str, default: float) -> float:
+        t = t.strip()
+        if not t:
+            return default
+        try:
+            v = float(Fraction(t)) if "/" in t else float(t)
+        except (ValueError, ZeroDivisionError):
+            raise ValueError(f"invalid band {text!r}: bad bound {t!r}") from None
+        return v / denom if denom is not None and "/" not in t else v
+
+    lo, hi = num(lo_s, 0.0), num(hi_s, 1.0)
+    if not (0.0 <= lo <= 1.0 and 0.0 <= hi <= 1.0):
+        raise ValueError(f"invalid band {text!r}: bounds must lie in [0, 1] (got {lo:g}:{hi:g})")
+    if lo > hi:
+        raise ValueError(f"invalid band {text!r}: lower bound {lo:g} exceeds upper bound {hi:g}")
+    return lo, hi
+
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, strict=True)
 
 
 class Resources(Strict):
@@ -150,6 +188,12 @@ class FilterConfig(Strict):
     )
     resources: Resources = Field(default_factory=Resources)
 
+    @field_validator("acc")
+    @classmethod
+    def _acc_band(cls, v: str) -> str:
+        check_band(v)
+        return v
+
     @model_validator(mode="after")
     def _bands_disjoint(self) -> FilterConfig:
         bands = sorted((b.lo, b.hi) for b in self.repeat)
@@ -274,6 +318,16 @@ class AlgorithmConfig(Strict):
     value_clip: float | None = 0.2
     nll_coef: float = Field(0.0, ge=0, description="VAPO positive-example LM loss weight μ")
 
+    @field_validator("advantage")
+    @classmethod
+    def _advantage_known(cls, v: str) -> str:
+        return check_name("advantage", v)
+
+    @field_validator("policy_loss")
+    @classmethod
+    def _loss_known(cls, v: str) -> str:
+        return check_name("policy loss", v)
+
 
 class ShapingTerm(Strict):
     """A reward-shaping term: sequence-level (r1cli.rewards.SHAPING, maps a sample's score to a new score) or
@@ -283,10 +337,25 @@ class ShapingTerm(Strict):
     params: dict[str, Any] = Field(default_factory=dict)
     start_step: int = Field(0, ge=0, description="global RL step from which the term applies (Kimi warm-up)")
 
+    @field_validator("name")
+    @classmethod
+    def _term_known(cls, v: str) -> str:
+        return check_name("shaping term", v)
+
 
 class RewardSpec(Strict):
     name: str = Field(..., description="r1cli.rewards.REWARDS name")
     params: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("name")
+    @classmethod
+    def _reward_known(cls, v: str) -> str:
+        return check_name("reward", v, allow_user_function=True)
+
+    @field_validator("params")
+    @classmethod
+    def _params_known(cls, v: dict[str, Any]) -> dict[str, Any]:
+        return check_reward_params(v)  # type: ignore[return-value]
 
 
 class RewardConfig(Strict):
@@ -304,12 +373,27 @@ class RewardConfig(Strict):
     workers: int = Field(2, ge=1)
     deadline_s: float = Field(10.0, gt=0)
 
+    @field_validator("name")
+    @classmethod
+    def _reward_known(cls, v: str) -> str:
+        return check_name("reward", v, allow_user_function=True)
+
+    @field_validator("params")
+    @classmethod
+    def _params_known(cls, v: dict[str, Any]) -> dict[str, Any]:
+        return check_reward_params(v)  # type: ignore[return-value]
+
 
 class DynamicSampling(Strict):
     filter: str | None = Field(None, description="r1cli.algos.FILTERS name: dapo | band | oreal_pairs")
     params: dict[str, Any] = Field(default_factory=dict)
     max_rounds: int = Field(3, ge=1, description="generation rounds to fill the batch (DAPO: 10)")
     oversample: float = Field(1.0, ge=1.0)
+
+    @field_validator("filter")
+    @classmethod
+    def _filter_known(cls, v: str | None) -> str | None:
+        return None if v is None else check_name("dynamic-sampling filter", v)
 
 
 class PrioritizedSampling(Strict):
@@ -348,7 +432,7 @@ class TrainConfig(Strict):
         "(VAPO); None = the policy's start model"
     )
     optimizer: Literal["adamw", "adafactor"] = Field("adamw", description="policy optimizer (TOPR: Adafactor)")
-    betas: tuple[float, float] = (0.9, 0.99)
+    betas: tuple[float, float] = Field((0.9, 0.99), strict=False)  # YAML gives a list
     weight_decay: float = 0.0
     grad_clip: float | None = 1.0
     warmup_steps: int = Field(0, ge=0)

@@ -46,11 +46,22 @@ def load_source(source: str, *, split: str = "train", size: int | None = None, s
                        "id, or synth:addition)")
 
 
+def _read_utf8(path: Path) -> str:
+    """A text data file's content; a binary or non-UTF-8 (e.g. latin-1) file is an input error naming the row."""
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        row = data[: exc.start].count(b"\n")
+        raise R1InputError(f"not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start}); re-encode the "
+                           "file as UTF-8", file=str(path), row=row) from None
+
+
 def read_table(path: Path) -> list[dict[str, Any]]:
     suffix = path.suffix.lower()
     if suffix == ".jsonl":
         rows = []
-        for i, line in enumerate(path.read_text(encoding="utf-8").splitlines()):
+        for i, line in enumerate(_read_utf8(path).splitlines()):
             if not line.strip():
                 continue
             try:
@@ -63,7 +74,7 @@ def read_table(path: Path) -> list[dict[str, Any]]:
         return rows
     if suffix == ".json":
         try:
-            obj = json.loads(path.read_text(encoding="utf-8"))
+            obj = json.loads(_read_utf8(path))
         except json.JSONDecodeError as exc:
             raise R1InputError(f"invalid JSON ({exc.msg} at line {exc.lineno})", file=str(path)) from exc
         if isinstance(obj, dict):
@@ -79,7 +90,10 @@ def read_table(path: Path) -> list[dict[str, Any]]:
         return obj
     if suffix == ".parquet":
         import pyarrow.parquet as pq
-        return pq.read_table(path).to_pylist()
+        try:
+            return pq.read_table(path).to_pylist()
+        except Exception as exc:  # noqa: BLE001 - ArrowInvalid, OSError: a corrupt or truncated file
+            raise R1InputError(f"not a readable parquet file ({type(exc).__name__}: {exc})", file=str(path)) from None
     raise R1InputError(f"unsupported data file type {suffix!r} (jsonl, json, parquet)", file=str(path))
 
 
@@ -247,8 +261,6 @@ def prepare(source: str, out: str | Path, *, split: str = "train", prompt_key: s
     """Load, normalise and atomically write a prepared parquet. Returns stats. ``length_target`` (a
     schema.LengthTarget or dict with low/high/instruction/separator): see :func:`add_length_targets`.
     ``config``: the Hub dataset config name (see :func:`load_source`)."""
-    from r1cli.utils.io import write_parquet
-
     raw, name = load_source(source, split=split, size=size, seed=seed, data_dir=data_dir, config=config)
     rows, bad = normalise_rows(raw, file=name, prompt_key=prompt_key, answer_key=answer_key, task=task,
                                template=template, system_prompt=system_prompt, skip_invalid=skip_invalid,
@@ -262,5 +274,5 @@ def prepare(source: str, out: str | Path, *, split: str = "train", prompt_key: s
     if length_target is not None:
         lt = length_target if isinstance(length_target, dict) else length_target.model_dump()
         rows = add_length_targets(rows, seed=seed, **lt)
-    write_parquet(out, rows)
+    write_rows(out, rows)  # parquet, or jsonl when the name ends in .jsonl
     return {"source": name, "rows": len(rows), "invalid_skipped": bad, "out": str(out)}

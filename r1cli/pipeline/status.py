@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 from pathlib import Path
 from typing import Any
-
-import yaml
 
 from r1cli.pipeline.dag import Plan
 
@@ -27,16 +24,10 @@ def _events(run: Path) -> list[dict[str, Any]]:
 
 
 def _alive(run: Path) -> bool:
-    p = run / "logs" / "pipeline.pid"
-    if not p.exists():
-        return False
-    try:
-        os.kill(int(json.loads(p.read_text())["pid"]), 0)
-        return True
-    except (ProcessLookupError, ValueError, KeyError, json.JSONDecodeError):
-        return False
-    except PermissionError:
-        return True
+    """An ``r1 pipeline`` holds this run's lock: its recorded pid is alive with the recorded start time."""
+    from r1cli.pipeline.runner import run_is_live
+
+    return run_is_live(run) is not None
 
 
 def stage_outputs(plan: Plan) -> list[tuple[str, str, str]]:
@@ -71,8 +62,22 @@ def stage_outputs(plan: Plan) -> list[tuple[str, str, str]]:
     return out
 
 
+def dag_outputs(plan: Plan) -> set[str]:
+    """Every declared output of the current DAG that a manifest may vouch for."""
+    outs = {o for _, _, o in stage_outputs(plan)}
+    outs |= {f"rl/{s}/model" for s in plan.stage_names}
+    outs.add("data/passrates.parquet")
+    if plan.cfg["warmups"]["value"]["enabled"]:
+        outs.add("warmup/value/model")
+    if plan.cfg["long2short"]["enabled"]:
+        outs.add("long2short/model")
+    return outs
+
+
 def run_status(run: Path) -> dict[str, Any]:
-    cfg = yaml.safe_load((run / "config.yaml").read_text())
+    from r1cli.config import load_frozen, to_dict
+
+    cfg = to_dict(load_frozen(run))  # a damaged config.yaml is an R1ConfigError naming the file, not a traceback
     plan = Plan(cfg)
     alive = _alive(run)
     events = _events(run)
@@ -87,7 +92,7 @@ def run_status(run: Path) -> dict[str, Any]:
         elif e == "job_info":
             job_out[str(ev.get("jobid"))] = [str(o) for o in (ev.get("output") or [])]
         elif e == "job_started":
-            for j in ev.get("job_ids") or [ev.get("jobid")]:
+            for j in ev.get("jobs") or ev.get("job_ids") or [ev.get("jobid")]:  # Snakemake 9 logs "jobs"
                 started.add(str(j))
         elif e == "job_finished":
             finished.add(str(ev.get("job_id", ev.get("jobid"))))
@@ -104,11 +109,18 @@ def run_status(run: Path) -> dict[str, Any]:
         )
         for o in outs:
             out_state[o] = (state, ext.get(jid, ""))
+    from r1cli.pipeline.manifest import damaged_outputs
+
+    damaged = damaged_outputs(run, dag_outputs(plan))
+    warnings = [f"damaged: {p} (r1 pipeline reruns its stage)" for ps in damaged.values() for p in ps]
     rows = []
-    for label, _rule, output in stage_outputs(plan):
+    for label, rule, output in stage_outputs(plan):
         exists = (run / output).exists()
         state, jobid = out_state.get(output, ("", ""))
-        if exists:
+        bad = output in damaged or (rule == "rl_stage" and output.replace("/DONE", "/model") in damaged)
+        if exists and bad:
+            status = "damaged"
+        elif exists:
             status = "done"
         elif state == "failed":
             status = "failed"
@@ -137,4 +149,4 @@ def run_status(run: Path) -> dict[str, Any]:
         rows.append(row)
     n_done = sum(r["status"] == "done" for r in rows)
     state = "running" if alive else ("complete" if n_done == len(rows) else "stopped")
-    return {"state": state, "stages": rows, "done": n_done, "total": len(rows)}
+    return {"state": state, "stages": rows, "done": n_done, "total": len(rows), "warnings": warnings}

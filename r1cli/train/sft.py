@@ -41,7 +41,7 @@ def run_sft(
     from r1cli.engines.dist import Dist
     from r1cli.engines.hf_rollout import load_model, load_tokenizer
     from r1cli.engines.torch_train import TorchTrainer
-    from r1cli.train.checkpoint import CheckpointManager, rng_state, set_rng_state
+    from r1cli.train.checkpoint import CheckpointManager, rng_state, set_rng_state, stage_fingerprint
     from r1cli.utils.io import append_jsonl, read_parquet
 
     sc = cfg.warmups.sft
@@ -65,7 +65,7 @@ def run_sft(
         total_steps=sc.steps,
         min_lr_ratio=sc.min_lr_ratio,
     )
-    ckpt = CheckpointManager(ckpt_dir, keep=2)
+    ckpt = CheckpointManager(ckpt_dir, keep=2, fingerprint=stage_fingerprint(cfg, "sft", [data_path, init_model]))
     step, cursor, order, epoch = 0, 0, list(range(len(examples))), 0
     random.Random(cfg.seed).shuffle(order)
     loaded = ckpt.load()
@@ -76,8 +76,12 @@ def run_sft(
         step, cursor, epoch = meta["step"], meta["cursor"], meta["epoch"]
         order = list(range(len(examples)))
         random.Random(cfg.seed + epoch).shuffle(order)
-        log(f"sft: resumed from checkpoint step {step} ({ckpt.latest()})")
+        log(f"sft: resumed from checkpoint step {step} ({ckpt.loaded})")
     metrics_path = out_dir.parent / "metrics.jsonl"
+    if metrics_path.exists():  # lines of steps after the checkpoint (or of a fresh start) are redone
+        from r1cli.utils.io import atomic_write_jsonl, read_jsonl
+
+        atomic_write_jsonl(metrics_path, [r for r in read_jsonl(metrics_path) if int(r.get("step", 0)) <= step])
     loss = torch.tensor(float("nan"))
     with Progress(sc.steps, "sft", start=step) as prog:
         while step < sc.steps:

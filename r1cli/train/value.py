@@ -44,7 +44,7 @@ def run_value_warmup(
     from r1cli.data.templates import render_prompt
     from r1cli.engines.hf_rollout import HFRollout, load_model, load_tokenizer
     from r1cli.engines.rollout import SamplingSpec
-    from r1cli.train.checkpoint import CheckpointManager, rng_state, set_rng_state
+    from r1cli.train.checkpoint import CheckpointManager, rng_state, set_rng_state, stage_fingerprint
     from r1cli.train.critic import Critic, critic_init_path, fresh_critic
     from r1cli.train.prompts import PromptLoader, step_seed
     from r1cli.utils.io import append_jsonl, atomic_write_jsonl, read_jsonl, read_parquet
@@ -90,7 +90,8 @@ def run_value_warmup(
     per_step = st.prompts_per_step or rl.rollout.prompts_per_step
     gamma = float(rl.algorithm.advantage_params.get("gamma", 1.0))
 
-    ckpt = CheckpointManager(ckpt_dir, keep=rl.checkpoint.keep)
+    inputs = [data_path, init_model, *([init_critic] if init_critic is not None else [])]
+    ckpt = CheckpointManager(ckpt_dir, keep=rl.checkpoint.keep, fingerprint=stage_fingerprint(cfg, "value", inputs))
     start = 0
     loaded = ckpt.load()
     if loaded is not None:
@@ -99,7 +100,7 @@ def run_value_warmup(
         set_rng_state(state["rng"])
         loader.load(meta["loader"])
         start = int(meta["step"])
-        log(f"value warm-up: resumed from checkpoint step {start} ({ckpt.latest()})")
+        log(f"value warm-up: resumed from checkpoint step {start} ({ckpt.loaded})")
     if metrics_path.exists():
         atomic_write_jsonl(metrics_path, [r for r in read_jsonl(metrics_path) if int(r.get("step", 0)) < start])
 

@@ -12,6 +12,27 @@ from pathlib import Path
 from typing import IO, Any
 
 
+def _umask() -> int:
+    """The process umask (read without changing it where /proc allows; os.umask round trip otherwise)."""
+    with contextlib.suppress(OSError, ValueError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    old = os.umask(0o022)
+    os.umask(old)
+    return old
+
+
+def _plain_mode(fd_or_path: int | str | os.PathLike[str], directory: bool = False) -> None:
+    """mkstemp/mkdtemp create 0600/0700; give the file the mode open()/mkdir() would (0666/0777 & ~umask),
+    so labmates sharing a cluster group can read models, reports and summaries."""
+    mode = (0o777 if directory else 0o666) & ~_umask()
+    if isinstance(fd_or_path, int):
+        os.fchmod(fd_or_path, mode)
+    else:
+        os.chmod(fd_or_path, mode)
+
+
 @contextlib.contextmanager
 def atomic_open(
     path: str | os.PathLike[str], mode: str = "w", encoding: str | None = "utf-8"
@@ -22,6 +43,7 @@ def atomic_open(
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     binary = "b" in mode
     try:
+        _plain_mode(fd)
         with os.fdopen(fd, mode, encoding=None if binary else encoding) as fh:
             yield fh
             fh.flush()
@@ -85,6 +107,7 @@ def atomic_dir(path: str | os.PathLike[str]) -> Iterator[Path]:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
     try:
+        _plain_mode(tmp, directory=True)
         yield tmp
         if path.exists():
             old = path.with_name(f".{path.name}.old")

@@ -95,6 +95,9 @@ def test_value_warmup_learns_prompt_dependent_returns(
     from r1cli.utils.io import read_jsonl
 
     monkeypatch.setitem(REWARDS, "_three_digit", _three_digit)
+    from r1cli.config import names
+
+    monkeypatch.setitem(names.KINDS, "reward", (*names.KINDS["reward"], "_three_digit"))  # a recipe may name it
     monkeypatch.setattr(pool_mod, "CHEAP_REWARDS", pool_mod.CHEAP_REWARDS | {"_three_digit"})
     data = tmp_path / "train.parquet"
     prepare("synth:addition", data, template="tiny-chat", task="addition", size=256)
