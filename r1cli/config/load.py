@@ -261,7 +261,9 @@ def stage_params_hash(cfg: Recipe | dict[str, Any], stage: str) -> str:
         if not stages:
             raise ValueError(f"no RL stage named {name!r}")
         rl = {k: v for k, v in data["rl"].items() if k != "stages"}
-        return config_hash({"rl": rl, "stage": stages[0], "seed": data["seed"], "template": data.get("template")})
+        # resources (GPUs, ranks, time) do not change what the stage computes: N ranks train exactly as one
+        stage_math = {k: v for k, v in stages[0].items() if k != "resources"}
+        return config_hash({"rl": rl, "stage": stage_math, "seed": data["seed"], "template": data.get("template")})
     if stage not in STAGE_SECTIONS:
         raise ValueError(f"unknown training stage {stage!r} (sft, value, long2short, rl/<stage name>)")
     return section_hash(data, *STAGE_SECTIONS[stage])

@@ -165,10 +165,11 @@ class Plan:
     # --- hashes ----------------------------------------------------------------------------------------------
     def rl_hash(self, stage: str) -> str:
         rl = {k: v for k, v in self.cfg["rl"].items() if k != "stages"}
+        # resources (GPUs, ranks, time) do not change what the stage computes: N ranks train exactly as one
         return config_hash(
             {
                 "rl": rl,
-                "stage": self.stage(stage),
+                "stage": {k: v for k, v in self.stage(stage).items() if k != "resources"},
                 "seed": self.cfg["seed"],
                 "template": self.cfg.get("template"),
             }

@@ -137,6 +137,10 @@ class RLStageRunner:
 
         self.cfg, self.stage, self.stage_dir = cfg, stage, stage_dir
         self.dist = dist if dist is not None else Dist()
+        #: what the stage's checkpoints were made from (their fingerprint: a changed input starts the stage fresh)
+        self.inputs: list[str | Path] = [data_path, init_model]
+        if cfg.warmups.value.enabled and cfg.rl.stages and stage.name == cfg.rl.stages[0].name:
+            self.inputs.append(stage_dir.parents[1] / "warmup" / "value" / "model")
         rl = cfg.rl
         alg = rl.algorithm
         torch.manual_seed(cfg.seed)
@@ -723,14 +727,24 @@ class RLStageRunner:
     def _resume(self, ckpt: Any) -> int:
         from r1cli.train.checkpoint import set_rng_state
 
-        loaded = ckpt.load()
+        # rank 0 first: a checkpoint of another config or a damaged one is set aside by the first load
+        loaded = ckpt.load() if self.dist.is_main else None
+        self.dist.barrier()
+        if not self.dist.is_main:
+            loaded = ckpt.load()
         if loaded is None:
             return 0
         state, meta = loaded
         world = int(meta.get("world", 1))
         for name, comp in self._components().items():
             if name in state:
-                comp.load_state_dict(state[name])
+                try:
+                    comp.load_state_dict(state[name])
+                except ValueError as exc:
+                    raise ValueError(
+                        f"{ckpt.loaded}: cannot resume the {name} state on {self.dist.world} rank(s): {exc}. Rerun "
+                        f"with the checkpoint's {world} rank(s) (the stage's resources.gpus / procs), or move "
+                        f"{ckpt.root} aside to start the stage fresh") from exc
         if self.ref is not None and "reference" in state:
             self.load_reference_state(state["reference"])
         self.loader.load(meta["loader"])
@@ -739,7 +753,7 @@ class RLStageRunner:
         if world != self.dist.world:
             log(f"rl {self.stage.name}: checkpoint written by {world} ranks, resuming on {self.dist.world} "
                 "(weights, optimizer and data position are global; sampling seeds do not depend on ranks)")
-        log(f"rl {self.stage.name}: resumed from checkpoint step {meta['step']} ({ckpt.latest()})")
+        log(f"rl {self.stage.name}: resumed from checkpoint step {meta['step']} ({ckpt.loaded})")
         return int(meta["step"])
 
     def _truncate_logs(self, start: int) -> None:
@@ -756,11 +770,12 @@ class RLStageRunner:
         from contextlib import nullcontext
 
         from r1cli.rewards.pool import grading_pool
-        from r1cli.train.checkpoint import CheckpointManager
+        from r1cli.train.checkpoint import CheckpointManager, stage_fingerprint
         from r1cli.utils.io import append_jsonl
 
         st = self.stage
-        ckpt = CheckpointManager(self.stage_dir / "checkpoints", keep=self.cfg.rl.checkpoint.keep)
+        ckpt = CheckpointManager(self.stage_dir / "checkpoints", keep=self.cfg.rl.checkpoint.keep,
+                                 fingerprint=stage_fingerprint(self.cfg, f"rl/{st.name}", self.inputs))
         start = self._resume(ckpt)
         self._truncate_logs(start)
         last: dict[str, Any] = {}

@@ -68,7 +68,10 @@ def run_sft(
     ckpt = CheckpointManager(ckpt_dir, keep=2, fingerprint=stage_fingerprint(cfg, "sft", [data_path, init_model]))
     step, cursor, order, epoch = 0, 0, list(range(len(examples))), 0
     random.Random(cfg.seed).shuffle(order)
-    loaded = ckpt.load()
+    loaded = ckpt.load() if dist.is_main else None  # rank 0 first: it sets aside stale / damaged checkpoints
+    dist.barrier()
+    if not dist.is_main:
+        loaded = ckpt.load()
     if loaded is not None:
         state, meta = loaded
         trainer.load_state_dict(state["trainer"])
@@ -78,7 +81,7 @@ def run_sft(
         random.Random(cfg.seed + epoch).shuffle(order)
         log(f"sft: resumed from checkpoint step {step} ({ckpt.loaded})")
     metrics_path = out_dir.parent / "metrics.jsonl"
-    if metrics_path.exists():  # lines of steps after the checkpoint (or of a fresh start) are redone
+    if dist.is_main and metrics_path.exists():  # lines of steps after the checkpoint (or a fresh start) are redone
         from r1cli.utils.io import atomic_write_jsonl, read_jsonl
 
         atomic_write_jsonl(metrics_path, [r for r in read_jsonl(metrics_path) if int(r.get("step", 0)) <= step])
