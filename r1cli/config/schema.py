@@ -476,6 +476,41 @@ class EvalConfig(Strict):
         return self
 
 
+TRACKER_NAMES = ("jsonl", "tensorboard", "wandb", "mlflow")
+_TRACKER_PACKAGES = {"tensorboard": "tensorboard", "wandb": "wandb", "mlflow": "mlflow"}
+
+
+class LoggingConfig(Strict):
+    """Experiment tracking (r1cli/utils/tracking.py): every training stage (SFT, value warm-up, RL,
+    long2short) logs its per-step metrics, and every eval job its table, to each tracker named here, with the
+    resolved recipe as the run config. ``jsonl`` is r1's own record (report, status, resume read it)."""
+
+    report_to: list[Literal["jsonl", "tensorboard", "wandb", "mlflow"]] = Field(
+        default_factory=lambda: ["jsonl", "tensorboard"],
+        description="trackers: jsonl (metrics.jsonl), tensorboard (RUN/tensorboard), wandb (RUN/wandb, offline "
+        "without WANDB_API_KEY), mlflow (RUN/mlflow/mlflow.db or MLFLOW_TRACKING_URI)",
+    )
+    project: str = Field("r1", min_length=1, description="W&B project and MLflow experiment name")
+
+    @field_validator("report_to")
+    @classmethod
+    def _trackers_ok(cls, v: list[str]) -> list[str]:
+        import importlib.util
+
+        if "jsonl" not in v:
+            raise ValueError("must include 'jsonl' (metrics.jsonl is what r1's report, status and resume read)")
+        if len(set(v)) != len(v):
+            raise ValueError(f"names a tracker twice: {v}")
+        for name in v:
+            pkg = _TRACKER_PACKAGES.get(name)
+            if pkg is not None and importlib.util.find_spec(pkg) is None:
+                raise ValueError(
+                    f"{name!r} is selected but the {pkg!r} package is not installed "
+                    "(pip install 'r1cli[tracking]')"
+                )
+        return v
+
+
 class Recipe(Strict):
     """A resolved recipe: everything a run knows."""
 
@@ -493,5 +528,6 @@ class Recipe(Strict):
     rl: RLConfig = Field(default_factory=RLConfig)
     long2short: Long2ShortConfig = Field(default_factory=Long2ShortConfig)
     eval: EvalConfig = Field(default_factory=EvalConfig)
+    logging: LoggingConfig = Field(default_factory=LoggingConfig)
     resources: Resources = Field(default_factory=Resources, description="defaults for cheap rules")
     published: dict[str, Any] = Field(default_factory=dict, description="headline numbers (CATALOG)")

@@ -4,6 +4,7 @@ checkpointed for resume, exported in HF format."""
 from __future__ import annotations
 
 import random
+import time
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +39,8 @@ def run_sft(
     from r1cli.engines.hf_rollout import load_model, load_tokenizer
     from r1cli.engines.torch_train import TorchTrainer
     from r1cli.train.checkpoint import CheckpointManager, rng_state, set_rng_state
-    from r1cli.utils.io import append_jsonl, read_parquet
+    from r1cli.utils.io import read_parquet
+    from r1cli.utils.tracking import StageLogger
 
     sc = cfg.warmups.sft
     torch.manual_seed(cfg.seed)
@@ -71,9 +73,12 @@ def run_sft(
         order = list(range(len(examples)))
         random.Random(cfg.seed + epoch).shuffle(order)
         log(f"sft: resumed from checkpoint step {step} ({ckpt.latest()})")
-    metrics_path = out_dir.parent / "metrics.jsonl"
+    # lines after the checkpoint go (logged every 10 steps: a resumed step-50 run keeps the step-50 line)
+    tracker = StageLogger.for_recipe(cfg, metrics_path=out_dir.parent / "metrics.jsonl",
+                                     resume_step=step + 1)
     loss = torch.tensor(float("nan"))
-    with Progress(sc.steps, "sft", start=step) as prog:
+    tokens, t_log = 0, time.time()
+    with tracker, Progress(sc.steps, "sft", start=step) as prog:
         while step < sc.steps:
             if cursor + sc.batch_size > len(order):
                 epoch += 1
@@ -90,12 +95,14 @@ def run_sft(
             loss = -(logp * mask).sum() / mask.sum().clamp(min=1)
             loss.backward()
             gn = trainer.step()
+            tokens += int(batch.attention_mask.sum())
             step += 1
             prog.update(1, info=f"loss {loss.item():.3f}")
             if step % 10 == 0 or step == sc.steps:
-                append_jsonl(
-                    metrics_path, {"step": step, "loss": loss.item(), "grad_norm": gn, "lr": trainer.lr}
-                )
+                now = time.time()
+                tracker.log(step, {"step": step, "loss": loss.item(), "grad_norm": gn, "lr": trainer.lr,
+                                   "tokens_per_s": tokens / max(now - t_log, 1e-9)})
+                tokens, t_log = 0, now
             if step % 50 == 0 and step < sc.steps:
                 ckpt.save(
                     step,

@@ -49,7 +49,8 @@ def run_value_warmup(
     from r1cli.train.checkpoint import CheckpointManager, rng_state, set_rng_state
     from r1cli.train.critic import Critic, critic_init_path, fresh_critic
     from r1cli.train.rl import PromptLoader, _score, step_seed
-    from r1cli.utils.io import append_jsonl, atomic_write_jsonl, read_jsonl, read_parquet
+    from r1cli.utils.io import read_parquet
+    from r1cli.utils.tracking import StageLogger
 
     vc = cfg.warmups.value
     rl = cfg.rl
@@ -102,8 +103,9 @@ def run_value_warmup(
         loader.load(meta["loader"])
         start = int(meta["step"])
         log(f"value warm-up: resumed from checkpoint step {start} ({ckpt.latest()})")
-    if metrics_path.exists():
-        atomic_write_jsonl(metrics_path, [r for r in read_jsonl(metrics_path) if int(r.get("step", 0)) < start])
+    # metrics lines of steps after the checkpoint go (they will be redone identically)
+    tracker = StageLogger.for_recipe(cfg, metrics_path=metrics_path, run_dir=run_dir,
+                                     resume_step=start)
 
     pool = None
     if rl.reward.name in ("math", "code"):
@@ -113,7 +115,7 @@ def run_value_warmup(
         pool.__enter__()
     last: dict[str, Any] = {}
     try:
-        with Progress(vc.steps, "value warm-up", start=start) as prog:
+        with tracker, Progress(vc.steps, "value warm-up", start=start) as prog:
             for step in range(start, vc.steps):
                 idx = loader.next(per_step)
                 groups = rollout.generate(
@@ -161,7 +163,7 @@ def run_value_warmup(
                         "response_len_mean": sum(lens) / len(lens),
                     }
                 )
-                append_jsonl(metrics_path, m)
+                tracker.log(step, m)
                 last = m
                 prog.update(1, info=f"value loss {m['value_loss']:.4f} ev {m['explained_var']:.3f}")
                 done = step + 1
