@@ -390,10 +390,12 @@ def _mean(rates: list[dict[str, Any]]) -> float:
 
 
 def _check_reward(reward: str) -> None:
-    from r1cli.rewards import REWARDS
+    from r1cli.rewards import get_reward
 
-    if reward not in REWARDS:
-        raise R1InputError(f"unknown reward {reward!r} (known: {', '.join(sorted(REWARDS))})")
+    try:
+        get_reward(reward)
+    except KeyError as exc:
+        raise R1InputError(str(exc.args[0]), field="--reward") from None
 
 
 def _measure(rows: list[dict[str, Any]], out: Path, model: str, i: int, n_shards: int, threads: int | None,

@@ -280,13 +280,36 @@ class ShapingTerm(Strict):
     start_step: int = Field(0, ge=0, description="global RL step from which the term applies (Kimi warm-up)")
 
 
+def _user_reward_ok(v: str) -> str:
+    """A user reward (``file.py:func`` / ``module:func``): the file (relative to the working directory, stored
+    absolute) or module and the function must exist -- checked when the recipe resolves, not at RL step 1."""
+    if ":" not in v:
+        return v
+    from r1cli.errors import R1ConfigError
+    from r1cli.utils.userfn import normalize
+
+    try:
+        return normalize(v, "name")
+    except R1ConfigError as exc:
+        raise ValueError(str(exc).removeprefix("name: ")) from None
+
+
+_REWARD_NAME = ("r1cli.rewards.REWARDS name (math, exact, countdown, kk, gsm8k, swe, code) or your own function: "
+                "FILE.py:FUNCTION or MODULE:FUNCTION (see r1cli/rewards/custom.py for its signature)")
+
+
 class RewardSpec(Strict):
-    name: str = Field(..., description="r1cli.rewards.REWARDS name")
+    name: str = Field(..., description=_REWARD_NAME)
     params: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("name")
+    @classmethod
+    def _name_ok(cls, v: str) -> str:
+        return _user_reward_ok(v)
 
 
 class RewardConfig(Strict):
-    name: str = Field("math", description="r1cli.rewards.REWARDS name")
+    name: str = Field("math", description=_REWARD_NAME)
     params: dict[str, Any] = Field(default_factory=dict)
     by_task: dict[str, RewardSpec] = Field(
         default_factory=dict, description="rows whose task is a key are scored by that reward instead"
@@ -299,6 +322,11 @@ class RewardConfig(Strict):
     )
     workers: int = Field(2, ge=1)
     deadline_s: float = Field(10.0, gt=0)
+
+    @field_validator("name")
+    @classmethod
+    def _name_ok(cls, v: str) -> str:
+        return _user_reward_ok(v)
 
 
 class DynamicSampling(Strict):

@@ -124,7 +124,7 @@ def measure_passrates(rows: list[dict[str, Any]], model_path: str, *, n: int, te
         from r1cli.data.prepare import gold_of
         from r1cli.data.templates import render_prompt
         from r1cli.engines.rollout import SamplingSpec, make_rollout
-        from r1cli.rewards import GradingPool, score_by_task
+        from r1cli.rewards import GradingPool, needs_pool, score_by_task
 
         torch.manual_seed(seed)
         if engine == "hf":
@@ -132,7 +132,7 @@ def measure_passrates(rows: list[dict[str, Any]], model_path: str, *, n: int, te
         else:
             eng = make_rollout(engine, model_path)
         graders = {reward, *(str(v["name"]) for v in (by_task or {}).values())}
-        pool = GradingPool(workers=workers, deadline_s=deadline_s) if graders & {"math", "code"} else None
+        pool = GradingPool(workers=workers, deadline_s=deadline_s) if needs_pool(sorted(graders)) else None
         if pool is not None:
             pool.__enter__()
         try:

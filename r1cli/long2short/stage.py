@@ -101,10 +101,10 @@ def load_prompts(rows: list[dict[str, Any]], tok: Any, max_prompt: int) -> Promp
 
 
 def _correct(cfg: Recipe, texts: list[str], golds: list[dict[str, Any]], finished: list[bool]) -> list[bool]:
-    from r1cli.rewards import score_batch
+    from r1cli.rewards import needs_pool, score_batch
 
     rc = cfg.rl.reward
-    if rc.name in ("math", "code"):
+    if needs_pool([rc.name]):
         from r1cli.rewards import GradingPool
 
         with GradingPool(workers=rc.workers, deadline_s=rc.deadline_s) as pool:

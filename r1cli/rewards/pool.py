@@ -34,11 +34,30 @@ def _rewards() -> Mapping[str, Any]:
     return REWARDS
 
 
+def get_reward(name: str) -> Any:
+    """``REWARDS[name]``, or the user's function for ``file.py:func`` / ``module:func`` (r1cli.rewards.custom,
+    loaded once per process: a forkserver worker loads it itself); unknown names raise ``KeyError``."""
+    rewards = _rewards()
+    if name in rewards:
+        return rewards[name]
+    if ":" in name:
+        from r1cli.rewards.custom import user_reward
+
+        return user_reward(name)
+    raise KeyError(f"unknown reward {name!r}; known: {sorted(rewards)} or FILE.py:FUNCTION / MODULE:FUNCTION")
+
+
+def needs_pool(names: Sequence[str]) -> bool:
+    """Whether grading with these rewards needs the worker pool (math-verify, code execution, user functions:
+    anything that can hang); the cheap built-ins run in-process."""
+    return any(n not in CHEAP_REWARDS for n in names)
+
+
 def _score_one(
     reward: str, response: str, gold: Mapping[str, Any], params: Mapping[str, Any], finished: bool
 ) -> RewardResult:
-    fn = _rewards()[reward]
     try:
+        fn = get_reward(reward)
         return fn(response, gold, finished=finished, **params)
     except BaseException as exc:  # noqa: BLE001 - a grading failure is a 0 score, never a crash of the loop
         if isinstance(exc, KeyboardInterrupt):
@@ -162,8 +181,7 @@ class GradingPool:
         finished: Sequence[bool] | None = None,
     ) -> list[RewardResult]:
         """Score ``responses[i]`` against ``golds[i]`` with ``REWARDS[reward]``; results in input order."""
-        if reward not in _rewards():
-            raise KeyError(f"unknown reward {reward!r}; known: {sorted(_rewards())}")
+        get_reward(reward)  # unknown name / missing user file: fail here, not as 0 scores in the workers
         if len(responses) != len(golds):
             raise ValueError(f"{len(responses)} responses but {len(golds)} golds")
         if finished is not None and len(finished) != len(responses):

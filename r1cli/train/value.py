@@ -108,7 +108,9 @@ def run_value_warmup(
                                      resume_step=start)
 
     pool = None
-    if rl.reward.name in ("math", "code"):
+    from r1cli.rewards import needs_pool
+
+    if needs_pool([rl.reward.name, *(s.name for s in rl.reward.by_task.values())]):
         from r1cli.rewards import GradingPool
 
         pool = GradingPool(workers=rl.reward.workers, deadline_s=rl.reward.deadline_s)
