@@ -24,6 +24,19 @@ def resolve_model(cfg: object, run: Path, name: str) -> str:
     return str(run / rel)  # type: ignore[operator]
 
 
+def card(cfg: object, run: Path, name: str) -> None:
+    """Write the exported model's README.md model card. A failure is reported, never fatal: a failed job would
+    make Snakemake delete the freshly trained model (``r1 push`` rebuilds the card anyway)."""
+    from r1cli.cli.push import write_model_card
+
+    try:
+        path = write_model_card(cfg, run, name)
+    except Exception as exc:  # noqa: BLE001 - see docstring
+        console.print(f"[yellow]warning:[/] model card for {name!r} not written: {type(exc).__name__}: {exc}")
+        return
+    console.print(f"model card: {path}", highlight=False)
+
+
 @app.command("sft")
 @handle_errors
 def sft(
@@ -49,6 +62,7 @@ def sft(
         out_dir=run / "warmup" / "sft" / "model",
         ckpt_dir=run / "warmup" / "sft" / "checkpoints",
     )
+    card(cfg, run, "sft")
     console.print(f"sft done: {res}")
 
 
@@ -75,6 +89,7 @@ def rl(
         raise fail(str(exc)) from None
     init_path = str(run / init) if init != [] else cfg.model.path  # type: ignore[operator]
     last = run_rl_stage(cfg, stage, data_path=run / data, init_model=init_path, stage_dir=run / "rl" / stage)
+    card(cfg, run, stage)
     console.print(
         f"rl {stage} done: reward {last.get('reward_mean', float('nan')):.3f} "
         f"acc {last.get('acc', float('nan')):.3f}"
