@@ -146,7 +146,7 @@ def score(
     acc = sum(r.correct for r in results) / n
     mean = sum(r.score for r in results) / n
     reasons = Counter(r.reason.split(":")[0] for r in results)
-    console.print(f"{n} rows  accuracy {acc:.3f}  mean score {mean:.3f}  reasons {dict(reasons)}  -> {out}")
+    console.print(f"{n} rows  accuracy {100 * acc:.1f} %  mean score {mean:.3f}  reasons {dict(reasons)}  -> {out}")
 
 
 @app.command()
@@ -190,9 +190,10 @@ def audit(
         )
     console.print(table)
     agree = 1 - len(disagree) / len(rows)
+    acc_mv = sum(a.correct for a in first) / len(rows)
+    acc_ind = sum(b.correct for b in second) / len(rows)
     console.print(
-        f"agreement {agree:.4f}  accuracy math-verify {sum(a.correct for a in first) / len(rows):.3f}  "
-        f"independent {sum(b.correct for b in second) / len(rows):.3f}"
+        f"agreement {100 * agree:.2f} %  accuracy math-verify {100 * acc_mv:.1f} %  independent {100 * acc_ind:.1f} %"
     )
     if out is not None:
         from r1cli.utils.io import atomic_write_jsonl

@@ -92,7 +92,7 @@ def rl(
     card(cfg, run, stage)
     console.print(
         f"rl {stage} done: reward {last.get('reward_mean', float('nan')):.3f} "
-        f"acc {last.get('acc', float('nan')):.3f}"
+        f"acc {100 * last.get('acc', float('nan')):.1f} %"
     )
 
 

@@ -380,7 +380,7 @@ def _run_long2short(
     if before is None:
         before = measure(cfg, load_model(long_model, dtype="float32").eval(), tok, held, max_tokens)
         atomic_write_json(before_path, {"key": key, "metrics": before})
-    log(f"long2short: long model acc {before['acc']:.3f}, mean length {before['len_mean']:.1f} tokens")
+    log(f"long2short: long model acc {100 * before['acc']:.1f} %, mean length {before['len_mean']:.1f} tokens")
 
     sample_key = {"model": str(long_model), "n": l2s.n, "temperature": temperature, "max_tokens": max_tokens,
                   "train_rows": len(train_idx), "seed": cfg.seed}
@@ -500,7 +500,7 @@ def _run_long2short(
             if p.is_file():
                 (tmp / p.name).write_bytes(p.read_bytes())
     log(
-        f"long2short {opts.method}: acc {before['acc']:.3f} → {after['acc']:.3f}, mean length "
+        f"long2short {opts.method}: acc {100 * before['acc']:.1f} % → {100 * after['acc']:.1f} %, mean length "
         f"{before['len_mean']:.1f} → {after['len_mean']:.1f} ({100 * report['length_reduction']:.1f} % shorter)"
     )
     return report
