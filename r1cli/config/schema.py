@@ -16,7 +16,12 @@ class Strict(BaseModel):
 
 
 class Resources(Strict):
-    """Per-rule resources, forwarded to Snakemake (and so to Slurm through the executor plugin)."""
+    """Per-rule resources, forwarded to Snakemake (and so to Slurm through the executor plugin).
+
+    A job is of the GPU class when it asks for GPUs, else of the CPU class. The top-level ``resources`` (the
+    cheap rules' defaults) lends its partition, QoS and constraint only to jobs of its own class -- a GPU
+    partition set there never reaches a CPU-only job, a CPU partition never a GPU stage -- and its account to
+    every job; a section's own values always win (r1cli/pipeline/dag.py)."""
 
     gpus: int = Field(0, ge=0, description="GPUs per job (Slurm --gpus)")
     nodes: int = Field(1, ge=1, description="nodes per job (multi-node through srun + DeepSpeed launcher)")
@@ -25,6 +30,8 @@ class Resources(Strict):
     runtime: int = Field(60, ge=1, description="wall-clock limit in minutes")
     partition: str | None = Field(None, description="Slurm partition; None = cluster default")
     constraint: str | None = Field(None, description="Slurm --constraint, e.g. 'a100|h100'")
+    account: str | None = Field(None, description="Slurm --account; None = your default account")
+    qos: str | None = Field(None, description="Slurm --qos; None = the partition's default")
 
 
 class TinyModelSpec(Strict):
