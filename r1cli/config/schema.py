@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_serializer, model_validator
 
 
 class Strict(BaseModel):
@@ -32,6 +32,16 @@ class Resources(Strict):
     constraint: str | None = Field(None, description="Slurm --constraint, e.g. 'a100|h100'")
     account: str | None = Field(None, description="Slurm --account; None = your default account")
     qos: str | None = Field(None, description="Slurm --qos; None = the partition's default")
+
+    @model_serializer(mode="wrap")
+    def _omit_unset_slurm_keys(self, handler: Any) -> dict[str, Any]:
+        """account/qos appear in a dumped config only when set, so configs that do not use them keep the
+        stage hashes (r1cli/pipeline/dag.py) they had before these keys existed -- no rerun on upgrade."""
+        out = handler(self)
+        for k in ("account", "qos"):
+            if out.get(k) is None:
+                out.pop(k, None)
+        return out
 
 
 class TinyModelSpec(Strict):
