@@ -481,7 +481,8 @@ def _samples_html(groups: list[dict[str, Any]]) -> str:
             title = f"{g['label']} · model {e.get('model')} · {e.get('benchmark')}" if len(groups) > 1 else \
                 f"model {e.get('model')} · {e.get('benchmark')}"
             parts.append(f"<h3>{html.escape(title)}</h3>")
-            parts.append(_sample_cards(picked, golds, prompts))
+            bench_prompts = prompts if str(e.get("benchmark", "")).split("@")[0] == "test" else {}
+            parts.append(_sample_cards(picked, golds, bench_prompts))
         for s in run["stages"]:
             p = s["dir"] / "trajectories.jsonl"
             if not p.exists():
@@ -491,22 +492,29 @@ def _samples_html(groups: list[dict[str, Any]]) -> str:
                       + [x for x in smp if not x.get("correct")][-SAMPLES_PER_KIND:])
             if picked:
                 parts.append(f"<h3>{html.escape(g['label'])} · RL stage {html.escape(s['name'])} rollouts</h3>")
-                parts.append(_sample_cards(picked, {}, prompts))
+                parts.append(_sample_cards(picked, {}, {}))
     return "\n".join(parts) if parts else "<p>no samples yet (evaluations write them)</p>"
 
 
 def _test_prompts(run: Path) -> dict[str, str]:
+    """id -> the prompt text of the run's prepared test split (the last user message, else ``prompt`` /
+    ``problem``), for the sample completions of the ``test`` benchmark."""
     p = run / "data" / "test.parquet"
     if not p.exists():
         return {}
     try:
-        import pyarrow.parquet as pq
+        from r1cli.utils.io import read_parquet
 
-        t = pq.read_table(p, columns=[c for c in ("id", "problem") if c in pq.ParquetFile(p).schema_arrow.names])
+        rows = read_parquet(p)
     except Exception:  # noqa: BLE001 - prompts are a nicety; the samples show without them
         return {}
-    d = t.to_pydict()
-    return dict(zip(d.get("id", []), d.get("problem", []), strict=False)) if "problem" in d else {}
+    out = {}
+    for r in rows:
+        users = [m.get("content") for m in (r.get("messages") or []) if m.get("role") == "user"]
+        text = users[-1] if users else (r.get("prompt") or r.get("problem"))
+        if text:
+            out[str(r.get("id"))] = str(text)
+    return out
 
 
 def _sample_cards(rows: list[dict[str, Any]], golds: dict[str, Any], prompts: dict[str, str]) -> str:
@@ -584,7 +592,7 @@ def build_report(runs: Path | list[Path], out: Path | None = None) -> Path:
     ]
     for g in groups:
         cfg = g["runs"][0]["cfg"]
-        runs_txt = ", ".join(html.escape(str(r["run"])) for r in g["runs"])
+        runs_txt = ", ".join(html.escape(str(r["run"].resolve())) for r in g["runs"])
         parts.append(f"<p><b>{html.escape(g['label'])}</b>: {html.escape(str(cfg.get('description', '')))}"
                      f"<br><span class='note'>paper: {html.escape(str(cfg.get('paper', '')))} · runs: {runs_txt}"
                      f" · seeds {', '.join(map(str, g['seeds']))}</span></p>")
