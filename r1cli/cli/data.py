@@ -394,10 +394,12 @@ def _mean(rates: list[dict[str, Any]]) -> float:
 
 def _check_reward(reward: str, params: dict[str, Any] | None = None) -> None:
     from r1cli.config.names import check_reward_params
-    from r1cli.rewards import REWARDS
+    from r1cli.rewards import get_reward
 
-    if reward not in REWARDS:
-        raise R1InputError(f"unknown reward {reward!r} (known: {', '.join(sorted(REWARDS))})")
+    try:
+        get_reward(reward)
+    except KeyError as exc:
+        raise R1InputError(str(exc.args[0]), field="--reward") from None
     try:
         check_reward_params(params or {})
     except ValueError as exc:

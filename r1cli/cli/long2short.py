@@ -70,8 +70,11 @@ def long2short(
         rep = run_long2short(cfg, long_model=long_model, data_path=data, out_dir=run / "long2short", opts=opts)
     except ValueError as exc:
         raise fail(str(exc)) from None
+    from r1cli.cli.train import card
+
+    card(cfg, run, "long2short")
     b, a = rep["before"], rep["after"]
     console.print(
-        f"long2short {m}: accuracy {b['acc']:.3f} → {a['acc']:.3f}, mean length {b['len_mean']:.1f} → "
+        f"long2short {m}: accuracy {100 * b['acc']:.1f} % → {100 * a['acc']:.1f} %, mean length {b['len_mean']:.1f} → "
         f"{a['len_mean']:.1f} tokens ({100 * rep['length_reduction']:.1f} % shorter)"
     )

@@ -35,10 +35,12 @@ for _mod, _attr, _name in _SUBAPPS:
 
 from r1cli.cli.ops import report, status  # noqa: E402
 from r1cli.cli.pipeline import pipeline  # noqa: E402
+from r1cli.cli.push import push  # noqa: E402
 
 app.command("pipeline")(pipeline)
 app.command("status")(status)
 app.command("report")(report)
+app.command("push")(push)
 
 
 @app.callback(invoke_without_command=True)

@@ -13,27 +13,43 @@ from r1cli.cli.common import console, err_console, fail, handle_errors
 
 
 @handle_errors
-def report(run: Path = typer.Argument(..., help="run directory")) -> None:
-    """Build RUN/report/index.html and PNG plots."""
-    from r1cli.report.build import build_report
+def report(
+    runs: list[Path] = typer.Argument(..., help="run directories (several: seeds/recipes overlaid)"),
+    out: Path | None = typer.Option(
+        None, "--out", help="output folder [RUN/report for one run, ./report-<run names> for several]"
+    ),
+) -> None:
+    """Build index.html + PNGs: curves (mean ± sd across seeds of a recipe), eval table in percent beside the
+    published numbers, sample completions, hyperparameters."""
+    from r1cli.report.build import build_report, eval_rows, group_runs, load_run
 
-    if not (run / "config.yaml").exists():
-        raise fail(f"{run} is not an r1 run directory (no config.yaml)")
+    for run in runs:
+        if not (run / "config.yaml").exists():
+            raise fail(f"{run} is not an r1 run directory (no config.yaml)")
     from r1cli.pipeline.status import run_status
 
-    for w in run_status(run).get("warnings") or []:  # damaged outputs: the report would show stale numbers
-        err_console.print(f"[yellow]warning:[/] {escape(w)}", highlight=False, soft_wrap=True)
-    path = build_report(run)
-    from r1cli.report.build import _eval_table, load_run
-
-    data = load_run(run)
-    header, rows = _eval_table(data["evals"], data["cfg"].get("published") or {})
+    for run in runs:
+        for w in run_status(run).get("warnings") or []:  # damaged outputs: the report would show stale numbers
+            err_console.print(f"[yellow]warning:[/] {escape(w)}", highlight=False, soft_wrap=True)
+    if out is None and len(runs) > 1:
+        out = Path("report-" + "-".join(r.resolve().name for r in runs))
+    path = build_report(runs, out)
+    groups = group_runs([load_run(r) for r in runs])
+    rows = eval_rows(groups)
     if rows:
-        t = Table(title=f"evaluation — {data['cfg']['name']}")
-        for h in header:
+        from r1cli.report.build import _fmt_ms
+
+        t = Table(title="evaluation (%, mean ± sd over seeds)" if any(r["n"] > 1 for r in rows) else
+                  "evaluation (%)")
+        keys: list[str] = []
+        for r in rows:
+            keys.extend(k for k in r["metrics"] if k != "truncation_rate" and k not in keys)
+        for h in ("group", "model", "benchmark", *keys, "published %"):
             t.add_column(h)
         for r in rows:
-            t.add_row(*r)
+            t.add_row(r["group"], r["model"], r["benchmark"],
+                      *[_fmt_ms(r["metrics"].get(k, (float("nan"), float("nan")))) for k in keys],
+                      "" if r["published"] is None else str(r["published"]))
         console.print(t)
     console.print(f"report: {path}")
 

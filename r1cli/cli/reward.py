@@ -16,8 +16,8 @@ from r1cli.cli.common import console, fail
 from r1cli.errors import R1InputError
 
 app = typer.Typer(
-    help="Score model responses with a reward (math, exact, countdown, kk, gsm8k, swe, code) and audit r1's "
-    "math grader against plain math-verify (or an independent second grader).",
+    help="Score model responses with a reward (math, exact, countdown, kk, gsm8k, swe, code, or your own "
+    "FILE.py:FUNCTION) and audit r1's math grader against plain math-verify (or an independent second grader).",
     no_args_is_help=True,
 )
 
@@ -106,7 +106,11 @@ def score(
     out: Path = typer.Option(
         ..., "--out", "-o", help="output jsonl: input rows + score, correct, extracted, reason"
     ),
-    reward: str = typer.Option("math", "--reward", "-r", help="reward name (r1cli.rewards.REWARDS)"),
+    reward: str = typer.Option(
+        "math", "--reward", "-r",
+        help="reward: math, exact, countdown, kk, gsm8k, swe, code, or your own FILE.py:FUNCTION / "
+        "MODULE:FUNCTION (signature: r1cli/rewards/custom.py)",
+    ),
     scheme: str | None = typer.Option(None, help="math score scheme: binary | pm1 | limr | simplerl"),
     extractor: str | None = typer.Option(None, help="auto | boxed | answer_tag | answer_line | gsm8k"),
     require_think: bool = typer.Option(False, "--require-think", help="grade only text after </think>"),
@@ -116,14 +120,23 @@ def score(
     workers: int = typer.Option(2, help="grading worker processes"),
     deadline: float = typer.Option(10.0, help="hard per-item deadline in seconds"),
 ) -> None:
-    """Score every row and write it back with score, correct, extracted and reason."""
-    from r1cli.rewards import REWARDS, GradingPool
+    """Score every row and write it back with score, correct, extracted and reason.
+
+    Your own reward (``--reward my_rewards.py:score``) gets each row minus ``response`` as its gold row (so
+    every extra field is there) and runs in the same worker pool with the same hard deadline."""
+    from r1cli.rewards import GradingPool, get_reward
 
     try:
-        if reward not in REWARDS:
-            raise R1InputError(
-                f"unknown reward {reward!r}; choose from {', '.join(sorted(REWARDS))}", field="--reward"
-            )
+        try:
+            get_reward(reward)
+            if ":" in reward:  # workers get the absolute path, whatever their working directory
+                from r1cli.utils.userfn import normalize
+
+                reward = normalize(reward, "--reward")
+        except KeyError as exc:
+            raise R1InputError(str(exc.args[0]), field="--reward") from None
+        except R1InputError as exc:
+            raise R1InputError(str(exc).removeprefix("reward: "), field="--reward") from None
         _check_pool_options(workers, deadline)
         params = _parse_params(param)
         if scheme is not None:
@@ -152,7 +165,7 @@ def score(
     acc = sum(r.correct for r in results) / n
     mean = sum(r.score for r in results) / n
     reasons = Counter(r.reason.split(":")[0] for r in results)
-    console.print(f"{n} rows  accuracy {acc:.3f}  mean score {mean:.3f}  reasons {dict(reasons)}  -> {out}")
+    console.print(f"{n} rows  accuracy {100 * acc:.1f} %  mean score {mean:.3f}  reasons {dict(reasons)}  -> {out}")
 
 
 AUDIT_AGAINST = {"math-verify": "math_verify", "independent": "math_independent"}
@@ -248,8 +261,8 @@ def audit(
     n = len(rows)
     only_r1 = sum(a.correct for _, a, _ in disagree)
     console.print(
-        f"agreement {1 - len(disagree) / n:.4f}  accuracy r1 {sum(a.correct for a in first) / n:.3f}  "
-        f"{against} {sum(b.correct for b in second) / n:.3f}  (correct only for r1: {only_r1}, "
+        f"agreement {100 * (1 - len(disagree) / n):.2f} %  accuracy r1 {100 * sum(a.correct for a in first) / n:.1f} %"
+        f"  {against} {100 * sum(b.correct for b in second) / n:.1f} %  (correct only for r1: {only_r1}, "
         f"only for {against}: {len(disagree) - only_r1})"
     )
     if out is not None:

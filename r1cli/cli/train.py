@@ -24,6 +24,22 @@ def resolve_model(cfg: object, run: Path, name: str) -> str:
     return str(run / rel)  # type: ignore[operator]
 
 
+def card(cfg: object, run: Path, name: str) -> None:
+    """Write the exported model's README.md model card. A failure is reported, never fatal: a failed job would
+    make Snakemake delete the freshly trained model (``r1 push`` rebuilds the card anyway)."""
+    from r1cli.cli.push import write_model_card
+    from r1cli.engines.dist import env_world
+
+    if env_world()[0] != 0:  # data-parallel ranks: rank 0 writes
+        return
+    try:
+        path = write_model_card(cfg, run, name)
+    except Exception as exc:  # noqa: BLE001 - see docstring
+        console.print(f"[yellow]warning:[/] model card for {name!r} not written: {type(exc).__name__}: {exc}")
+        return
+    console.print(f"model card: {path}", highlight=False)
+
+
 @app.command("sft")
 @handle_errors
 def sft(
@@ -52,6 +68,7 @@ def sft(
         out_dir=run / "warmup" / "sft" / "model",
         ckpt_dir=run / "warmup" / "sft" / "checkpoints",
     )
+    card(cfg, run, "sft")
     console.print(f"sft done: {res}")
     _end_rank()
 
@@ -83,11 +100,12 @@ def rl(
                  plan.stage_ranks(stage), st.resources, threads):
         return
     last = run_rl_stage(cfg, stage, data_path=run / data, init_model=init_path, stage_dir=run / "rl" / stage)
-    _end_rank()
+    card(cfg, run, stage)
     console.print(
         f"rl {stage} done: reward {last.get('reward_mean', float('nan')):.3f} "
-        f"acc {last.get('acc', float('nan')):.3f}"
+        f"acc {100 * last.get('acc', float('nan')):.1f} %"
     )
+    _end_rank()
 
 
 @app.command("value")

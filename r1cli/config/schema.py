@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_serializer, model_validator
 
 from r1cli.config.names import check_name, check_reward_params
 
@@ -54,7 +54,12 @@ class Strict(BaseModel):
 
 
 class Resources(Strict):
-    """Per-rule resources, forwarded to Snakemake (and so to Slurm through the executor plugin)."""
+    """Per-rule resources, forwarded to Snakemake (and so to Slurm through the executor plugin).
+
+    A job is of the GPU class when it asks for GPUs, else of the CPU class. The top-level ``resources`` (the
+    cheap rules' defaults) lends its partition, QoS and constraint only to jobs of its own class -- a GPU
+    partition set there never reaches a CPU-only job, a CPU partition never a GPU stage -- and its account to
+    every job; a section's own values always win (r1cli/pipeline/dag.py)."""
 
     gpus: int = Field(0, ge=0, description="GPUs per job (Slurm --gpus); a training job runs one rank per GPU")
     procs: int = Field(
@@ -67,6 +72,18 @@ class Resources(Strict):
     runtime: int = Field(60, ge=1, description="wall-clock limit in minutes")
     partition: str | None = Field(None, description="Slurm partition; None = cluster default")
     constraint: str | None = Field(None, description="Slurm --constraint, e.g. 'a100|h100'")
+    account: str | None = Field(None, description="Slurm --account; None = your default account")
+    qos: str | None = Field(None, description="Slurm --qos; None = the partition's default")
+
+    @model_serializer(mode="wrap")
+    def _omit_unset_slurm_keys(self, handler: Any) -> dict[str, Any]:
+        """account/qos appear in a dumped config only when set, so configs that do not use them keep the
+        stage hashes (r1cli/pipeline/dag.py) they had before these keys existed -- no rerun on upgrade."""
+        out = handler(self)
+        for k in ("account", "qos"):
+            if out.get(k) is None:
+                out.pop(k, None)
+        return out
 
 
 class TinyModelSpec(Strict):
@@ -343,14 +360,32 @@ class ShapingTerm(Strict):
         return check_name("shaping term", v)
 
 
+def _user_reward_ok(v: str) -> str:
+    """A user reward (``file.py:func`` / ``module:func``): the file (relative to the working directory, stored
+    absolute) or module and the function must exist -- checked when the recipe resolves, not at RL step 1."""
+    if ":" not in v:
+        return v
+    from r1cli.errors import R1ConfigError
+    from r1cli.utils.userfn import normalize
+
+    try:
+        return normalize(v, "name")
+    except R1ConfigError as exc:
+        raise ValueError(str(exc).removeprefix("name: ")) from None
+
+
+_REWARD_NAME = ("r1cli.rewards.REWARDS name (math, exact, countdown, kk, gsm8k, swe, code) or your own function: "
+                "FILE.py:FUNCTION or MODULE:FUNCTION (see r1cli/rewards/custom.py for its signature)")
+
+
 class RewardSpec(Strict):
-    name: str = Field(..., description="r1cli.rewards.REWARDS name")
+    name: str = Field(..., description=_REWARD_NAME)
     params: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("name")
     @classmethod
     def _reward_known(cls, v: str) -> str:
-        return check_name("reward", v, allow_user_function=True)
+        return _user_reward_ok(check_name("reward", v, allow_user_function=True))
 
     @field_validator("params")
     @classmethod
@@ -359,7 +394,7 @@ class RewardSpec(Strict):
 
 
 class RewardConfig(Strict):
-    name: str = Field("math", description="r1cli.rewards.REWARDS name")
+    name: str = Field("math", description=_REWARD_NAME)
     params: dict[str, Any] = Field(default_factory=dict)
     by_task: dict[str, RewardSpec] = Field(
         default_factory=dict, description="rows whose task is a key are scored by that reward instead"
@@ -376,7 +411,7 @@ class RewardConfig(Strict):
     @field_validator("name")
     @classmethod
     def _reward_known(cls, v: str) -> str:
-        return check_name("reward", v, allow_user_function=True)
+        return _user_reward_ok(check_name("reward", v, allow_user_function=True))
 
     @field_validator("params")
     @classmethod
@@ -581,6 +616,41 @@ class EvalConfig(Strict):
         return self
 
 
+TRACKER_NAMES = ("jsonl", "tensorboard", "wandb", "mlflow")
+_TRACKER_PACKAGES = {"tensorboard": "tensorboard", "wandb": "wandb", "mlflow": "mlflow"}
+
+
+class LoggingConfig(Strict):
+    """Experiment tracking (r1cli/utils/tracking.py): every training stage (SFT, value warm-up, RL,
+    long2short) logs its per-step metrics, and every eval job its table, to each tracker named here, with the
+    resolved recipe as the run config. ``jsonl`` is r1's own record (report, status, resume read it)."""
+
+    report_to: list[Literal["jsonl", "tensorboard", "wandb", "mlflow"]] = Field(
+        default_factory=lambda: ["jsonl", "tensorboard"],
+        description="trackers: jsonl (metrics.jsonl), tensorboard (RUN/tensorboard), wandb (RUN/wandb, offline "
+        "without WANDB_API_KEY), mlflow (RUN/mlflow/mlflow.db or MLFLOW_TRACKING_URI)",
+    )
+    project: str = Field("r1", min_length=1, description="W&B project and MLflow experiment name")
+
+    @field_validator("report_to")
+    @classmethod
+    def _trackers_ok(cls, v: list[str]) -> list[str]:
+        import importlib.util
+
+        if "jsonl" not in v:
+            raise ValueError("must include 'jsonl' (metrics.jsonl is what r1's report, status and resume read)")
+        if len(set(v)) != len(v):
+            raise ValueError(f"names a tracker twice: {v}")
+        for name in v:
+            pkg = _TRACKER_PACKAGES.get(name)
+            if pkg is not None and importlib.util.find_spec(pkg) is None:
+                raise ValueError(
+                    f"{name!r} is selected but the {pkg!r} package is not installed "
+                    "(pip install 'r1cli[tracking]')"
+                )
+        return v
+
+
 class Recipe(Strict):
     """A resolved recipe: everything a run knows."""
 
@@ -598,5 +668,6 @@ class Recipe(Strict):
     rl: RLConfig = Field(default_factory=RLConfig)
     long2short: Long2ShortConfig = Field(default_factory=Long2ShortConfig)
     eval: EvalConfig = Field(default_factory=EvalConfig)
+    logging: LoggingConfig = Field(default_factory=LoggingConfig)
     resources: Resources = Field(default_factory=Resources, description="defaults for cheap rules")
     published: dict[str, Any] = Field(default_factory=dict, description="headline numbers (CATALOG)")

@@ -368,4 +368,25 @@ def run_eval_stage(
             progress=progress,
         )
     log(f"eval {model_name}/{benchmark}: {res.generated} sequences generated -> {out_dir / 'metrics.json'}")
+    track_eval(cfg, run_dir, model_name, benchmark, out_dir / "metrics.json")
     return out_dir / "metrics.json"
+
+
+def track_eval(cfg: Any, run_dir: Path, model_name: str, benchmark: str, metrics_path: Path) -> None:
+    """The eval table (one row: model, benchmark, the metrics as fractions, the sampling spec) and its numbers
+    to the trackers of ``logging.report_to`` other than jsonl (metrics.json is the jsonl record), as stage
+    ``eval/<model>/<benchmark>``."""
+    import json
+
+    from r1cli.utils.tracking import StageLogger
+
+    if all(t == "jsonl" for t in cfg.logging.report_to):
+        return
+    m = json.loads(metrics_path.read_text(encoding="utf-8"))
+    spec = m.get("spec") or {}
+    row = {k: v for k, v in m.items() if k != "spec"}
+    row.update({f"spec.{k}": v for k, v in spec.items() if isinstance(v, str | int | float | bool)})
+    with StageLogger.for_recipe(cfg, metrics_path=None, run_dir=run_dir,
+                                stage=f"eval/{model_name}/{benchmark}") as tracker:
+        tracker.log_table("eval", [row])
+        tracker.log(0, {k: v for k, v in m.items() if k != "spec"})

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import json
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -100,10 +101,10 @@ def load_prompts(rows: list[dict[str, Any]], tok: Any, max_prompt: int) -> Promp
 
 
 def _correct(cfg: Recipe, texts: list[str], golds: list[dict[str, Any]], finished: list[bool]) -> list[bool]:
-    from r1cli.rewards import score_batch
+    from r1cli.rewards import needs_pool, score_batch
 
     rc = cfg.rl.reward
-    if rc.name in ("math", "code"):
+    if needs_pool([rc.name]):
         from r1cli.rewards import GradingPool
 
         with GradingPool(workers=rc.workers, deadline_s=rc.deadline_s) as pool:
@@ -197,9 +198,10 @@ def _trainer(model: Any, lr: float, steps: int) -> Any:
 
 def sft(
     model: Any, examples: list[tuple[list[int], list[int]]], *, pad_id: int, steps: int, lr: float,
-    batch_size: int, seed: int,
+    batch_size: int, seed: int, on_step: Callable[[int, dict[str, float]], None] | None = None,
 ) -> dict[str, float]:
-    """NLL on the response tokens of (prompt ids, response ids incl. EOS) examples; epoch-shuffled batches."""
+    """NLL on the response tokens of (prompt ids, response ids incl. EOS) examples; epoch-shuffled batches.
+    ``on_step(step, metrics)`` gets each step's loss, grad norm and lr (the stage's tracker)."""
     from r1cli.engines.batch import build_batch
 
     if not examples:
@@ -220,10 +222,12 @@ def sft(
             m = b.response_mask
             loss = -(logp * m).sum() / m.sum().clamp(min=1)
             loss.backward()
-            tr.step()
+            gn = tr.step()
             last = float(loss.detach())
             if step == 0:
                 first = last
+            if on_step is not None:
+                on_step(step, {"sft_loss": last, "grad_norm": float(gn), "lr": float(tr.lr)})
             prog.update(1, info=f"loss {last:.3f}")
     model.eval()
     return {"examples": float(len(examples)), "loss_first": first, "loss_last": last}
@@ -237,8 +241,10 @@ def _seq_logps(tr: Any, batch: Any, model: Any | None = None) -> torch.Tensor:
 def dpo(
     model: Any, ref: Any, prompts: list[list[int]], pairs: list[tuple[Candidate, Candidate]], *, eos: int,
     pad_id: int, steps: int, lr: float, beta: float, batch_size: int, seed: int,
+    on_step: Callable[[int, dict[str, float]], None] | None = None,
 ) -> dict[str, float]:
-    """DPO (r1cli.algos.dpo_loss) on (chosen, rejected) pairs; responses get EOS appended when they stopped."""
+    """DPO (r1cli.algos.dpo_loss) on (chosen, rejected) pairs; responses get EOS appended when they stopped.
+    ``on_step(step, metrics)`` gets each step's DPO metrics, grad norm and lr."""
     from r1cli.algos import dpo_loss
     from r1cli.engines.batch import build_batch
 
@@ -278,10 +284,13 @@ def dpo(
                 beta=beta,
             )
             loss.backward()
-            tr.step()
+            gn = tr.step()
             last = {"loss": float(loss.detach()), **m}
             if step == 0:
                 first = dict(last)
+            if on_step is not None:
+                on_step(step, {f"dpo_{k}": float(v) for k, v in last.items()} | {"grad_norm": float(gn),
+                                                                                 "lr": float(tr.lr)})
             prog.update(1, info=f"loss {last['loss']:.3f} acc {m['reward_accuracy']:.2f}")
     model.eval()
     return {"pairs": float(len(pairs)), **{f"{k}_first": v for k, v in first.items()},
@@ -330,11 +339,22 @@ def run_long2short(
     cfg: Recipe, *, long_model: str, data_path: Path, out_dir: Path, opts: Long2ShortOptions
 ) -> dict[str, Any]:
     """Run one long2short method; writes ``<out_dir>/report.json`` then ``<out_dir>/model``. Returns the report."""
-    from r1cli.engines.hf_rollout import load_model, load_tokenizer
-    from r1cli.utils.io import atomic_dir, atomic_write_json, read_parquet, write_parquet
+    from r1cli.utils.tracking import StageLogger
 
     if opts.method not in METHODS:
         raise ValueError(f"unknown long2short method {opts.method!r} (known: {', '.join(METHODS)})")
+    # per-step SFT/DPO metrics and the before/after table (length-rl's RL steps log as RUN/long2short/rl)
+    with StageLogger.for_recipe(cfg, metrics_path=out_dir / "metrics.jsonl", resume_step=0) as tracker:
+        return _run_long2short(cfg, long_model=long_model, data_path=data_path, out_dir=out_dir, opts=opts,
+                               tracker=tracker)
+
+
+def _run_long2short(
+    cfg: Recipe, *, long_model: str, data_path: Path, out_dir: Path, opts: Long2ShortOptions, tracker: Any
+) -> dict[str, Any]:
+    from r1cli.engines.hf_rollout import load_model, load_tokenizer
+    from r1cli.utils.io import atomic_dir, atomic_write_json, read_parquet, write_parquet
+
     l2s = cfg.long2short
     torch.manual_seed(cfg.seed)
     work = out_dir / "work"
@@ -360,7 +380,7 @@ def run_long2short(
     if before is None:
         before = measure(cfg, load_model(long_model, dtype="float32").eval(), tok, held, max_tokens)
         atomic_write_json(before_path, {"key": key, "metrics": before})
-    log(f"long2short: long model acc {before['acc']:.3f}, mean length {before['len_mean']:.1f} tokens")
+    log(f"long2short: long model acc {100 * before['acc']:.1f} %, mean length {before['len_mean']:.1f} tokens")
 
     sample_key = {"model": str(long_model), "n": l2s.n, "temperature": temperature, "max_tokens": max_tokens,
                   "train_rows": len(train_idx), "seed": cfg.seed}
@@ -385,7 +405,7 @@ def run_long2short(
         ]
         model = load_model(long_model, dtype="float32")
         info = sft(model, examples, pad_id=tok.pad_token_id, steps=l2s.steps, lr=l2s.lr,
-                   batch_size=cfg.warmups.sft.batch_size, seed=cfg.seed)
+                   batch_size=cfg.warmups.sft.batch_size, seed=cfg.seed, on_step=tracker.log)
         info["selected_len_mean"] = sum(c.length for c in picks) / max(1, len(picks))
         info["sampled_len_mean"] = sum(c.length for g in groups for c in g) / max(1, sum(len(g) for g in groups))
         info["prompts_with_correct"] = float(len(picks))
@@ -428,7 +448,7 @@ def run_long2short(
         training = dpo(model, ref, train.ids, pairs, eos=tok.eos_token_id, pad_id=tok.pad_token_id,
                        steps=l2s.steps, lr=l2s.dpo_lr if l2s.dpo_lr is not None else l2s.lr, beta=l2s.beta,
                        batch_size=cfg.warmups.sft.batch_size,
-                       seed=cfg.seed)
+                       seed=cfg.seed, on_step=tracker.log)
         with atomic_dir(result_dir) as tmp:
             model.save_pretrained(tmp)
             tok.save_pretrained(tmp)
@@ -470,12 +490,17 @@ def run_long2short(
         "training": training,
     }
     atomic_write_json(out_dir / "report.json", report)
+    tracker.log_table("long2short", [{"model": "long (before)", **before},
+                                     {"model": f"{opts.method} (after)", **after}])
+    tracker.log(max(0, l2s.steps), {"before_acc": before["acc"], "after_acc": after["acc"],
+                                    "before_len_mean": before["len_mean"], "after_len_mean": after["len_mean"],
+                                    "length_reduction": report["length_reduction"]})
     with atomic_dir(out_dir / "model") as tmp:
         for p in result_dir.iterdir():
             if p.is_file():
                 (tmp / p.name).write_bytes(p.read_bytes())
     log(
-        f"long2short {opts.method}: acc {before['acc']:.3f} → {after['acc']:.3f}, mean length "
+        f"long2short {opts.method}: acc {100 * before['acc']:.1f} % → {100 * after['acc']:.1f} %, mean length "
         f"{before['len_mean']:.1f} → {after['len_mean']:.1f} ({100 * report['length_reduction']:.1f} % shorter)"
     )
     return report

@@ -197,11 +197,19 @@ class Plan:
 
     # --- resources -------------------------------------------------------------------------------------------
     def _res(self, res: dict[str, Any] | None, ranks: bool = False) -> dict[str, Any]:
-        """Snakemake resources of a job. ``ranks``: the job's command runs data-parallel ranks itself (RL stages):
-        one per GPU, else ``procs``; declared as Slurm tasks in the executor plugin's "mpi" mode (the command
-        starts its ranks with srun inside the allocation)."""
-        base = dict(self.cfg.get("resources") or {})
-        base.update({k: v for k, v in (res or {}).items() if v is not None})
+        """Snakemake resources of a job whose section asks for ``res`` (None: a cheap rule, the top-level
+        ``resources``). The top-level partition, QoS and constraint reach only jobs of its own class (GPU jobs
+        ask for GPUs, CPU jobs do not), its account every job; the section's own values win. ``ranks``: the
+        job's command runs data-parallel ranks itself (RL stages, SFT): one per GPU, else ``procs``; declared as
+        Slurm tasks in the executor plugin's "mpi" mode (the command starts its ranks with srun inside the
+        allocation)."""
+        top = {k: v for k, v in (self.cfg.get("resources") or {}).items() if v is not None}
+        own = {k: v for k, v in (res or {}).items() if v is not None}
+        base = dict(top)
+        if _is_gpu(own.get("gpus", top.get("gpus", 0))) != _is_gpu(top.get("gpus", 0)):
+            for k in CLASS_KEYS:
+                base.pop(k, None)
+        base.update(own)
         out: dict[str, Any] = {
             "mem_mb": int(base.get("mem_mb", 4000)),
             "runtime": int(base.get("runtime", 60)),
@@ -224,6 +232,10 @@ class Plan:
             out["slurm_partition"] = base["partition"]
         if base.get("constraint"):
             out["constraint"] = base["constraint"]
+        if base.get("account"):
+            out["slurm_account"] = base["account"]
+        if base.get("qos"):
+            out["qos"] = base["qos"]
         return out
 
     def threads(self, section: str | None) -> int:
@@ -266,3 +278,100 @@ class Plan:
 
 def _default(key: str) -> Any:
     return {"gpu": 0, "ranks": 1, "tasks": 1, "tasks_per_gpu": 1, "mpi": ""}.get(key)
+
+
+#: lent by the top-level ``resources`` only to jobs of its own resource class (see Plan._res)
+CLASS_KEYS = ("partition", "qos", "constraint")
+
+
+def _is_gpu(gpus: Any) -> bool:
+    return int(gpus or 0) > 0
+
+
+# --- dry-run plan -------------------------------------------------------------------------------------------
+#: pipeline order of the rules (a plan's rows are sorted by it, so the same plan prints the same way)
+RULE_ORDER = ["base_model", "prepare", "clean", "filter_shard", "filter_merge", "sft", "value_warmup",
+              "rl_stage", "mine_hard", "drop_solved", "limr_select", "long2short", "eval", "report", "all"]
+_RL_RULES = ("rl_stage", "mine_hard", "drop_solved", "limr_select")
+
+
+def job_resources(res: dict[str, Any] | None) -> dict[str, Any]:
+    """A job's Snakemake resources as plan columns, units in the names: ``class`` (gpu | cpu), ``gpus``,
+    ``nodes``, ``cpus``, ``mem_gb``, ``runtime_min`` (the wall-clock limit), ``gpu_hours`` and ``cpu_hours``
+    (at that limit: an upper bound), ``partition``, ``account``, ``qos``, ``constraint``."""
+    r = dict(res or {})
+    gpus = int(r.get("gpu") or r.get("gpus") or 0)
+    runtime = int(r.get("runtime") or 0)
+    cpus = int(r.get("cpus_per_task") or r.get("_cores") or 1)
+    return {
+        "class": "gpu" if gpus > 0 else "cpu",
+        "gpus": gpus,
+        "nodes": int(r.get("nodes") or 1),
+        "cpus": cpus,
+        "mem_gb": round(int(r.get("mem_mb") or 0) / 1000, 1),
+        "runtime_min": runtime,
+        "gpu_hours": gpus * runtime / 60,
+        "cpu_hours": cpus * int(r.get("nodes") or 1) * runtime / 60,
+        "partition": r.get("slurm_partition") or "",
+        "account": r.get("slurm_account") or "",
+        "qos": r.get("qos") or "",
+        "constraint": r.get("constraint") or "",
+    }
+
+
+def format_job_resources(cols: dict[str, Any]) -> str:
+    """``gpus 8 · nodes 4 · cpus 64 · mem 900 GB · ≤ 2880 min · partition gpu · account a · qos q``."""
+    parts = []
+    if cols["gpus"]:
+        parts.append(f"gpus {cols['gpus']}")
+    if cols["nodes"] > 1:
+        parts.append(f"nodes {cols['nodes']}")
+    parts += [f"cpus {cols['cpus']}", f"mem {cols['mem_gb']:g} GB", f"≤ {cols['runtime_min']} min"]
+    parts += [f"{k} {cols[k]}" for k in ("partition", "account", "qos", "constraint") if cols[k]]
+    return " · ".join(parts)
+
+
+def plan_rows(jobs: list[dict[str, Any]], stage_names: list[str] | tuple[str, ...] = ()
+              ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Rows of a dry-run plan (the ``job_info`` events of a Snakemake dry run) in a stable order -- pipeline
+    order of the rules, RL stages (and their mining/selection jobs) in recipe order, then the wildcards -- each
+    ``{"stage", "wildcards", "reason", **job_resources}``; and the totals: ``jobs``, ``gpu_hours``,
+    ``cpu_hours`` and ``runtime_min`` (sum of the limits), ``gpu_jobs`` / ``cpu_jobs``, and the distinct
+    (partition, account, qos) per class."""
+
+    def key(ev: dict[str, Any]) -> tuple[Any, ...]:
+        rule = str(ev.get("rule_name") or ev.get("name") or ev.get("rule") or "")
+        wc = ev.get("wildcards") or {}
+        wc = wc if isinstance(wc, dict) else {}
+        rank = RULE_ORDER.index(rule) if rule in RULE_ORDER else len(RULE_ORDER)
+        stage = str(wc.get("stage", ""))
+        sidx = stage_names.index(stage) if stage in stage_names else -1
+        if rule in _RL_RULES:
+            return (RULE_ORDER.index("rl_stage"), sidx, rank, sorted(wc.items()))
+        return (rank, sidx, 0, sorted((k, str(v)) for k, v in wc.items()))
+
+    rows = []
+    for ev in sorted((j for j in jobs if (j.get("rule_name") or j.get("name") or j.get("rule")) != "all"), key=key):
+        wc = ev.get("wildcards") or {}
+        cols = job_resources(ev.get("resources"))
+        rows.append({
+            "stage": str(ev.get("rule_name") or ev.get("name") or ev.get("rule")),
+            "wildcards": " ".join(f"{k}={v}" for k, v in wc.items()) if isinstance(wc, dict) else str(wc),
+            "reason": str(ev.get("reason") or ""),
+            **cols,
+        })
+    classes: dict[str, list[tuple[str, str, str]]] = {}
+    for r in rows:
+        slot = (r["partition"], r["account"], r["qos"])
+        if slot not in classes.setdefault(r["class"], []):
+            classes[r["class"]].append(slot)
+    totals = {
+        "jobs": len(rows),
+        "gpu_jobs": sum(r["class"] == "gpu" for r in rows),
+        "cpu_jobs": sum(r["class"] == "cpu" for r in rows),
+        "gpu_hours": sum(r["gpu_hours"] for r in rows),
+        "cpu_hours": sum(r["cpu_hours"] for r in rows),
+        "runtime_min": sum(r["runtime_min"] for r in rows),
+        "slurm": {c: [{"partition": p, "account": a, "qos": q} for p, a, q in v] for c, v in classes.items()},
+    }
+    return rows, totals

@@ -8,6 +8,8 @@
 - ``TOKEN_SHAPING[name](token_ids, **params) -> list[float]`` -- ``repetition_tokens`` (dense rewards);
   :func:`rediscount` gives a term its own discount inside an estimator with another γ.
 - :class:`GradingPool` / :func:`score_batch` -- process pool with a hard per-item deadline.
+- Your own reward: ``FILE.py:FUNCTION`` or ``MODULE:FUNCTION`` wherever a reward name goes (r1cli.rewards.custom
+  documents the signature); :func:`get_reward` resolves any name, :func:`needs_pool` says which need workers.
 
 Importing this package does not import math-verify or sympy (``exact`` must stay cheap for the RL loop).
 """
@@ -27,7 +29,7 @@ from r1cli.rewards.extract import (
     split_think,
 )
 from r1cli.rewards.math_grader import plain_math_verify_reward
-from r1cli.rewards.pool import CHEAP_REWARDS, GradingPool, score_batch, score_by_task
+from r1cli.rewards.pool import CHEAP_REWARDS, GradingPool, get_reward, needs_pool, score_batch, score_by_task
 from r1cli.rewards.result import RewardResult
 from r1cli.rewards.shaping import (
     SHAPING,
@@ -73,9 +75,11 @@ __all__ = [
     "answer_line",
     "answer_tag",
     "extract_answer",
+    "get_reward",
     "gold_answers",
     "gsm8k_answer",
     "kimi_length_penalty",
+    "needs_pool",
     "last_boxed",
     "rediscount",
     "repetition_token_penalties",

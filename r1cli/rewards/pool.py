@@ -35,11 +35,30 @@ def _rewards() -> Mapping[str, Any]:
     return REWARDS
 
 
+def get_reward(name: str) -> Any:
+    """``REWARDS[name]``, or the user's function for ``file.py:func`` / ``module:func`` (r1cli.rewards.custom,
+    loaded once per process: a forkserver worker loads it itself); unknown names raise ``KeyError``."""
+    rewards = _rewards()
+    if name in rewards:
+        return rewards[name]
+    if ":" in name:
+        from r1cli.rewards.custom import user_reward
+
+        return user_reward(name)
+    raise KeyError(f"unknown reward {name!r}; known: {sorted(rewards)} or FILE.py:FUNCTION / MODULE:FUNCTION")
+
+
+def needs_pool(names: Sequence[str]) -> bool:
+    """Whether grading with these rewards needs the worker pool (math-verify, code execution, user functions:
+    anything that can hang); the cheap built-ins run in-process."""
+    return any(n not in CHEAP_REWARDS for n in names)
+
+
 def _score_one(
     reward: str, response: str, gold: Mapping[str, Any], params: Mapping[str, Any], finished: bool
 ) -> RewardResult:
-    fn = _rewards()[reward]
     try:
+        fn = get_reward(reward)
         return fn(response, gold, finished=finished, **params)
     except BaseException as exc:  # noqa: BLE001 - a grading failure is a 0 score, never a crash of the loop
         if isinstance(exc, KeyboardInterrupt):
@@ -166,8 +185,7 @@ class GradingPool:
         finished: Sequence[bool] | None = None,
     ) -> list[RewardResult]:
         """Score ``responses[i]`` against ``golds[i]`` with ``REWARDS[reward]``; results in input order."""
-        if reward not in _rewards():
-            raise KeyError(f"unknown reward {reward!r}; known: {sorted(_rewards())}")
+        get_reward(reward)  # unknown name / missing user file: fail here, not as 0 scores in the workers
         if len(responses) != len(golds):
             raise ValueError(f"{len(responses)} responses but {len(golds)} golds")
         if finished is not None and len(finished) != len(responses):
@@ -308,10 +326,6 @@ def score_by_task(
     return [r for r in out if r is not None]
 
 
-#: rewards graded in worker processes (parsing / sympy / running programs can hang or crash)
-POOLED_REWARDS = frozenset({"math", "code"})
-
-
 @contextlib.contextmanager
 def grading_pool(reward_cfg: Any = None, *, names: set[str] | None = None, workers: int = 2,
                  deadline_s: float = 10.0) -> Iterator[GradingPool | None]:
@@ -323,7 +337,7 @@ def grading_pool(reward_cfg: Any = None, *, names: set[str] | None = None, worke
         by_task = getattr(reward_cfg, "by_task", None) or {}
         names = {reward_cfg.name, *(v["name"] if isinstance(v, Mapping) else v.name for v in by_task.values())}
         workers, deadline_s = reward_cfg.workers, reward_cfg.deadline_s
-    if not (names or set()) & POOLED_REWARDS:
+    if not needs_pool(sorted(names or set())):
         yield None
         return
     with GradingPool(workers=workers, deadline_s=deadline_s) as pool:

@@ -757,13 +757,11 @@ class RLStageRunner:
         return int(meta["step"])
 
     def _truncate_logs(self, start: int) -> None:
-        """Drop log lines of steps after the checkpoint (they will be redone identically)."""
+        """Drop trajectory lines of steps after the checkpoint (they will be redone identically)."""
         from r1cli.utils.io import atomic_write_jsonl, read_jsonl
 
-        if self.dist.is_main:
-            for path in (self.metrics_path, self.traj_path):
-                if path.exists():
-                    atomic_write_jsonl(path, [r for r in read_jsonl(path) if int(r.get("step", 0)) < start])
+        if self.dist.is_main and self.traj_path.exists():  # (metrics.jsonl: the stage's tracker trims it)
+            atomic_write_jsonl(self.traj_path, [r for r in read_jsonl(self.traj_path) if int(r.get("step", 0)) < start])
         self.dist.barrier()
 
     def run(self) -> dict[str, Any]:
@@ -771,7 +769,7 @@ class RLStageRunner:
 
         from r1cli.rewards.pool import grading_pool
         from r1cli.train.checkpoint import CheckpointManager, stage_fingerprint
-        from r1cli.utils.io import append_jsonl
+        from r1cli.utils.tracking import StageLogger
 
         st = self.stage
         ckpt = CheckpointManager(self.stage_dir / "checkpoints", keep=self.cfg.rl.checkpoint.keep,
@@ -782,7 +780,9 @@ class RLStageRunner:
         first: dict[str, float] = {}
         reset_every = self.cfg.rl.algorithm.kl.ref_reset_every
         main = self.dist.is_main
-        with grading_pool(self.cfg.rl.reward) as pool, (
+        # metrics.jsonl (lines past the checkpoint trimmed) + the recipe's trackers (logging.report_to), rank 0
+        tracker = StageLogger.for_recipe(self.cfg, metrics_path=self.metrics_path, resume_step=start, enabled=main)
+        with grading_pool(self.cfg.rl.reward) as pool, tracker, (
                 Progress(st.steps, f"rl {st.name}", start=start) if main else nullcontext()) as prog:
             self.pool = pool
             for step in range(start, st.steps):
@@ -796,8 +796,8 @@ class RLStageRunner:
                 m["t_sync"] = self.sampler.sync(self.trainer)
                 m.update(t_step=time.time() - t0, step=step, stage=st.name, ranks=self.dist.world)
                 last = m
+                tracker.log(step, m)
                 if main:
-                    append_jsonl(self.metrics_path, m)
                     _health(m, st.name, step, first)
                     prog.update(1, info=f"reward {m['reward_mean']:.3f} acc {m['acc']:.3f} "
                                         f"len {m['response_len_mean']:.1f}")

@@ -4,6 +4,7 @@ checkpointed for resume, exported in HF format."""
 from __future__ import annotations
 
 import random
+import time
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +43,8 @@ def run_sft(
     from r1cli.engines.hf_rollout import load_model, load_tokenizer
     from r1cli.engines.torch_train import TorchTrainer
     from r1cli.train.checkpoint import CheckpointManager, rng_state, set_rng_state, stage_fingerprint
-    from r1cli.utils.io import append_jsonl, read_parquet
+    from r1cli.utils.io import read_parquet
+    from r1cli.utils.tracking import StageLogger
 
     sc = cfg.warmups.sft
     torch.manual_seed(cfg.seed)
@@ -80,13 +82,12 @@ def run_sft(
         order = list(range(len(examples)))
         random.Random(cfg.seed + epoch).shuffle(order)
         log(f"sft: resumed from checkpoint step {step} ({ckpt.loaded})")
-    metrics_path = out_dir.parent / "metrics.jsonl"
-    if dist.is_main and metrics_path.exists():  # lines of steps after the checkpoint (or a fresh start) are redone
-        from r1cli.utils.io import atomic_write_jsonl, read_jsonl
-
-        atomic_write_jsonl(metrics_path, [r for r in read_jsonl(metrics_path) if int(r.get("step", 0)) <= step])
+    # lines after the checkpoint go (logged every 10 steps: a resumed step-50 run keeps the step-50 line)
+    tracker = StageLogger.for_recipe(cfg, metrics_path=out_dir.parent / "metrics.jsonl",
+                                     resume_step=step + 1, enabled=dist.is_main)
     loss = torch.tensor(float("nan"))
-    with Progress(sc.steps, "sft", start=step) as prog:
+    tokens, t_log = 0, time.time()
+    with tracker, Progress(sc.steps, "sft", start=step) as prog:
         while step < sc.steps:
             if cursor + sc.batch_size > len(order):
                 epoch += 1
@@ -107,13 +108,15 @@ def run_sft(
             loss_local.backward()
             gn = trainer.step()
             loss = torch.tensor(dist.sum([float(loss_local.detach())])[0])
+            tokens += int(batch.attention_mask.sum())
             step += 1
             prog.update(1, info=f"loss {loss.item():.3f}")
-            if dist.is_main and (step % 10 == 0 or step == sc.steps):
-                append_jsonl(
-                    metrics_path, {"step": step, "loss": loss.item(), "grad_norm": gn, "lr": trainer.lr,
-                                   "ranks": dist.world}
-                )
+            if step % 10 == 0 or step == sc.steps:
+                now = time.time()
+                all_tokens = dist.sum([float(tokens)])[0]
+                tracker.log(step, {"step": step, "loss": loss.item(), "grad_norm": gn, "lr": trainer.lr,
+                                   "tokens_per_s": all_tokens / max(now - t_log, 1e-9), "ranks": dist.world})
+                tokens, t_log = 0, now
             if step % 50 == 0 and step < sc.steps:
                 if dist.is_main:
                     ckpt.save(

@@ -47,7 +47,8 @@ def run_value_warmup(
     from r1cli.train.checkpoint import CheckpointManager, rng_state, set_rng_state, stage_fingerprint
     from r1cli.train.critic import Critic, critic_init_path, fresh_critic
     from r1cli.train.prompts import PromptLoader, step_seed
-    from r1cli.utils.io import append_jsonl, atomic_write_jsonl, read_jsonl, read_parquet
+    from r1cli.utils.io import read_parquet
+    from r1cli.utils.tracking import StageLogger
 
     vc = cfg.warmups.value
     rl = cfg.rl
@@ -101,21 +102,21 @@ def run_value_warmup(
         loader.load(meta["loader"])
         start = int(meta["step"])
         log(f"value warm-up: resumed from checkpoint step {start} ({ckpt.loaded})")
-    if metrics_path.exists():
-        atomic_write_jsonl(metrics_path, [r for r in read_jsonl(metrics_path) if int(r.get("step", 0)) < start])
+    # metrics lines of steps after the checkpoint go (they will be redone identically)
+    tracker = StageLogger.for_recipe(cfg, metrics_path=metrics_path, run_dir=run_dir, resume_step=start)
 
     from r1cli.rewards.pool import grading_pool
 
     last: dict[str, Any] = {}
     spec = dict(n=st.n, temperature=temperature, top_p=rl.rollout.top_p, top_k=rl.rollout.top_k,
                 max_tokens=st.max_response)
-    with grading_pool(rl.reward) as pool, Progress(vc.steps, "value warm-up", start=start) as prog:
+    with grading_pool(rl.reward) as pool, tracker, Progress(vc.steps, "value warm-up", start=start) as prog:
         for step in range(start, vc.steps):
             idx = loader.next(per_step)
             groups = rollout.generate([prompts[i] for i in idx],
                                       SamplingSpec(seed=step_seed(cfg.seed, "value-warmup", step), **spec))
             m = _value_step(cfg, critic, tok, groups, [golds[i] for i in idx], step, gamma, pool)
-            append_jsonl(metrics_path, m)
+            tracker.log(step, m)
             last = m
             prog.update(1, info=f"value loss {m['value_loss']:.4f} ev {m['explained_var']:.3f}")
             done = step + 1

@@ -39,7 +39,7 @@ def test_audit_jsonl_lists_r1_vs_math_verify(tmp_path: Path) -> None:
     assert res.exit_code == 0, res.output
     text = _flat(res.output)
     assert "r1 vs math-verify: 2 disagreements of 4" in text
-    assert "agreement 0.5000" in text and "correct only for r1: 1, only for math-verify: 1" in text
+    assert "agreement 50.00 %" in text and "correct only for r1: 1, only for math-verify: 1" in text
     rows = [json.loads(x) for x in out.read_text().splitlines()]
     assert [(r["id"], r["r1"], r["math_verify"]) for r in rows] == [("r1-only", True, False), ("mv-only", False, True)]
     assert rows[0]["extracted"] == r"\dfrac{2}{7}" and rows[0]["line"] == 2 and rows[0]["file"] == str(inp)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import shutil
 from pathlib import Path
@@ -88,6 +89,16 @@ def test_pipeline_stage_writes_the_planned_path(tiny_model: Path, tmp_path: Path
         assert key in m, key
     assert m["n_problems"] == 5 and m["benchmark"] == "test" and m["model"] == "sft"
     assert m["spec"]["reward"] == "exact"
+    # the eval table reaches the default tracker besides jsonl (tensorboard), as stage eval/<model>/<benchmark>
+    if importlib.util.find_spec("tensorboard") is not None:
+        from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+        acc = EventAccumulator(str(run / "tensorboard" / "eval" / "sft" / "test"))
+        acc.Reload()
+        assert acc.Scalars("n_problems")[0].value == 5
+        text = acc.Tensors("eval/text_summary")[0].tensor_proto.string_val[0].decode()
+        assert text.startswith("| benchmark | model | n_problems |") and "| test | sft | 5 |" in text
+        assert "spec.reward" in text
     # rerun: nothing generated
     run_eval_stage(
         cfg, run, "sft", "test", rollout=lambda: (_ for _ in ()).throw(AssertionError()), progress=False

@@ -195,3 +195,53 @@ def test_rl_stage_ranks_become_slurm_tasks() -> None:
     sft = Plan(to_dict(resolve("tiny", ["warmups.sft.resources.procs=2"])))
     assert sft.ranks("warmups.sft") == 2 and sft.resources("warmups.sft")["mpi"] == "srun"
     assert sft.threads("warmups.sft") == 2 and sft.ranks("warmups.value") == 1
+
+
+def test_partition_qos_account_per_resource_class() -> None:
+    """The top-level resources lend partition/QoS only to jobs of their class, the account to all."""
+    p = plan("resources.partition=cpu", "resources.qos=low", "resources.account=proj",
+             "rl.stages.0.resources.gpus=8", "rl.stages.1.resources.gpus=8", "rl.stages.1.resources.qos=high")
+
+    class WC:
+        stage = "s1"
+
+    cheap = p.resources(None)
+    assert (cheap["slurm_partition"], cheap["qos"], cheap["slurm_account"]) == ("cpu", "low", "proj")
+    assert p.resources("eval")["slurm_partition"] == "cpu"  # CPU-class section: inherits
+    res = p.stage_resources()
+    assert res["gpu"](WC) == 8 and "slurm_partition" not in res and res["qos"](WC) is None
+    assert res["slurm_account"](WC) == "proj"
+    WC.stage = "s2"
+    assert res["qos"](WC) == "high"  # the section's own value
+    # a global GPU partition never reaches CPU-only jobs
+    q = plan("resources.gpus=1", "resources.partition=gpu")
+    assert "slurm_partition" not in q.resources("eval") and "slurm_partition" not in q.resources("warmups.sft")
+    assert q.resources(None)["slurm_partition"] == "gpu"
+
+
+def test_plan_rows_order_units_and_gpu_hours() -> None:
+    from r1cli.pipeline.dag import format_job_resources, plan_rows
+
+    gpu = {"gpu": 8, "nodes": 1, "cpus_per_task": 32, "mem_mb": 400000, "runtime": 120, "slurm_partition": "gpu",
+           "slurm_account": "proj", "qos": "high"}
+    cpu = {"cpus_per_task": 4, "mem_mb": 16000, "runtime": 30, "slurm_account": "proj"}
+    jobs = [
+        {"rule_name": "eval", "wildcards": {"model": "final", "benchmark": "aime24"}, "resources": cpu},
+        {"rule_name": "rl_stage", "wildcards": {"stage": "s2"}, "resources": {**gpu, "runtime": 60}},
+        {"rule_name": "all", "resources": {}},
+        {"rule_name": "prepare", "wildcards": {}, "resources": cpu, "reason": "Missing output files"},
+        {"rule_name": "mine_hard", "wildcards": {"stage": "s1"}, "resources": cpu},
+        {"rule_name": "rl_stage", "wildcards": {"stage": "s1"}, "resources": gpu},
+        {"rule_name": "eval", "wildcards": {"model": "final", "benchmark": "aime24"}, "resources": cpu},
+    ]
+    rows, tot = plan_rows(jobs, ["s1", "s2"])
+    assert [(r["stage"], r["wildcards"]) for r in rows] == [
+        ("prepare", ""), ("rl_stage", "stage=s1"), ("mine_hard", "stage=s1"), ("rl_stage", "stage=s2"),
+        ("eval", "model=final benchmark=aime24"), ("eval", "model=final benchmark=aime24")]
+    assert plan_rows(list(reversed(jobs)), ["s1", "s2"])[0] == rows  # stable whatever Snakemake's order
+    assert tot["gpu_hours"] == 8 * 2 + 8 * 1 and tot["gpu_jobs"] == 2 and tot["cpu_jobs"] == 4
+    assert tot["cpu_hours"] == 32 * 2 + 32 * 1 + 4 * 0.5 * 4
+    assert tot["slurm"] == {"cpu": [{"partition": "", "account": "proj", "qos": ""}],
+                            "gpu": [{"partition": "gpu", "account": "proj", "qos": "high"}]}
+    assert format_job_resources(rows[1]) == ("gpus 8 · cpus 32 · mem 400 GB · ≤ 120 min · partition gpu · "
+                                             "account proj · qos high")

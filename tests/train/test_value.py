@@ -70,6 +70,15 @@ def test_value_warmup_runs_exports_and_resumes(tiny_model: Path, tmp_path: Path)
     assert [r["step"] for r in again] == [0, 1, 2, 3]
     assert again[3]["value_loss"] == pytest.approx(full[3]["value_loss"], rel=1e-5)
     assert again[3]["explained_var"] == pytest.approx(full[3]["explained_var"], abs=1e-6)
+    # the default trackers (jsonl + tensorboard): the resumed run's events replace the redone step's
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(str(run / "tensorboard" / "run"))
+    acc.Reload()
+    tb = [(e.step, e.value) for e in acc.Scalars("value_loss")]
+    assert [s for s, _ in tb] == [0, 1, 2, 3]
+    assert [v for _, v in tb] == pytest.approx([r["value_loss"] for r in again], rel=1e-6)
 
 
 def _three_digit(response: str, gold: dict, **_: object):  # noqa: ANN202
