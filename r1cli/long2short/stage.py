@@ -349,119 +349,148 @@ def run_long2short(
                                tracker=tracker)
 
 
-def _run_long2short(
-    cfg: Recipe, *, long_model: str, data_path: Path, out_dir: Path, opts: Long2ShortOptions, tracker: Any
-) -> dict[str, Any]:
-    from r1cli.engines.hf_rollout import load_model, load_tokenizer
-    from r1cli.utils.io import atomic_dir, atomic_write_json, read_parquet, write_parquet
+class _Long2Short:
+    """One long2short run's shared state (tokenizer, data split, budgets, the long model's "before" numbers)
+    and one method per technique (:data:`METHODS`), each writing the short model into ``result_dir`` and
+    returning its training summary."""
 
-    l2s = cfg.long2short
-    torch.manual_seed(cfg.seed)
-    work = out_dir / "work"
-    work.mkdir(parents=True, exist_ok=True)
-    tok = load_tokenizer(long_model)
-    rows = read_parquet(data_path)
-    if not rows:
-        raise ValueError(f"{data_path}: no training rows")
-    train_idx, held_idx = split_rows(len(rows), cfg.seed, opts.measure_rows)
-    max_prompt = cfg.rl.rollout.max_prompt
-    held = load_prompts([rows[i] for i in held_idx], tok, max_prompt)
-    train = load_prompts([rows[i] for i in train_idx], tok, max_prompt)
-    max_tokens = budget(cfg)
-    temperature = sampling_temperature(cfg)
-    key = {"method": opts.method, "model": str(long_model), "max_tokens": max_tokens, "held": len(held_idx)}
+    def __init__(self, cfg: Recipe, *, long_model: str, data_path: Path, out_dir: Path, opts: Long2ShortOptions,
+                 tracker: Any) -> None:
+        from r1cli.engines.hf_rollout import load_model, load_tokenizer
+        from r1cli.utils.io import atomic_write_json, read_parquet
 
-    before_path = work / "before.json"
-    before: dict[str, Any] | None = None
-    if before_path.exists():
-        saved = json.loads(before_path.read_text())
-        if saved.get("key", {}).get("model") == key["model"] and saved["key"].get("max_tokens") == max_tokens:
-            before = saved["metrics"]
-    if before is None:
-        before = measure(cfg, load_model(long_model, dtype="float32").eval(), tok, held, max_tokens)
-        atomic_write_json(before_path, {"key": key, "metrics": before})
-    log(f"long2short: long model acc {100 * before['acc']:.1f} %, mean length {before['len_mean']:.1f} tokens")
+        self.cfg, self.long_model, self.out_dir, self.opts, self.tracker = cfg, long_model, out_dir, opts, tracker
+        self.l2s = cfg.long2short
+        torch.manual_seed(cfg.seed)
+        self.work = out_dir / "work"
+        self.work.mkdir(parents=True, exist_ok=True)
+        self.tok = load_tokenizer(long_model)
+        self.rows = read_parquet(data_path)
+        if not self.rows:
+            raise ValueError(f"{data_path}: no training rows")
+        self.train_idx, self.held_idx = split_rows(len(self.rows), cfg.seed, opts.measure_rows)
+        max_prompt = cfg.rl.rollout.max_prompt
+        self.held = load_prompts([self.rows[i] for i in self.held_idx], self.tok, max_prompt)
+        self.train = load_prompts([self.rows[i] for i in self.train_idx], self.tok, max_prompt)
+        self.max_tokens = budget(cfg)
+        self.temperature = sampling_temperature(cfg)
+        key = {"method": opts.method, "model": str(long_model), "max_tokens": self.max_tokens,
+               "held": len(self.held_idx)}
+        before_path = self.work / "before.json"
+        before: dict[str, Any] | None = None
+        if before_path.exists():
+            saved = json.loads(before_path.read_text())
+            if saved.get("key", {}).get("model") == key["model"] and saved["key"].get("max_tokens") == self.max_tokens:
+                before = saved["metrics"]
+        if before is None:
+            before = measure(cfg, load_model(long_model, dtype="float32").eval(), self.tok, self.held,
+                             self.max_tokens)
+            atomic_write_json(before_path, {"key": key, "metrics": before})
+        self.before = before
+        log(f"long2short: long model acc {100 * before['acc']:.1f} %, mean length {before['len_mean']:.1f} tokens")
+        self.sample_key = {"model": str(long_model), "n": self.l2s.n, "temperature": self.temperature,
+                           "max_tokens": self.max_tokens, "train_rows": len(self.train_idx), "seed": cfg.seed}
 
-    sample_key = {"model": str(long_model), "n": l2s.n, "temperature": temperature, "max_tokens": max_tokens,
-                  "train_rows": len(train_idx), "seed": cfg.seed}
+    def run(self, result_dir: Path) -> dict[str, Any]:
+        methods = {"shortest": self.shortest, "merge": self.merge, "dpo": self.dpo, "length-rl": self.length_rl}
+        return methods[self.opts.method](result_dir)
 
-    def samples() -> list[list[Candidate]]:
-        path, meta = work / "samples.jsonl", work / "samples.json"
-        if path.exists() and meta.exists() and json.loads(meta.read_text()) == sample_key:
-            return load_groups(path, len(train.ids))
-        g = sample_groups(cfg, load_model(long_model, dtype="float32"), tok, train, n=l2s.n,
-                          temperature=temperature, max_tokens=max_tokens)
+    def samples(self) -> list[list[Candidate]]:
+        """The long model's sampled groups on the training prompts (cached in the work dir by their settings)."""
+        from r1cli.engines.hf_rollout import load_model
+        from r1cli.utils.io import atomic_write_json
+
+        path, meta = self.work / "samples.jsonl", self.work / "samples.json"
+        if path.exists() and meta.exists() and json.loads(meta.read_text()) == self.sample_key:
+            return load_groups(path, len(self.train.ids))
+        g = sample_groups(self.cfg, load_model(self.long_model, dtype="float32"), self.tok, self.train,
+                          n=self.l2s.n, temperature=self.temperature, max_tokens=self.max_tokens)
         save_groups(path, g)
-        atomic_write_json(meta, sample_key)
+        atomic_write_json(meta, self.sample_key)
         return g
 
-    def shortest_sft(out: Path) -> dict[str, float]:
-        groups = samples()
+    def _save(self, model: Any, out: Path) -> None:
+        from r1cli.utils.io import atomic_dir
+
+        with atomic_dir(out) as tmp:
+            model.save_pretrained(tmp)
+            self.tok.save_pretrained(tmp)
+
+    def shortest(self, out: Path) -> dict[str, Any]:
+        """Shortest-correct rejection sampling + SFT."""
+        from r1cli.engines.hf_rollout import load_model
+
+        groups = self.samples()
         picks = [c for c in (shortest_correct(g) for g in groups) if c is not None]
-        eos = tok.eos_token_id
+        eos = self.tok.eos_token_id
         examples = [
-            (train.ids[c.prompt], list(c.response_ids) if c.response_ids[-1:] == (eos,) else [*c.response_ids, eos])
+            (self.train.ids[c.prompt],
+             list(c.response_ids) if c.response_ids[-1:] == (eos,) else [*c.response_ids, eos])
             for c in picks
         ]
-        model = load_model(long_model, dtype="float32")
-        info = sft(model, examples, pad_id=tok.pad_token_id, steps=l2s.steps, lr=l2s.lr,
-                   batch_size=cfg.warmups.sft.batch_size, seed=cfg.seed, on_step=tracker.log)
+        model = load_model(self.long_model, dtype="float32")
+        info = sft(model, examples, pad_id=self.tok.pad_token_id, steps=self.l2s.steps, lr=self.l2s.lr,
+                   batch_size=self.cfg.warmups.sft.batch_size, seed=self.cfg.seed, on_step=self.tracker.log)
         info["selected_len_mean"] = sum(c.length for c in picks) / max(1, len(picks))
         info["sampled_len_mean"] = sum(c.length for g in groups for c in g) / max(1, sum(len(g) for g in groups))
         info["prompts_with_correct"] = float(len(picks))
-        with atomic_dir(out) as tmp:
-            model.save_pretrained(tmp)
-            tok.save_pretrained(tmp)
+        self._save(model, out)
         return info
 
-    result_dir = work / "result"
-    training: dict[str, Any] = {}
-    if opts.method == "shortest":
-        training = shortest_sft(result_dir)
-    elif opts.method == "merge":
+    def merge(self, out: Path) -> dict[str, Any]:
+        """Weight merging of the long model with a short one (given, or derived by shortest-correct SFT)."""
+        from r1cli.engines.hf_rollout import load_model
         from r1cli.long2short.merge import merge_models
+        from r1cli.utils.io import atomic_write_json
 
-        short = opts.short_model
+        training: dict[str, Any] = {}
+        short = self.opts.short_model
         if short is None:
-            short_dir, short_meta = work / "short-model", work / "short-model.json"
-            short_key = {**sample_key, "steps": l2s.steps, "lr": l2s.lr}
+            short_dir, short_meta = self.work / "short-model", self.work / "short-model.json"
+            short_key = {**self.sample_key, "steps": self.l2s.steps, "lr": self.l2s.lr}
             fresh = short_meta.exists() and json.loads(short_meta.read_text()).get("key") == short_key
             if (short_dir / "config.json").exists() and fresh:
                 training["short_model_sft"] = json.loads(short_meta.read_text())["info"]
             else:
-                training["short_model_sft"] = shortest_sft(short_dir)
+                training["short_model_sft"] = self.shortest(short_dir)
                 atomic_write_json(short_meta, {"key": short_key, "info": training["short_model_sft"]})
             short = str(short_dir)
             training["short_model"] = "derived: shortest-correct rejection-sampling SFT of the long model"
         else:
             training["short_model"] = short
         training["short_model_measure"] = measure(
-            cfg, load_model(short, dtype="float32").eval(), tok, held, max_tokens
+            self.cfg, load_model(short, dtype="float32").eval(), self.tok, self.held, self.max_tokens
         )
-        merge_models(long_model, short, result_dir, alpha=l2s.merge_alpha)
-        training["merge_alpha"] = l2s.merge_alpha
-    elif opts.method == "dpo":
-        groups = samples()
-        pairs = [p for g in groups for p in dpo_pairs(g)]
-        model = load_model(long_model, dtype="float32")
-        ref = load_model(long_model, dtype="float32")
-        training = dpo(model, ref, train.ids, pairs, eos=tok.eos_token_id, pad_id=tok.pad_token_id,
-                       steps=l2s.steps, lr=l2s.dpo_lr if l2s.dpo_lr is not None else l2s.lr, beta=l2s.beta,
-                       batch_size=cfg.warmups.sft.batch_size,
-                       seed=cfg.seed, on_step=tracker.log)
-        with atomic_dir(result_dir) as tmp:
-            model.save_pretrained(tmp)
-            tok.save_pretrained(tmp)
-    else:  # length-rl
-        from r1cli.train.rl import RLStageRunner
+        merge_models(self.long_model, short, out, alpha=self.l2s.merge_alpha)
+        training["merge_alpha"] = self.l2s.merge_alpha
+        return training
 
-        rcfg = length_rl_recipe(cfg, opts, max_tokens=max_tokens, temperature=temperature,
-                                before_len=before["len_mean"])
-        train_path = work / "train.parquet"
-        write_parquet(train_path, [rows[i] for i in train_idx])
-        stage_dir = out_dir / "rl"
-        rl_key = {"model": str(long_model), "stage": rcfg.rl.stages[0].model_dump(),
-                  "reward": rcfg.rl.reward.model_dump(), "train_rows": len(train_idx)}
+    def dpo(self, out: Path) -> dict[str, Any]:
+        """DPO with the shortest correct sample as chosen and a longer one as rejected."""
+        from r1cli.engines.hf_rollout import load_model
+
+        l2s = self.l2s
+        pairs = [p for g in self.samples() for p in dpo_pairs(g)]
+        model = load_model(self.long_model, dtype="float32")
+        ref = load_model(self.long_model, dtype="float32")
+        training = dpo(model, ref, self.train.ids, pairs, eos=self.tok.eos_token_id, pad_id=self.tok.pad_token_id,
+                       steps=l2s.steps, lr=l2s.dpo_lr if l2s.dpo_lr is not None else l2s.lr, beta=l2s.beta,
+                       batch_size=self.cfg.warmups.sft.batch_size, seed=self.cfg.seed, on_step=self.tracker.log)
+        self._save(model, out)
+        return training
+
+    def length_rl(self, out: Path) -> dict[str, Any]:
+        """RL with a length penalty (Kimi k1.5 / L1), through the RL stage itself."""
+        from r1cli.train.rl import RLStageRunner
+        from r1cli.utils.io import atomic_write_json, write_parquet
+
+        rcfg = length_rl_recipe(self.cfg, self.opts, max_tokens=self.max_tokens, temperature=self.temperature,
+                                before_len=self.before["len_mean"])
+        train_path = self.work / "train.parquet"
+        write_parquet(train_path, [self.rows[i] for i in self.train_idx])
+        stage_dir = self.out_dir / "rl"
+        rl_key = {"model": str(self.long_model), "stage": rcfg.rl.stages[0].model_dump(),
+                  "reward": rcfg.rl.reward.model_dump(), "train_rows": len(self.train_idx)}
         key_path = stage_dir / "key.json"
         if stage_dir.exists() and (not key_path.exists() or json.loads(key_path.read_text()) != rl_key):
             import shutil
@@ -469,12 +498,25 @@ def _run_long2short(
             log(f"long2short: settings changed, discarding the old RL checkpoints in {stage_dir}")
             shutil.rmtree(stage_dir)
         atomic_write_json(key_path, rl_key)
-        runner = RLStageRunner(rcfg, rcfg.rl.stages[0], data_path=train_path, init_model=long_model,
+        runner = RLStageRunner(rcfg, rcfg.rl.stages[0], data_path=train_path, init_model=self.long_model,
                                stage_dir=stage_dir)
         last = runner.run()
-        runner.trainer.export(result_dir, runner.tok)
-        training = {"shaping": rcfg.rl.reward.shaping[-1].model_dump(), "steps": rcfg.rl.stages[0].steps,
-                    "last": {k: v for k, v in last.items() if isinstance(v, int | float)}}
+        runner.trainer.export(out, runner.tok)
+        return {"shaping": rcfg.rl.reward.shaping[-1].model_dump(), "steps": rcfg.rl.stages[0].steps,
+                "last": {k: v for k, v in last.items() if isinstance(v, int | float)}}
+
+
+def _run_long2short(
+    cfg: Recipe, *, long_model: str, data_path: Path, out_dir: Path, opts: Long2ShortOptions, tracker: Any
+) -> dict[str, Any]:
+    from r1cli.engines.hf_rollout import load_model
+    from r1cli.utils.io import atomic_dir, atomic_write_json
+
+    job = _Long2Short(cfg, long_model=long_model, data_path=data_path, out_dir=out_dir, opts=opts, tracker=tracker)
+    l2s, tok, held, max_tokens, before = job.l2s, job.tok, job.held, job.max_tokens, job.before
+    held_idx, train_idx = job.held_idx, job.train_idx
+    result_dir = job.work / "result"
+    training = job.run(result_dir)
 
     after = measure(cfg, load_model(str(result_dir), dtype="float32").eval(), tok, held, max_tokens)
     report = {
