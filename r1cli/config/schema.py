@@ -235,8 +235,10 @@ class KLConfig(Strict):
     target: float | None = None
     horizon: int = 10000
     ref_reset_every: int | None = Field(
-        None, ge=1, description="replace the reference by the current policy every N steps of a stage "
-        "(DeepSeek-R1-Zero: 400); None = fixed reference"
+        None, ge=1, description="replace the reference by the current policy every N rollout steps (r1 RL "
+        "steps, each = one rollout and its mini-batch updates) of a stage. Papers that count policy updates "
+        "divide by the updates per rollout: DeepSeek-R1-Zero's 400 updates at 16 per rollout = 25. "
+        "None = fixed reference"
     )
 
 
