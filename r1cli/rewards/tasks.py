@@ -161,11 +161,17 @@ def exact_reward(
 
 # ----------------------------------------------------------------------------------------------- countdown
 _ALLOWED_EQ = re.compile(r"^[\d+\-*/().\s]+$")
-_BINOPS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv}
+_BINOPS = {
+    ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv,
+    ast.FloorDiv: operator.floordiv,
+}
+_MAX_EXP = 64
 
 
 def _eval_arith(node: ast.AST) -> Fraction:
-    """Evaluate + − × ÷ over integer literals exactly (no ``eval``, no powers)."""
+    """Evaluate what the original's character filter lets through to Python's ``eval`` (``+ - * / // **``,
+    parentheses, integer literals) exactly, without ``eval``: Fractions, and powers only with an integer
+    exponent of at most 64 in size (larger ones raise ValueError: a format error)."""
     if isinstance(node, ast.Expression):
         return _eval_arith(node.body)
     if isinstance(node, ast.Constant) and isinstance(node.value, int) and not isinstance(node.value, bool):
@@ -175,40 +181,45 @@ def _eval_arith(node: ast.AST) -> Fraction:
         return -v if isinstance(node.op, ast.USub) else v
     if isinstance(node, ast.BinOp) and type(node.op) in _BINOPS:
         a, b = _eval_arith(node.left), _eval_arith(node.right)
-        return _BINOPS[type(node.op)](a, b)
+        return Fraction(_BINOPS[type(node.op)](a, b))
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Pow):
+        a, b = _eval_arith(node.left), _eval_arith(node.right)
+        if b.denominator != 1 or abs(b) > _MAX_EXP:
+            raise ValueError("unsupported power")
+        return a ** int(b)
     raise ValueError("unsupported expression")
 
 
 def countdown_reward(
     response: str, gold: Mapping[str, Any], *, format_score: float = 0.1, score: float = 1.0, **_: Any
 ) -> RewardResult:
-    """TinyZero Countdown (``verl/utils/reward_score/countdown.py``): the equation in the last ``<answer>``.
+    """TinyZero Countdown (``verl/utils/reward_score/countdown.py``).
 
-    1.0 if it uses each of ``gold['nums']`` exactly once (as a multiset) and evaluates to ``gold['target']``;
-    ``format_score`` (0.1) for an equation that is present but wrong, uses a number twice / not all
-    numbers, has
-    illegal characters or fails to evaluate; 0 when there is no ``<answer>`` equation. Division is exact
-    (Fractions), so ``(1 + 2) / 3`` hits 1 exactly.
+    The equation is the last ``<answer>…</answer>`` on the LAST line of the response (the original splits the
+    decoded text on newlines and keeps the last line); 0 when there is none. Then, as there: ``format_score``
+    (0.1) unless the equation's numbers are ``gold['nums']`` exactly (as a multiset), only the characters
+    ``0-9 + - * / ( ) .`` and whitespace occur (so ``… = 9`` is not accepted) and it evaluates to
+    ``gold['target']`` (within 1e-5); then ``score`` (1.0). Evaluation is exact (Fractions), no ``eval``.
     """
     nums = gold.get("nums")
     target = gold.get("target", gold.get("answer"))
     if nums is None or target is None:
         raise KeyError("countdown gold needs 'nums' and 'target'")
-    eq = answer_tag(response)
-    if eq is None or eq.strip() == "":
+    matches = re.findall(r"<answer>(.*?)</answer>", response.split("\n")[-1])
+    if not matches:
         return RewardResult(0.0, False, None, "no_answer")
-    eq = eq.strip()
-    # "(1+2)*3 = 9" -> take the left-hand side
-    if "=" in eq:
-        eq = eq.split("=")[0].strip()
-    if not _ALLOWED_EQ.match(eq):
-        return RewardResult(format_score, False, eq, "format: illegal characters")
-    used = sorted(int(n) for n in re.findall(r"\d+", eq))
+    eq = matches[-1].strip()
+    try:
+        used = sorted(int(n) for n in re.findall(r"\d+", eq))
+    except ValueError:
+        return RewardResult(format_score, False, eq, "wrong: numbers not used exactly once")
     if used != sorted(int(n) for n in nums):
         return RewardResult(format_score, False, eq, "wrong: numbers not used exactly once")
+    if not _ALLOWED_EQ.match(eq):
+        return RewardResult(format_score, False, eq, "format: illegal characters")
     try:
         value = _eval_arith(ast.parse(eq, mode="eval"))
-    except (ValueError, SyntaxError, ZeroDivisionError, RecursionError):
+    except (ValueError, SyntaxError, ZeroDivisionError, RecursionError, OverflowError):
         return RewardResult(format_score, False, eq, "format: cannot evaluate")
     if abs(float(value) - float(target)) < 1e-5:
         return RewardResult(score, True, eq, "ok")

@@ -51,12 +51,15 @@ def test_exact_is_fast_and_imports_no_math_verify() -> None:
     [
         ("(1 + 2) * 3", 1.0, "ok"),  # uses 1, 2, 3 once: 9
         ("3 * (2 + 1)", 1.0, "ok"),
-        ("(1 + 2) * 3 = 9", 1.0, "ok"),  # "= target" suffix tolerated
+        ("(1 + 2) * 3 = 9", 0.1, "wrong: numbers not used exactly once"),  # the original takes no "=" form
+        ("(1 + 2) * 3 =", 0.1, "format: illegal characters"),
         ("3 * 3", 0.1, "wrong: numbers not used exactly once"),  # a number twice, one missing
         ("(1 + 2) * 3 * 1", 0.1, "wrong: numbers not used exactly once"),  # 1 used twice
         ("1 + 2 + 3", 0.1, "wrong"),  # well formed, = 6
-        ("(1 + 2) ** 3", 0.1, "format: cannot evaluate"),
-        ("import os", 0.1, "format: illegal characters"),
+        ("(1 + 2) ** 3", 0.1, "wrong"),  # 27: Python's ** passes the original's character filter
+        ("(2 + 1) ** 3 // 3", 0.1, "wrong: numbers not used exactly once"),
+        ("import os", 0.1, "wrong: numbers not used exactly once"),  # numbers are checked first, as there
+        ("os(1, 2, 3)", 0.1, "format: illegal characters"),
     ],
 )
 def test_countdown(answer: str, score: float, reason: str) -> None:
@@ -66,9 +69,24 @@ def test_countdown(answer: str, score: float, reason: str) -> None:
     assert r.correct == (score == 1.0)
 
 
+def test_countdown_reads_the_last_line_only() -> None:
+    gold = {"nums": [1, 2, 3], "target": 9}
+    cd = REWARDS["countdown"]
+    # an answer on an earlier line is not read (the original keeps only the last line of the text)
+    assert cd("<think>x</think>\n<answer>(1 + 2) * 3</answer>\nthat is all", gold).score == 0.0
+    assert cd("<think>x</think>\n<answer>(1 + 2) * 3</answer>", gold).score == 1.0
+    # the last <answer> of the last line
+    assert cd("<answer>1 + 2 + 3</answer> or <answer>3 * (1 + 2)</answer>", gold).score == 1.0
+    # an answer spanning lines is not on the last line
+    assert cd("<answer>(1 + 2)\n* 3</answer>", gold).score == 0.0
+    # powers as Python evaluates them: 3 ** 2 = 9 with nums [3, 2]
+    assert cd("<answer>3 ** 2</answer>", {"nums": [3, 2], "target": 9}).score == 1.0
+
+
 def test_countdown_no_answer_and_exact_division() -> None:
     assert REWARDS["countdown"]("no tags", {"nums": [1, 2], "target": 3}).score == 0.0
-    assert REWARDS["countdown"]("<answer>  </answer>", {"nums": [1, 2], "target": 3}).score == 0.0
+    # an empty answer tag is an equation that uses no number: format_score, as the original
+    assert REWARDS["countdown"]("<answer>  </answer>", {"nums": [1, 2], "target": 3}).score == 0.1
     # (6/4)*2 = 3 exactly, with Fractions
     assert REWARDS["countdown"]("<answer>6 / 4 * 2</answer>", {"nums": [6, 4, 2], "target": 3}).score == 1.0
     zero = REWARDS["countdown"]("<answer>5 / (2 - 2)</answer>", {"nums": [2, 2, 5], "target": 9})
