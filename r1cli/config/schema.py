@@ -346,8 +346,10 @@ class TrainConfig(Strict):
         "(VAPO); None = the policy's start model"
     )
     optimizer: Literal["adamw", "adafactor"] = Field("adamw", description="policy optimizer (TOPR: Adafactor)")
-    betas: tuple[float, float] = (0.9, 0.99)
-    weight_decay: float = 0.0
+    betas: tuple[float, float] = Field(
+        (0.9, 0.999), description="AdamW betas; default verl's (0.9, 0.999) (OpenRLHF and oat use (0.9, 0.95))"
+    )
+    weight_decay: float = Field(0.01, ge=0, description="AdamW decoupled weight decay; default verl's 0.01")
     grad_clip: float | None = 1.0
     warmup_steps: int = Field(0, ge=0)
     schedule: Literal["constant", "cosine", "linear"] = "constant"

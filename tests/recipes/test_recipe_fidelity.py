@@ -26,3 +26,31 @@ def test_r1_zero_headline_is_nature_table_2() -> None:
     r = resolve("deepseek-r1-zero")
     assert r.published["aime24"] == 77.9 and r.published["math500"] == 95.9
     assert "aime24_cons64" not in r.published
+
+
+VERL = ((0.9, 0.999), 0.01)
+OPENRLHF = ((0.9, 0.95), 0.0)
+OPTIMIZERS = {
+    # recipe: (betas, weight decay) of its training stack (catalog `optim`)
+    "deepscaler": VERL, "l1-exact": VERL, "l1-max": VERL, "prime": VERL, "tinyzero": VERL, "logic-rl": VERL,
+    "simplerl-zoo": VERL, "skywork-or1": VERL, "vc-ppo": VERL, "vapo": VERL, "swe-rl": VERL,
+    "deepseek-r1-zero": VERL, "mrt": VERL, "kimi-long2short": VERL,
+    "dapo": ((0.9, 0.999), 0.1),  # verl script sets weight_decay 0.1
+    "limr": OPENRLHF, "demystify": OPENRLHF, "orz": OPENRLHF,
+    "dr-grpo": OPENRLHF,  # oat: adam_beta_2 0.95, l2 0
+    "open-rs": ((0.9, 0.999), 0.0),  # HF Trainer / TRL
+    "oreal": ((0.9, 0.999), 0.01),
+}
+
+
+def test_schema_optimizer_defaults_are_verl() -> None:
+    from r1cli.config.schema import TrainConfig
+
+    t = TrainConfig()
+    assert tuple(t.betas) == (0.9, 0.999) and t.weight_decay == 0.01
+
+
+@pytest.mark.parametrize(("name", "want"), sorted(OPTIMIZERS.items()))
+def test_recipe_optimizer_matches_its_stack(name: str, want: tuple[tuple[float, float], float]) -> None:
+    t = resolve(name).rl.train
+    assert (tuple(t.betas), t.weight_decay) == want
