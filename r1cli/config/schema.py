@@ -6,13 +6,24 @@ typo in a recipe or in ``--set`` fails naming its YAML path instead of being sil
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    #: keys a section once accepted that no code read: refused with the reason instead of "extra input"
+    removed_keys: ClassVar[dict[str, str]] = {}
+
+    @model_validator(mode="before")
+    @classmethod
+    def _refuse_removed_keys(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            for key in data:
+                if key in cls.removed_keys:
+                    raise ValueError(f"'{key}' is not a setting (removed: {cls.removed_keys[key]})")
+        return data
 
 
 class Resources(Strict):
@@ -167,7 +178,10 @@ class MineHardConfig(Strict):
     """ORZ annealing: prompts solved < max_acc in a stage's rollouts feed the next stage."""
 
     enabled: bool = False
-    from_stage: str | None = None
+    from_stage: str | None = Field(
+        None, description="the stage whose rollouts are mined: the DAG mines the stage before each `data: hard` "
+        "stage, so when given it must name that stage (checked at resolve)"
+    )
     max_acc: float = Field(0.0625, ge=0, le=1)
 
 
@@ -215,7 +229,10 @@ class PRMWarmupConfig(Strict):
     enabled: bool = False
     lr: float = Field(1e-6, gt=0)
     beta: float = Field(0.05, gt=0)
-    coef: float = Field(5.0, description="rm_coef: weight of the process advantage")
+    removed_keys: ClassVar[dict[str, str]] = {
+        "coef": "weight the process and outcome rewards with rl.algorithm.advantage_params "
+        "{process_coef, outcome_coef} (PRIME's reward_dpo_coef / reward_gt_coef)",
+    }
     freeze_policy_steps: int = Field(0, ge=0, description="OREAL: steps with the actor frozen, RM only")
 
 
@@ -231,9 +248,10 @@ class KLConfig(Strict):
     use: Literal["loss", "reward"] = Field(
         "loss", description="KL as a loss term (GRPO) or a reward penalty (PPO)"
     )
-    adaptive: bool = False
-    target: float | None = None
-    horizon: int = 10000
+    removed_keys: ClassVar[dict[str, str]] = {
+        k: "no adaptive KL controller is wired into the RL step; the KL coefficient is fixed (kl.coef)"
+        for k in ("adaptive", "target", "horizon")
+    }
     ref_reset_every: int | None = Field(
         None, ge=1, description="replace the reference by the current policy every N rollout steps (r1 RL "
         "steps, each = one rollout and its mini-batch updates) of a stage. Papers that count policy updates "
@@ -268,7 +286,10 @@ class AlgorithmConfig(Strict):
     entropy_coef: float = 0.0
     adaptive_entropy: AdaptiveEntropyConfig = Field(default_factory=AdaptiveEntropyConfig)
     ppo_epochs: int = Field(1, ge=1)
-    value_loss_coef: float = 0.5
+    removed_keys: ClassVar[dict[str, str]] = {
+        "value_loss_coef": "the critic has its own optimizer and loss (rl.train.critic_lr), so a weight "
+        "relative to the policy loss has no meaning",
+    }
     value_clip: float | None = 0.2
     nll_coef: float = Field(0.0, ge=0, description="VAPO positive-example LM loss weight μ")
 
@@ -405,8 +426,10 @@ class RLConfig(Strict):
     rollout: RolloutConfig = Field(default_factory=RolloutConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
     checkpoint: CheckpointConfig = Field(default_factory=CheckpointConfig)
-    eval_every: int = Field(0, ge=0, description="greedy eval on the test split every N steps (0 = off)")
-    eval_size: int = Field(128, ge=1)
+    removed_keys: ClassVar[dict[str, str]] = {
+        k: "no evaluation runs inside the RL stage; the eval stage (eval.*) evaluates the models"
+        for k in ("eval_every", "eval_size")
+    }
     stages: list[RLStage] = Field(default_factory=list)
 
     @model_validator(mode="after")
@@ -499,3 +522,16 @@ class Recipe(Strict):
     eval: EvalConfig = Field(default_factory=EvalConfig)
     resources: Resources = Field(default_factory=Resources, description="defaults for cheap rules")
     published: dict[str, Any] = Field(default_factory=dict, description="headline numbers (CATALOG)")
+
+    @model_validator(mode="after")
+    def _mine_hard_from_stage(self) -> Recipe:
+        src = self.curation.mine_hard.from_stage
+        if src is not None:
+            names = [s.name for s in self.rl.stages]
+            for i, st in enumerate(self.rl.stages):
+                if st.data == "hard" and i > 0 and names[i - 1] != src:
+                    raise ValueError(
+                        f"curation.mine_hard.from_stage={src!r} but stage {st.name!r} (data: hard) mines the "
+                        f"stage before it, {names[i - 1]!r}"
+                    )
+        return self

@@ -224,7 +224,8 @@ FACTS: dict[str, dict[str, Any]] = {
     "prime": {
         "model.path": "PRIME-RL/Eurus-2-7B-SFT", "data.train.source": "PRIME-RL/Eurus-2-RL-Data",
         "rl.algorithm.advantage": "prime", "warmups.prm.enabled": True, "warmups.prm.beta": 0.05,
-        "warmups.prm.coef": 5.0, "warmups.prm.lr": 1e-6, "rl.algorithm.kl.coef": 0.0,
+        "rl.algorithm.advantage_params.process_coef": 5.0, "rl.algorithm.advantage_params.outcome_coef": 5.0,
+        "warmups.prm.lr": 1e-6, "rl.algorithm.kl.coef": 0.0,
         "rl.algorithm.entropy_coef": 0.0, "rl.rollout.dynamic_sampling.filter": "band",
         "rl.rollout.dynamic_sampling.params": {"lo": 0.2, "hi": 0.8}, "rl.rollout.prompts_per_step": 256,
         "rl.stages.*.n": [4], "rl.stages.*.max_response": [3072], "rl.train.lr": 5e-7,
