@@ -73,6 +73,8 @@ def prepare_cmd(
     data_dir: str | None = typer.Option(None, envvar="R1_DATA_DIR", help="folder searched for SOURCE"),
     config: str | None = typer.Option(None, "--config", help="Hub dataset config name (e.g. main for "
                                                              "openai/gsm8k); local and synth: sources ignore it"),
+    drop_duplicates: bool = typer.Option(False, "--drop-duplicates",
+                                         help="drop rows whose prompt and answer repeat an earlier row's"),
 ) -> None:
     """Normalise a dataset (id, prompt | messages, answer, task, meta) with a prompt template."""
     from r1cli.data.prepare import prepare
@@ -90,7 +92,7 @@ def prepare_cmd(
                       answer_key=ds.answer_key, template=cfg.template, task=ds.task,
                       system_prompt=cfg.system_prompt, limit=ds.limit, shuffle=ds.shuffle, seed=cfg.seed,
                       size=ds.size, skip_invalid=skip_invalid, data_dir=cfg.data.data_dir,
-                      length_target=ds.length_target, config=ds.config)
+                      length_target=ds.length_target, config=ds.config, drop_duplicates=ds.drop_duplicates)
         template = cfg.template
     else:
         src = _need(source, "SOURCE", "r1 data prepare")
@@ -99,9 +101,11 @@ def prepare_cmd(
             raise R1InputError(f"unknown template {template!r} (known: {', '.join(sorted(TEMPLATES))})")
         res = prepare(src, dest, split=split or "train", prompt_key=prompt_key, answer_key=answer_key,
                       template=template, task=task, system_prompt=system_prompt, limit=limit, shuffle=shuffle,
-                      seed=seed, size=size, skip_invalid=skip_invalid, data_dir=data_dir, config=config)
+                      seed=seed, size=size, skip_invalid=skip_invalid, data_dir=data_dir, config=config,
+                      drop_duplicates=drop_duplicates)
     console.print(_table("prepare", [("source", res["source"]), ("template", template), ("rows", res["rows"]),
-                                     ("invalid skipped", res["invalid_skipped"]), ("out", res["out"])]))
+                                     ("invalid skipped", res["invalid_skipped"]),
+                                     ("duplicates dropped", res["duplicates_dropped"]), ("out", res["out"])]))
 
 
 # --- dedup / decontaminate / clean --------------------------------------------------------------------------

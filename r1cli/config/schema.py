@@ -102,6 +102,10 @@ class DataSource(Strict):
     size: int | None = Field(None, ge=1, description="number of rows for synth: sources")
     length_target: LengthTarget | None = Field(None, description="L1 per-prompt length instruction")
     config: str | None = Field(None, description="Hub dataset config name (e.g. 'main' for openai/gsm8k)")
+    drop_duplicates: bool = Field(
+        False, description="drop rows whose prompt and answer repeat an earlier row's (DAPO-Math-17k ships each "
+        "prompt ~100 times)"
+    )
 
 
 class DataConfig(Strict):

@@ -54,3 +54,29 @@ def test_schema_optimizer_defaults_are_verl() -> None:
 def test_recipe_optimizer_matches_its_stack(name: str, want: tuple[tuple[float, float], float]) -> None:
     t = resolve(name).rl.train
     assert (tuple(t.betas), t.weight_decay) == want
+
+
+VERL_ROW = {"data_source": "x", "prompt": [{"role": "user", "content": "Solve x+1=3."}], "ability": "MATH",
+            "reward_model": {"style": "rule", "ground_truth": "2"}, "extra_info": {"index": "a"}}
+OREAL_ROW = {"question": "Solve x+1=3.", "gold_answer": "2", "pass_rate": 0.5}
+
+
+@pytest.mark.parametrize(("name", "row", "dedup"), [
+    ("dapo", VERL_ROW, True), ("vapo", VERL_ROW, True), ("vc-ppo", VERL_ROW, True), ("prime", VERL_ROW, False),
+    ("skywork-or1", VERL_ROW, False), ("oreal", OREAL_ROW, False),
+])
+def test_hub_recipes_read_their_published_format(name: str, row: dict, dedup: bool) -> None:
+    """The recipe's data.train field map reads rows in its dataset's published format (verl / OREAL)."""
+    from r1cli.data.prepare import gold_of, normalise_rows
+
+    r = resolve(name)
+    ds = r.data.train
+    assert ds.drop_duplicates is dedup
+    rows, bad = normalise_rows([row, row], file=ds.source, prompt_key=ds.prompt_key, answer_key=ds.answer_key,
+                               task=ds.task, template=r.template, system_prompt=r.system_prompt,
+                               drop_duplicates=ds.drop_duplicates, id_prefix="r")
+    assert bad == 0 and len(rows) == (1 if dedup else 2)
+    assert rows[0]["answer"] == "2" and rows[0]["task"] == "math"
+    assert "Solve x+1=3." in rows[0]["messages"][-1]["content"]
+    if name == "oreal":
+        assert gold_of(rows[0])["pass_rate"] == 0.5
