@@ -330,6 +330,8 @@ def filter_cmd(
     seed: int = typer.Option(0),
     passrates: Path | None = typer.Option(None, help="pass-rate file (default: OUT.passrates.parquet)"),
     remeasure: bool = typer.Option(False, help="measure again even if the pass-rate file covers the input"),
+    pass_rate_key: str | None = typer.Option(None, help="read each prompt's pass rate from this row field "
+                                                        "(e.g. pass_rate) instead of measuring it"),
     workers: int = typer.Option(2, min=1, help="grading worker processes"),
     threads: int | None = typer.Option(None, help="torch CPU threads"),
 ) -> None:
@@ -361,6 +363,13 @@ def filter_cmd(
 
     rows = read_rows(src)
     _check_rows(rows, str(src))
+    if pass_rate_key is not None:
+        from r1cli.data.filter import passrates_from_meta
+
+        rates = passrates_from_meta(rows, pass_rate_key, file=str(src))
+        _finish_band(rows, rates, lo, hi, pr_path, _need(out, "--out", "r1 data filter"),
+                     f"filter (pass rates from {pass_rate_key!r})", bands)
+        return
     if merge:
         from r1cli.data.filter import merge_shards
 
@@ -474,9 +483,18 @@ def _filter_run(run: Path, shard: str | None, merge: bool, threads: int | None) 
     if shard is None:
         raise R1InputError("with --run, give --shard i/N (measure one shard) or --merge")
     i, N = parse_shard(shard)
+    out = run / "data" / "passrates" / f"shard-{i}-of-{N}.parquet"
+    if fc.pass_rate_key:  # published pass rates (OREAL-RL-Prompts): read, not measured
+        from r1cli.data.filter import passrates_from_meta, shard_rows
+        from r1cli.utils.io import write_parquet
+
+        res = passrates_from_meta(shard_rows(rows, i, N), fc.pass_rate_key, file=str(data))
+        write_parquet(out, res)
+        console.print(_table(f"filter shard {i}/{N} (pass rates from {fc.pass_rate_key!r})",
+                             [("prompts", len(res)), ("mean pass rate", _mean(res)), ("out", out)]))
+        return
     rc = cfg.rl.reward
     _check_reward(rc.name)
-    out = run / "data" / "passrates" / f"shard-{i}-of-{N}.parquet"
     kw = dict(n=fc.n, temperature=fc.temperature, top_p=fc.top_p, max_tokens=fc.max_tokens, reward=rc.name,
               reward_params=dict(rc.params), seed=cfg.seed, batch_size=fc.batch_size,
               by_task={k: v.model_dump() for k, v in rc.by_task.items()} or None,

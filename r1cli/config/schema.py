@@ -129,11 +129,12 @@ class DecontamConfig(Strict):
 
 class RepeatBand(Strict):
     """OREAL difficulty balancing (Lyu et al. 2025, arXiv 2502.06781; code): rows whose measured pass rate p lies
-    in [lo, hi) (hi = 1 includes 1) appear ``times`` times in the filtered training set."""
+    in [lo, hi) (hi = 1 includes 1) appear ``times`` times in the filtered training set; ``times: 0`` drops them
+    (OREAL drops prompts with p >= 0.8)."""
 
     lo: float = Field(..., ge=0, le=1)
     hi: float = Field(..., ge=0, le=1)
-    times: int = Field(..., ge=1)
+    times: int = Field(..., ge=0)
 
     @model_validator(mode="after")
     def _range(self) -> RepeatBand:
@@ -158,6 +159,10 @@ class FilterConfig(Strict):
     batch_size: int = Field(64, ge=1)
     repeat: list[RepeatBand] = Field(
         default_factory=list, description="difficulty balancing: kept rows repeated by pass-rate band (OREAL)"
+    )
+    pass_rate_key: str | None = Field(
+        None, description="read each prompt's pass rate from this field of its row (meta) instead of measuring "
+        "it with rollouts, e.g. OREAL-RL-Prompts' published 'pass_rate'; model/n/sampling are then unused"
     )
     resources: Resources = Field(default_factory=Resources)
 
@@ -495,6 +500,10 @@ class EvalConfig(Strict):
         "prompt (results as '<benchmark>@N'); empty = plain prompts",
     )
     budget_instruction: str = Field("Think for {n} tokens.", description="the budget text; {n} = N")
+    budget_max_tokens_factor: float | None = Field(
+        None, gt=0, description="L1: generate at most factor x N tokens for a budget-N evaluation (L1-Exact: 2); "
+        "None = eval.max_tokens"
+    )
     engine: Literal["hf", "vllm"] = "hf"
     resources: Resources = Field(default_factory=Resources)
 

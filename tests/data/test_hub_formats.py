@@ -161,3 +161,18 @@ def test_cli_prepare_loads_each_format(tmp_path: Path) -> None:
         assert rows and all(r["answer"] and r["messages"] for r in rows)
         schemas.add(tuple(sorted(rows[0])))
     assert len(schemas) == 1
+
+
+def test_oreal_file_filtered_by_its_published_pass_rates(tmp_path: Path) -> None:
+    """OREAL-format file -> prepare -> `r1 data filter --pass-rate-key pass_rate` with OREAL's bands: no model,
+    no rollouts; 0.875 (>= 0.8) dropped, 0.25 repeated 4 times."""
+    src = _jsonl(tmp_path / "oreal.jsonl", OREAL_ROWS)
+    prepare(str(src), tmp_path / "p.parquet", template="oreal")
+    out = tmp_path / "f.parquet"
+    res = CliRunner().invoke(app, ["filter", str(tmp_path / "p.parquet"), "--out", str(out), "--acc", "0:1",
+                                   "--pass-rate-key", "pass_rate",
+                                   "--repeat", "0:0.2=6,0.2:0.4=4,0.4:0.6=4,0.6:0.8=2,0.8:1=0"])
+    assert res.exit_code == 0, res.output
+    rows = read_parquet(out)
+    assert len(rows) == 4 and {r["answer"] for r in rows} == {"5"}
+    assert all(gold_of(r)["pass_rate"] == 0.25 for r in rows)

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 from r1cli.config import resolve
@@ -80,3 +82,82 @@ def test_hub_recipes_read_their_published_format(name: str, row: dict, dedup: bo
     assert "Solve x+1=3." in rows[0]["messages"][-1]["content"]
     if name == "oreal":
         assert gold_of(rows[0])["pass_rate"] == 0.5
+
+
+# ------------------------------------------------------------------------------------ step units and batching
+def test_vapo_and_dapo_steps_are_rollout_steps() -> None:
+    """VAPO's 5,000 are gradient updates (Fig. 1): 16 updates per rollout step -> 313 rollout steps; DAPO's
+    placeholder is on the same axis."""
+    for name in ("vapo", "dapo"):
+        assert updates_per_rollout(name) == 16
+        assert resolve(name).rl.stages[0].steps == math.ceil(5000 / 16) == 313
+
+
+def test_r1_zero_stage_lengths_are_rollout_steps() -> None:
+    r = resolve("deepseek-r1-zero")
+    assert sum(s.steps for s in r.rl.stages) * updates_per_rollout("deepseek-r1-zero") == 10_400
+
+
+def test_logic_rl_paper_setting() -> None:
+    r = resolve("logic-rl")
+    assert r.rl.rollout.prompts_per_step == 8 and [s.n for s in r.rl.stages] == [8]
+    assert r.rl.rollout.temperature == 0.7
+    assert (r.eval.temperature, r.eval.top_p, r.eval.max_tokens) == (1.0, 1.0, 8192)
+
+
+def test_dr_grpo_eight_updates_per_rollout() -> None:
+    r = resolve("dr-grpo")
+    assert r.rl.rollout.prompts_per_step == 128 and [s.n for s in r.rl.stages] == [8]
+    assert updates_per_rollout("dr-grpo") == 8  # mini-batches of 128 samples
+    assert r.rl.train.mini_batch_prompts * r.rl.stages[0].n == 128
+    assert tuple(r.rl.train.betas) == (0.9, 0.95)
+
+
+# ------------------------------------------------------------------------------------------- eval protocols
+@pytest.mark.parametrize(("name", "want"), [
+    ("limr", {"top_p": 0.95, "max_tokens": 3072}),
+    ("simplerl-zoo", {"top_p": 0.95, "max_tokens": 16000, "temperature": 1.0}),
+    ("dapo", {"temperature": 1.0, "top_p": 0.7, "max_tokens": 20480, "n": 32}),
+    ("vapo", {"temperature": 1.0, "top_p": 0.7, "n": 32}),
+    ("logic-rl", {"temperature": 1.0, "top_p": 1.0, "max_tokens": 8192}),
+])
+def test_eval_protocols(name: str, want: dict) -> None:
+    ev = resolve(name).eval
+    assert {k: getattr(ev, k) for k in want} == want
+
+
+def test_l1_exact_eval_max_tokens_twice_the_budget() -> None:
+    from r1cli.config import to_dict
+    from r1cli.eval.spec import spec_from_recipe
+
+    cfg = to_dict(resolve("l1-exact"))
+    assert cfg["eval"]["length_budgets"] == [512, 1024, 2048, 3600]
+    assert spec_from_recipe(cfg, "aime24@512")["max_tokens"] == 1024
+    assert spec_from_recipe(cfg, "math500@3600")["max_tokens"] == 7200
+    assert spec_from_recipe(cfg, "aime24")["max_tokens"] == 8192
+    # a per-benchmark override still wins
+    cfg["eval"]["per_benchmark"] = {"aime24@512": {"max_tokens": 99}}
+    assert spec_from_recipe(cfg, "aime24@512")["max_tokens"] == 99
+    assert resolve("l1-max").eval.budget_max_tokens_factor is None
+
+
+# --------------------------------------------------------------------------------------- prompts/templates
+@pytest.mark.parametrize(("name", "template"), [
+    ("orz", "orz"), ("simplerl-zoo", "qwen-boxed"), ("oreal", "oreal"), ("open-rs", "open-rs"),
+    ("swe-rl", "swe-rl"), ("prime", "prime"), ("tinyzero", "countdown"),
+])
+def test_recipe_templates(name: str, template: str) -> None:
+    assert resolve(name).template == template
+
+
+def test_l1_length_instruction_after_a_single_space() -> None:
+    for name in ("l1-exact", "l1-max"):
+        assert resolve(name).data.train.length_target.separator == " "
+
+
+def test_oreal_filter_reads_published_pass_rates_and_drops_easy_prompts() -> None:
+    f = resolve("oreal").curation.filter
+    assert f.enabled and f.pass_rate_key == "pass_rate"
+    bands = sorted((b.lo, b.hi, b.times) for b in f.repeat)
+    assert bands == [(0.0, 0.2, 6), (0.2, 0.4, 4), (0.4, 0.6, 4), (0.6, 0.8, 2), (0.8, 1.0, 0)]
+    assert resolve("oreal", scale="tiny").curation.filter.pass_rate_key is None  # synth data: measured

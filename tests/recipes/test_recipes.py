@@ -275,8 +275,8 @@ FACTS: dict[str, dict[str, Any]] = {
     "logic-rl": {
         "model.path": "Qwen/Qwen2.5-7B-Instruct-1M", "template": "kk", "rl.algorithm.advantage": "reinforce_pp",
         "rl.algorithm.kl.type": "low_var_kl", "rl.algorithm.kl.use": "loss", "rl.algorithm.kl.coef": 0.001,
-        "rl.reward.name": "kk", "rl.rollout.prompts_per_step": 64, "rl.rollout.max_prompt": 400,
-        "rl.stages.*.n": [16], "rl.stages.*.max_response": [2048], "rl.stages.*.steps": [3600],
+        "rl.reward.name": "kk", "rl.rollout.prompts_per_step": 8, "rl.rollout.max_prompt": 400,
+        "rl.stages.*.n": [8], "rl.stages.*.max_response": [2048], "rl.stages.*.steps": [3600],
         "rl.train.lr": 4e-7, "rl.stages.0.resources.gpus": 4, "eval.benchmarks": ["kk"],
     },
     "simplerl-zoo": {
@@ -288,7 +288,7 @@ FACTS: dict[str, dict[str, Any]] = {
         "published.gsm8k": 90.2, "published.aime24": 40.0, "published.amc23": 70.0,
     },
     "orz": {
-        "model.path": "Qwen/Qwen2.5-32B", "template": "r1-zero", "rl.algorithm.advantage": "gae",
+        "model.path": "Qwen/Qwen2.5-32B", "template": "orz", "rl.algorithm.advantage": "gae",
         "rl.algorithm.advantage_params.gamma": 1.0, "rl.algorithm.advantage_params.lam": 1.0,
         "rl.algorithm.kl.coef": 0.0, "rl.algorithm.entropy_coef": 0.0,
         "rl.stages.*.name": ["main", "anneal"], "rl.stages.*.steps": [1100, 100], "rl.stages.*.n": [64, 64],
@@ -346,7 +346,7 @@ FACTS: dict[str, dict[str, Any]] = {
         "rl.algorithm.advantage_params": {"gamma": 1.0, "lam_critic": 1.0, "alpha": 0.05},
         "rl.algorithm.clip_low": 0.2, "rl.algorithm.clip_high": 0.28, "rl.algorithm.nll_coef": 0.1,
         "rl.algorithm.loss_agg": "token-mean", "warmups.value.enabled": True, "warmups.value.steps": 50,
-        "rl.rollout.prompts_per_step": 512, "rl.stages.*.n": [16], "rl.stages.*.steps": [5000],
+        "rl.rollout.prompts_per_step": 512, "rl.stages.*.n": [16], "rl.stages.*.steps": [313],
         "rl.rollout.dynamic_sampling.filter": None, "rl.train.lr": 1e-6, "rl.train.critic_lr": 2e-6,
         "rl.train.mini_batch_prompts": 32, "eval.n": 32, "eval.top_p": 0.7, "eval.temperature": 1.0,
         "published.aime24": 60.4,
