@@ -20,7 +20,7 @@ from r1cli.rewards.checks import limr_format_error, think_answer_format_ok
 from r1cli.rewards.extract import answer_tag, extract_answer, last_boxed, split_think
 from r1cli.rewards.result import RewardResult
 
-MATH_SCHEMES = ("binary", "pm1", "limr", "simplerl")
+MATH_SCHEMES = ("binary", "pm1", "limr", "simplerl", "still")
 
 
 def _answer_field(gold: Mapping[str, Any]) -> str:
@@ -68,6 +68,10 @@ def math_reward(
     mode).
       Differs from ``limr`` only in that truncation, box count, garbling and repetition are *not* format
       errors.
+    - ``still`` -- +1 correct; −1 wrong; −2 when "boxed" does not occur anywhere in the response (STILL-3
+      ``OpenRLHF-STILL/openrlhf/cli/server_dpsk_tuple.py``; the whole response, thinking included, is
+      searched, and the answer is its last box). The server's second 0/1 term ("boxed" absent from prompt +
+      response) is always 0 there, since the prompt's instruction itself names \\boxed{}.
     ``binary``/``pm1`` use the ``extractor`` (default ``auto``); when it finds nothing and
     ``fallback_parse`` is
     on, math-verify's own extraction (``final answer is $x$``) is tried. ``limr``/``simplerl`` read the
@@ -79,8 +83,17 @@ def math_reward(
     if scheme not in MATH_SCHEMES:
         raise ValueError(f"unknown math scheme {scheme!r}; choose one of {MATH_SCHEMES}")
     golds = gold_answers(gold)
-    wrong_score = {"binary": 0.0, "pm1": -1.0, "limr": -0.5, "simplerl": -0.5}[scheme]
-    format_score = {"binary": 0.0, "pm1": -1.0, "limr": -1.0, "simplerl": -1.0}[scheme]
+    wrong_score = {"binary": 0.0, "pm1": -1.0, "limr": -0.5, "simplerl": -0.5, "still": -1.0}[scheme]
+    format_score = {"binary": 0.0, "pm1": -1.0, "limr": -1.0, "simplerl": -1.0, "still": -2.0}[scheme]
+
+    if scheme == "still":
+        if "boxed" not in response:
+            return RewardResult(-2.0, False, None, "format: no boxed")
+        pred = last_boxed(response)
+        if pred is None:
+            return RewardResult(-1.0, False, None, "wrong: no complete boxed answer")
+        ok, reason = grade(pred, golds, use_math_verify=use_math_verify)
+        return RewardResult(1.0 if ok else -1.0, ok, pred, reason)
 
     has_think, after = split_think(response)
     if require_think and not has_think:

@@ -33,7 +33,7 @@ from r1cli.pipeline.dag import STAGE_RULES, Plan
 SEED_RECIPES = [
     "deepscaler", "dapo", "limr", "prime", "l1-exact", "l1-max", "kimi-long2short", "demystify", "tinyzero",
     "logic-rl", "simplerl-zoo", "orz", "dr-grpo", "open-rs", "skywork-or1", "oreal", "vc-ppo", "vapo", "topr",
-    "swe-rl", "deepseek-r1-zero", "mrt",
+    "swe-rl", "deepseek-r1-zero", "mrt", "still-3",
 ]
 KIMI_SHAPING = {"kimi", "kimi_length", "kimi_length_penalty"}
 # Registry names a `published:` key may use for a benchmark (anything else is a non-registry headline).
@@ -371,6 +371,15 @@ FACTS: dict[str, dict[str, Any]] = {
         "rl.rollout.temperature": 1.0, "rl.stages.*.n": [16, 16], "rl.stages.*.max_response": [32768, 65536],
         "rl.rollout.prompts_per_step": 512, "rl.train.mini_batch_prompts": 32,
         "rl.reward.shaping.0.name": "format", "published.aime24": 77.9,
+    },
+    "still-3": {
+        "model.path": "deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B",
+        "data.train.source": "RUC-AIBOX/STILL-3-Preview-RL-Data", "rl.algorithm.advantage": "grpo",
+        "rl.algorithm.kl.coef": 0.001, "rl.reward.params.scheme": "still", "rl.rollout.prompts_per_step": 128,
+        "rl.stages.*.n": [8], "rl.stages.*.max_response": [29000], "rl.rollout.temperature": 1.0,
+        "rl.rollout.max_prompt": 1024, "rl.train.lr": 2e-6, "rl.train.warmup_steps": 0,
+        "rl.train.mini_batch_prompts": 64, "eval.n": 64, "eval.temperature": 0.6, "eval.top_p": 0.95,
+        "published.aime24": 39.33, "rl.stages.0.resources.gpus": 32,
     },
     "mrt": {
         "model.path": "agentica-org/DeepScaleR-1.5B-Preview", "rl.stages.*.max_response": [16384],
