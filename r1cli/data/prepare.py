@@ -63,9 +63,10 @@ def is_messages(value: Any) -> bool:
 def apps_tests(reference: Any) -> list[Any] | None:
     """The code reward's ``tests`` from APPS-style test cases (Eurus-2 / PRIME code ground truth: a JSON
     string or dict ``{"inputs": [...], "outputs": [...]}``, ``fn_name`` for call-based problems). stdin/stdout
-    cases become ``{"input", "output"}`` pairs; call-based ones become assert statements that call ``fn_name``
-    (a top-level function, or a method of ``Solution``) and accept the expected value or its single-element
-    wrapping, as APPS' checker does. None when ``reference`` is not such a mapping."""
+    cases become ``{"input", "output"}`` pairs; call-based ones become ``assert`` statements calling the
+    program's top-level function ``fn_name`` with the case's arguments and accepting the expected value or, for
+    a one-element list, its element (as APPS' checker does). (APPS' LeetCode-style ``class Solution`` methods
+    are not reached by these asserts.) None when ``reference`` is not such a mapping."""
     if isinstance(reference, str):
         try:
             reference = json.loads(reference)
@@ -80,12 +81,14 @@ def apps_tests(reference: Any) -> list[Any] | None:
     if not fn:
         return [{"input": i if isinstance(i, str) else "\n".join(map(str, i)),
                  "output": o if isinstance(o, str) else "\n".join(map(str, o))} for i, o in zip(ins, outs, strict=True)]
-    call = f"(getattr(Solution(), {fn!r}) if 'Solution' in globals() else {fn})"
-    return [
-        f"_r = {call}(*{i!r})\nassert _r == {o!r} or (isinstance({o!r}, list) and len({o!r}) == 1 "
-        f"and _r == {o!r}[0]), _r"
-        for i, o in zip(ins, outs, strict=True)
-    ]
+    if not str(fn).isidentifier():
+        raise ValueError(f"test cases: fn_name {fn!r} is not a Python name")
+    tests = []
+    for i, o in zip(ins, outs, strict=True):
+        args = ", ".join(repr(a) for a in (i if isinstance(i, list) else [i]))
+        ok = f"({o!r}, {o[0]!r})" if isinstance(o, list) and len(o) == 1 else f"({o!r},)"
+        tests.append(f"assert {fn}({args}) in {ok}")
+    return tests
 
 
 def load_source(source: str, *, split: str = "train", size: int | None = None, seed: int = 0,
