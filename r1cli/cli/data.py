@@ -61,8 +61,9 @@ def prepare_cmd(
                                                 "'prepared' (recipe data.train) or 'test' (data.test)"),
     prompt_key: str = typer.Option("problem", help="field with the problem text"),
     answer_key: str = typer.Option("answer", help="field with the gold answer"),
-    template: str = typer.Option("chat", help="prompt template: plain, chat, tiny-chat, r1-zero, qwen-math, "
-                                              "r1-distill, dapo, countdown, kk"),
+    template: str = typer.Option("chat", help="prompt template: plain, chat, tiny-chat, r1-zero, orz, qwen-math, "
+                                              "qwen-boxed, r1-distill, dapo, countdown, kk, prime, oreal, "
+                                              "open-rs, swe-rl (chat-message prompts are used as published)"),
     task: str = typer.Option("math", help="task name stored per row (math, countdown, kk, gsm8k, addition)"),
     system_prompt: str | None = typer.Option(None, help="replace the template's system message"),
     limit: int | None = typer.Option(None, min=1, help="keep the first N rows (after --shuffle)"),
