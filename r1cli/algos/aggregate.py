@@ -7,9 +7,10 @@ Modes (L = loss matrix, m = mask, N = number of valid tokens, S = rows with ≥ 
 * ``token-mean``            Σ_{i,t} m·L / N                                 (DAPO; verl default)
 * ``seq-mean-token-sum``     (1/S) Σ_i Σ_t m·L                               (sum per sequence)
 * ``seq-mean-token-mean``    (1/S) Σ_i (Σ_t m·L / Σ_t m)                     (GRPO paper, eq. 3)
-* ``seq-mean-token-sum-norm`` Σ_{i,t} m·L / norm, norm a constant (default: the padded response length,
-  ``mask.shape[-1]``) — Dr. GRPO as in verl (the sum over the whole batch divided by the constant, not
-  additionally by the number of sequences).
+* ``seq-mean-token-sum-norm`` (1/S) Σ_i (Σ_t m·L / norm), norm a constant (default: the padded response
+  length, ``mask.shape[-1]``) — Dr. GRPO as in its reference code (oat, ``critic_type=drgrpo``: each
+  sequence's token sum is divided by the constant ``generate_max_length``, then the MEAN over sequences is
+  taken, Liu et al. 2025 eq. in §3.1 keeps the 1/G factor).
 
 Rows without valid tokens are excluded from S (verl's ``torch.mean`` counts them; they differ only when
 such rows exist). Gradient accumulation: when one batch is split into micro-batches, pass the whole
@@ -74,5 +75,7 @@ def aggregate(
         c = float(mask.shape[-1]) if norm is None else float(norm)
         if c <= 0:
             raise ValueError(f"norm must be > 0, got {norm}")
-        return lm.sum() / c
+        seq = torch.where(row_has, lm.sum(-1) / c, torch.zeros((), dtype=loss.dtype, device=loss.device))
+        denom = float(row_has.sum()) if total_seqs is None else float(total_seqs)
+        return seq.sum() / denom if denom > 0 else seq.sum() * 0.0
     raise ValueError(f"unknown loss aggregation mode {mode!r}; choose one of {', '.join(AGG_MODES)}")

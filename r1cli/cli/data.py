@@ -61,8 +61,9 @@ def prepare_cmd(
                                                 "'prepared' (recipe data.train) or 'test' (data.test)"),
     prompt_key: str = typer.Option("problem", help="field with the problem text"),
     answer_key: str = typer.Option("answer", help="field with the gold answer"),
-    template: str = typer.Option("chat", help="prompt template: plain, chat, tiny-chat, r1-zero, qwen-math, "
-                                              "r1-distill, dapo, countdown, kk"),
+    template: str = typer.Option("chat", help="prompt template: plain, chat, tiny-chat, r1-zero, orz, qwen-math, "
+                                              "qwen-boxed, r1-distill, dapo, countdown, kk, prime, oreal, "
+                                              "open-rs, swe-rl (chat-message prompts are used as published)"),
     task: str = typer.Option("math", help="task name stored per row (math, countdown, kk, gsm8k, addition)"),
     system_prompt: str | None = typer.Option(None, help="replace the template's system message"),
     limit: int | None = typer.Option(None, min=1, help="keep the first N rows (after --shuffle)"),
@@ -73,6 +74,8 @@ def prepare_cmd(
     data_dir: str | None = typer.Option(None, envvar="R1_DATA_DIR", help="folder searched for SOURCE"),
     config: str | None = typer.Option(None, "--config", help="Hub dataset config name (e.g. main for "
                                                              "openai/gsm8k); local and synth: sources ignore it"),
+    drop_duplicates: bool = typer.Option(False, "--drop-duplicates",
+                                         help="drop rows whose prompt and answer repeat an earlier row's"),
 ) -> None:
     """Normalise a dataset (id, prompt | messages, answer, task, meta) with a prompt template."""
     from r1cli.data.prepare import prepare
@@ -90,7 +93,7 @@ def prepare_cmd(
                       answer_key=ds.answer_key, template=cfg.template, task=ds.task,
                       system_prompt=cfg.system_prompt, limit=ds.limit, shuffle=ds.shuffle, seed=cfg.seed,
                       size=ds.size, skip_invalid=skip_invalid, data_dir=cfg.data.data_dir,
-                      length_target=ds.length_target, config=ds.config)
+                      length_target=ds.length_target, config=ds.config, drop_duplicates=ds.drop_duplicates)
         template = cfg.template
     else:
         src = _need(source, "SOURCE", "r1 data prepare")
@@ -101,9 +104,11 @@ def prepare_cmd(
             raise R1InputError(f"unknown template {template!r} (known: {', '.join(sorted(TEMPLATES))})")
         res = prepare(src, dest, split=split or "train", prompt_key=prompt_key, answer_key=answer_key,
                       template=template, task=task, system_prompt=system_prompt, limit=limit, shuffle=shuffle,
-                      seed=seed, size=size, skip_invalid=skip_invalid, data_dir=data_dir, config=config)
+                      seed=seed, size=size, skip_invalid=skip_invalid, data_dir=data_dir, config=config,
+                      drop_duplicates=drop_duplicates)
     console.print(_table("prepare", [("source", res["source"]), ("template", template), ("rows", res["rows"]),
-                                     ("invalid skipped", res["invalid_skipped"]), ("out", res["out"])]))
+                                     ("invalid skipped", res["invalid_skipped"]),
+                                     ("duplicates dropped", res["duplicates_dropped"]), ("out", res["out"])]))
 
 
 # --- dedup / decontaminate / clean --------------------------------------------------------------------------
@@ -328,6 +333,8 @@ def filter_cmd(
     seed: int = typer.Option(0),
     passrates: Path | None = typer.Option(None, help="pass-rate file (default: OUT.passrates.parquet)"),
     remeasure: bool = typer.Option(False, help="measure again even if the pass-rate file covers the input"),
+    pass_rate_key: str | None = typer.Option(None, help="read each prompt's pass rate from this row field "
+                                                        "(e.g. pass_rate) instead of measuring it"),
     workers: int = typer.Option(2, min=1, help="grading worker processes"),
     threads: int | None = typer.Option(None, help="torch CPU threads"),
 ) -> None:
@@ -360,6 +367,13 @@ def filter_cmd(
 
     rows = read_rows(src)
     _check_rows(rows, str(src))
+    if pass_rate_key is not None:
+        from r1cli.data.filter import passrates_from_meta
+
+        rates = passrates_from_meta(rows, pass_rate_key, file=str(src))
+        _finish_band(rows, rates, lo, hi, pr_path, _need(out, "--out", "r1 data filter"),
+                     f"filter (pass rates from {pass_rate_key!r})", bands)
+        return
     if merge:
         from r1cli.data.filter import merge_shards
 
@@ -481,9 +495,18 @@ def _filter_run(run: Path, shard: str | None, merge: bool, threads: int | None) 
     if shard is None:
         raise R1InputError("with --run, give --shard i/N (measure one shard) or --merge")
     i, N = parse_shard(shard)
+    out = run / "data" / "passrates" / f"shard-{i}-of-{N}.parquet"
+    if fc.pass_rate_key:  # published pass rates (OREAL-RL-Prompts): read, not measured
+        from r1cli.data.filter import passrates_from_meta, shard_rows
+        from r1cli.utils.io import write_parquet
+
+        res = passrates_from_meta(shard_rows(rows, i, N), fc.pass_rate_key, file=str(data))
+        write_parquet(out, res)
+        console.print(_table(f"filter shard {i}/{N} (pass rates from {fc.pass_rate_key!r})",
+                             [("prompts", len(res)), ("mean pass rate", _mean(res)), ("out", out)]))
+        return
     rc = cfg.rl.reward
     _check_reward(rc.name)
-    out = run / "data" / "passrates" / f"shard-{i}-of-{N}.parquet"
     kw = dict(n=fc.n, temperature=fc.temperature, top_p=fc.top_p, max_tokens=fc.max_tokens, reward=rc.name,
               reward_params=dict(rc.params), seed=cfg.seed, batch_size=fc.batch_size,
               by_task={k: v.model_dump() for k, v in rc.by_task.items()} or None,

@@ -21,9 +21,9 @@ AGG_MODES = ("token-mean", "seq-mean-token-sum", "seq-mean-token-mean", "seq-mea
 #: r1cli.algos.FILTERS (rl.rollout.dynamic_sampling.filter)
 FILTERS = ("dapo", "band", "oreal_pairs")
 #: r1cli.rewards.REWARDS
-REWARDS = ("math", "exact", "countdown", "kk", "gsm8k", "swe", "code", "math_independent")
+REWARDS = ("math", "exact", "countdown", "kk", "gsm8k", "swe", "code", "math_independent", "math_verify")
 #: r1cli.rewards.MATH_SCHEMES (the ``scheme`` parameter of a reward)
-SCHEMES = ("binary", "pm1", "limr", "simplerl")
+SCHEMES = ("binary", "pm1", "limr", "simplerl", "still")
 #: r1cli.rewards.EXTRACTORS (the ``extractor`` parameter of a reward)
 EXTRACTORS = ("auto", "boxed", "answer_tag", "answer_line", "gsm8k")
 #: r1cli.rewards.SHAPING (sequence-level shaping terms)

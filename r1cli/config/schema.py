@@ -6,7 +6,7 @@ typo in a recipe or in ``--set`` fails naming its YAML path instead of being sil
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_serializer, model_validator
 
@@ -51,6 +51,17 @@ def check_band(text: str) -> tuple[float, float]:
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True, strict=True)
+    #: keys a section once accepted that no code read: refused with the reason instead of "extra input"
+    removed_keys: ClassVar[dict[str, str]] = {}
+
+    @model_validator(mode="before")
+    @classmethod
+    def _refuse_removed_keys(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            for key in data:
+                if key in cls.removed_keys:
+                    raise ValueError(f"'{key}' is not a setting (removed: {cls.removed_keys[key]})")
+        return data
 
 
 class Resources(Strict):
@@ -150,6 +161,10 @@ class DataSource(Strict):
     size: int | None = Field(None, ge=1, description="number of rows for synth: sources")
     length_target: LengthTarget | None = Field(None, description="L1 per-prompt length instruction")
     config: str | None = Field(None, description="Hub dataset config name (e.g. 'main' for openai/gsm8k)")
+    drop_duplicates: bool = Field(
+        False, description="drop rows whose prompt and answer repeat an earlier row's (DAPO-Math-17k ships each "
+        "prompt ~100 times)"
+    )
 
 
 class DataConfig(Strict):
@@ -173,11 +188,12 @@ class DecontamConfig(Strict):
 
 class RepeatBand(Strict):
     """OREAL difficulty balancing (Lyu et al. 2025, arXiv 2502.06781; code): rows whose measured pass rate p lies
-    in [lo, hi) (hi = 1 includes 1) appear ``times`` times in the filtered training set."""
+    in [lo, hi) (hi = 1 includes 1) appear ``times`` times in the filtered training set; ``times: 0`` drops them
+    (OREAL drops prompts with p >= 0.8)."""
 
     lo: float = Field(..., ge=0, le=1)
     hi: float = Field(..., ge=0, le=1)
-    times: int = Field(..., ge=1)
+    times: int = Field(..., ge=0)
 
     @model_validator(mode="after")
     def _range(self) -> RepeatBand:
@@ -202,6 +218,10 @@ class FilterConfig(Strict):
     batch_size: int = Field(64, ge=1)
     repeat: list[RepeatBand] = Field(
         default_factory=list, description="difficulty balancing: kept rows repeated by pass-rate band (OREAL)"
+    )
+    pass_rate_key: str | None = Field(
+        None, description="read each prompt's pass rate from this field of its row (meta) instead of measuring "
+        "it with rollouts, e.g. OREAL-RL-Prompts' published 'pass_rate'; model/n/sampling are then unused"
     )
     resources: Resources = Field(default_factory=Resources)
 
@@ -232,7 +252,10 @@ class MineHardConfig(Strict):
     """ORZ annealing: prompts solved < max_acc in a stage's rollouts feed the next stage."""
 
     enabled: bool = False
-    from_stage: str | None = None
+    from_stage: str | None = Field(
+        None, description="the stage whose rollouts are mined: the DAG mines the stage before each `data: hard` "
+        "stage, so when given it must name that stage (checked at resolve)"
+    )
     max_acc: float = Field(0.0625, ge=0, le=1)
 
 
@@ -280,7 +303,10 @@ class PRMWarmupConfig(Strict):
     enabled: bool = False
     lr: float = Field(1e-6, gt=0)
     beta: float = Field(0.05, gt=0)
-    coef: float = Field(5.0, description="rm_coef: weight of the process advantage")
+    removed_keys: ClassVar[dict[str, str]] = {
+        "coef": "weight the process and outcome rewards with rl.algorithm.advantage_params "
+        "{process_coef, outcome_coef} (PRIME's reward_dpo_coef / reward_gt_coef)",
+    }
     freeze_policy_steps: int = Field(0, ge=0, description="OREAL: steps with the actor frozen, RM only")
 
 
@@ -296,12 +322,15 @@ class KLConfig(Strict):
     use: Literal["loss", "reward"] = Field(
         "loss", description="KL as a loss term (GRPO) or a reward penalty (PPO)"
     )
-    adaptive: bool = False
-    target: float | None = None
-    horizon: int = 10000
+    removed_keys: ClassVar[dict[str, str]] = {
+        k: "no adaptive KL controller is wired into the RL step; the KL coefficient is fixed (kl.coef)"
+        for k in ("adaptive", "target", "horizon")
+    }
     ref_reset_every: int | None = Field(
-        None, ge=1, description="replace the reference by the current policy every N steps of a stage "
-        "(DeepSeek-R1-Zero: 400); None = fixed reference"
+        None, ge=1, description="replace the reference by the current policy every N rollout steps (r1 RL "
+        "steps, each = one rollout and its mini-batch updates) of a stage. Papers that count policy updates "
+        "divide by the updates per rollout: DeepSeek-R1-Zero's 400 updates at 16 per rollout = 25. "
+        "None = fixed reference"
     )
 
 
@@ -331,7 +360,10 @@ class AlgorithmConfig(Strict):
     entropy_coef: float = 0.0
     adaptive_entropy: AdaptiveEntropyConfig = Field(default_factory=AdaptiveEntropyConfig)
     ppo_epochs: int = Field(1, ge=1)
-    value_loss_coef: float = 0.5
+    removed_keys: ClassVar[dict[str, str]] = {
+        "value_loss_coef": "the critic has its own optimizer and loss (rl.train.critic_lr), so a weight "
+        "relative to the policy loss has no meaning",
+    }
     value_clip: float | None = 0.2
     nll_coef: float = Field(0.0, ge=0, description="VAPO positive-example LM loss weight μ")
 
@@ -467,8 +499,11 @@ class TrainConfig(Strict):
         "(VAPO); None = the policy's start model"
     )
     optimizer: Literal["adamw", "adafactor"] = Field("adamw", description="policy optimizer (TOPR: Adafactor)")
-    betas: tuple[float, float] = Field((0.9, 0.99), strict=False)  # YAML gives a list
-    weight_decay: float = 0.0
+    betas: tuple[float, float] = Field(
+        (0.9, 0.999), strict=False,  # YAML gives a list
+        description="AdamW betas; default verl's (0.9, 0.999) (OpenRLHF and oat use (0.9, 0.95))"
+    )
+    weight_decay: float = Field(0.01, ge=0, description="AdamW decoupled weight decay; default verl's 0.01")
     grad_clip: float | None = 1.0
     warmup_steps: int = Field(0, ge=0)
     schedule: Literal["constant", "cosine", "linear"] = "constant"
@@ -525,8 +560,10 @@ class RLConfig(Strict):
     rollout: RolloutConfig = Field(default_factory=RolloutConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
     checkpoint: CheckpointConfig = Field(default_factory=CheckpointConfig)
-    eval_every: int = Field(0, ge=0, description="greedy eval on the test split every N steps (0 = off)")
-    eval_size: int = Field(128, ge=1)
+    removed_keys: ClassVar[dict[str, str]] = {
+        k: "no evaluation runs inside the RL stage; the eval stage (eval.*) evaluates the models"
+        for k in ("eval_every", "eval_size")
+    }
     stages: list[RLStage] = Field(default_factory=list)
 
     @model_validator(mode="after")
@@ -604,6 +641,10 @@ class EvalConfig(Strict):
         "prompt (results as '<benchmark>@N'); empty = plain prompts",
     )
     budget_instruction: str = Field("Think for {n} tokens.", description="the budget text; {n} = N")
+    budget_max_tokens_factor: float | None = Field(
+        None, gt=0, description="L1: generate at most factor x N tokens for a budget-N evaluation (L1-Exact: 2); "
+        "None = eval.max_tokens"
+    )
     engine: Literal["hf", "vllm"] = "hf"
     resources: Resources = Field(default_factory=Resources)
 
@@ -671,3 +712,16 @@ class Recipe(Strict):
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
     resources: Resources = Field(default_factory=Resources, description="defaults for cheap rules")
     published: dict[str, Any] = Field(default_factory=dict, description="headline numbers (CATALOG)")
+
+    @model_validator(mode="after")
+    def _mine_hard_from_stage(self) -> Recipe:
+        src = self.curation.mine_hard.from_stage
+        if src is not None:
+            names = [s.name for s in self.rl.stages]
+            for i, st in enumerate(self.rl.stages):
+                if st.data == "hard" and i > 0 and names[i - 1] != src:
+                    raise ValueError(
+                        f"curation.mine_hard.from_stage={src!r} but stage {st.name!r} (data: hard) mines the "
+                        f"stage before it, {names[i - 1]!r}"
+                    )
+        return self

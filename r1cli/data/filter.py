@@ -191,6 +191,21 @@ def measure_shard(rows: list[dict[str, Any]], out: str | Path, model_path: str, 
     return res
 
 
+def passrates_from_meta(rows: list[dict[str, Any]], key: str, *, file: str = "data") -> list[dict[str, Any]]:
+    """Pass-rate rows read from each row's own field ``key`` (its meta, as :func:`r1cli.data.prepare.gold_of`
+    shows it) instead of measured: a dataset that publishes its pass rates (OREAL-RL-Prompts ``pass_rate``).
+    A missing or non-numeric value, or one outside [0, 1], is an error naming the row."""
+    from r1cli.data.prepare import gold_of
+
+    out = []
+    for i, r in enumerate(rows):
+        v = gold_of(r).get(key)
+        if isinstance(v, bool) or not isinstance(v, int | float) or not 0.0 <= float(v) <= 1.0:
+            raise R1InputError(f"no pass rate in [0, 1] under {key!r} (got {v!r})", file=file, row=i, field=key)
+        out.append({"id": r["id"], "n": 0, "correct": 0, "pass_rate": float(v), "model": f"meta:{key}"})
+    return out
+
+
 def shard_rows(rows: list[dict[str, Any]], i: int, n: int) -> list[dict[str, Any]]:
     return rows[i::n]
 
@@ -231,7 +246,8 @@ def parse_repeat(text: str) -> list[Band]:
     """Parse ``--repeat``: comma-separated ``LO:HI=TIMES`` bands, e.g. ``0:0.2=6,0.2:0.4=4,0.6:0.8=2``.
 
     A row whose pass rate p lies in [LO, HI) (HI = 1 includes 1) appears TIMES times. Bounds may be fractions
-    (``0:1/8=6``); bands must lie in [0, 1] with LO < HI, must not overlap, and TIMES is an integer >= 1."""
+    (``0:1/8=6``); bands must lie in [0, 1] with LO < HI, must not overlap, and TIMES is an integer >= 0
+    (0 drops the band's rows, as OREAL drops prompts with pass rate >= 0.8)."""
     bands: list[Band] = []
     for part in (x.strip() for x in text.split(",")):
         if not part:
@@ -247,9 +263,9 @@ def parse_repeat(text: str) -> list[Band]:
         try:
             times = int(times_s.strip())
         except ValueError as exc:
-            raise R1InputError(f"invalid --repeat band {part!r}: TIMES must be an integer >= 1") from exc
-        if times < 1:
-            raise R1InputError(f"invalid --repeat band {part!r}: TIMES must be an integer >= 1")
+            raise R1InputError(f"invalid --repeat band {part!r}: TIMES must be an integer >= 0") from exc
+        if times < 0:
+            raise R1InputError(f"invalid --repeat band {part!r}: TIMES must be an integer >= 0")
         if not (0.0 <= lo < hi <= 1.0):
             raise R1InputError(f"invalid --repeat band {part!r}: need 0 <= LO < HI <= 1")
         bands.append((lo, hi, times))
@@ -281,7 +297,7 @@ def repeat_times(pass_rate: float, bands: list[Band]) -> int:
 def repeat_by_band(rows: list[dict[str, Any]], passrates: list[dict[str, Any]], bands: Any = (),
                    file: str = "passrates") -> list[dict[str, Any]]:
     """OREAL difficulty balancing (Lyu et al. 2025, arXiv 2502.06781): each row whose pass rate p lies in a
-    band [lo, hi) (hi = 1 includes 1) appears ``times`` times; rows outside every band appear once.
+    band [lo, hi) (hi = 1 includes 1) appears ``times`` times (0: dropped); rows outside every band appear once.
 
     Rows keep their data order and copies of a row are adjacent with the same id (the RL loader addresses
     rows by index); each copy's meta gets ``repeat`` = its copy index 0..times-1 (only when bands are

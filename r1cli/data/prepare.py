@@ -4,6 +4,18 @@
 Normalised schema (parquet): id, prompt | messages, answer, task, response (gold response text, optional,
 for SFT), meta (JSON string with the source row's extra fields: nums/target, solution/names,
 answer_alternatives, ...). Rewards read their gold fields from ``{"answer": ..., **meta}``.
+
+Published formats read as they are (field maps may name nested keys, ``reward_model.ground_truth``):
+
+* verl parquet (Eurus-2-RL-Data, DAPO-Math-17k, Skywork-OR1-RL-Data): ``prompt`` = a list of chat messages
+  (used verbatim: they already carry the source's system prompt and instruction, so the template is not
+  applied), answer under ``reward_model.ground_truth`` (a list: the first is the answer, the rest
+  ``answer_alternatives``), the row's task under ``ability`` (→ ``task``, lower-cased, so ``rl.reward.by_task``
+  routes code rows to the code reward; APPS-style ``{"inputs", "outputs"}`` code ground truth becomes
+  ``meta.tests``), ``data_source`` / ``extra_info`` kept in meta.
+* OREAL-RL-Prompts: ``question`` / ``gold_answer`` / ``pass_rate`` (kept as ``meta.pass_rate``).
+* OpenRLHF prompt data: ``input`` (or ``context_messages``) as text or chat messages, ``label`` the answer.
+* TRL conversational prompt-only data: ``prompt`` as chat messages.
 """
 
 from __future__ import annotations
@@ -17,6 +29,66 @@ from r1cli.data.templates import apply_template
 from r1cli.errors import R1InputError
 
 CORE_FIELDS = {"id", "prompt", "messages", "answer", "task", "meta", "response"}
+#: tried in order when the default prompt key ``problem`` is absent (OREAL question, OpenRLHF input, ...)
+PROMPT_ALTERNATIVES = ("prompt", "question", "quiz", "query", "Problem", "input", "context_messages")
+#: tried in order when the default answer key ``answer`` is absent (verl, OREAL, OpenRLHF)
+ANSWER_ALTERNATIVES = ("reward_model.ground_truth", "gold_answer", "label", "ground_truth")
+#: per-row task columns, in order (verl's ``ability``: math / code / ...)
+TASK_KEYS = ("task", "ability")
+_MISSING = object()
+
+
+def get_field(row: dict[str, Any], key: str) -> Any:
+    """``row[key]``, or for a dotted ``key`` absent as such the nested value (``reward_model.ground_truth``);
+    ``_MISSING`` when there is none."""
+    if key in row:
+        return row[key]
+    cur: Any = row
+    for part in key.split("."):
+        if not isinstance(cur, dict) or part not in cur:
+            return _MISSING
+        cur = cur[part]
+    return cur
+
+
+def is_messages(value: Any) -> bool:
+    """A non-empty list of ``{"role": str, "content": str}`` chat messages (verl / TRL / OpenRLHF prompts)."""
+    return (
+        isinstance(value, list | tuple) and len(value) > 0
+        and all(isinstance(m, dict) and isinstance(m.get("role"), str) and isinstance(m.get("content"), str)
+                for m in value)
+    )
+
+
+def apps_tests(reference: Any) -> list[Any] | None:
+    """The code reward's ``tests`` from APPS-style test cases (Eurus-2 / PRIME code ground truth: a JSON
+    string or dict ``{"inputs": [...], "outputs": [...]}``, ``fn_name`` for call-based problems). stdin/stdout
+    cases become ``{"input", "output"}`` pairs; call-based ones become ``assert`` statements calling the
+    program's top-level function ``fn_name`` with the case's arguments and accepting the expected value or, for
+    a one-element list, its element (as APPS' checker does). (APPS' LeetCode-style ``class Solution`` methods
+    are not reached by these asserts.) None when ``reference`` is not such a mapping."""
+    if isinstance(reference, str):
+        try:
+            reference = json.loads(reference)
+        except json.JSONDecodeError:
+            return None
+    if not isinstance(reference, dict) or "inputs" not in reference or "outputs" not in reference:
+        return None
+    ins, outs = list(reference["inputs"]), list(reference["outputs"])
+    if len(ins) != len(outs):
+        raise ValueError(f"test cases: {len(ins)} inputs but {len(outs)} outputs")
+    fn = reference.get("fn_name")
+    if not fn:
+        return [{"input": i if isinstance(i, str) else "\n".join(map(str, i)),
+                 "output": o if isinstance(o, str) else "\n".join(map(str, o))} for i, o in zip(ins, outs, strict=True)]
+    if not str(fn).isidentifier():
+        raise ValueError(f"test cases: fn_name {fn!r} is not a Python name")
+    tests = []
+    for i, o in zip(ins, outs, strict=True):
+        args = ", ".join(repr(a) for a in (i if isinstance(i, list) else [i]))
+        ok = f"({o!r}, {o[0]!r})" if isinstance(o, list) and len(o) == 1 else f"({o!r},)"
+        tests.append(f"assert {fn}({args}) in {ok}")
+    return tests
 
 
 def load_source(source: str, *, split: str = "train", size: int | None = None, seed: int = 0,
@@ -116,15 +188,25 @@ def _load_hub(dataset_id: str, split: str, config: str | None = None) -> list[di
 def normalise_rows(raw: list[dict[str, Any]], *, file: str, prompt_key: str = "problem",
                    answer_key: str = "answer", task: str = "math", template: str = "chat",
                    system_prompt: str | None = None, skip_invalid: bool = False,
-                   id_prefix: str | None = None) -> tuple[list[dict[str, Any]], int]:
-    """Map raw rows to the normalised schema. Returns (rows, number of invalid rows skipped)."""
+                   id_prefix: str | None = None, drop_duplicates: bool = False
+                   ) -> tuple[list[dict[str, Any]], int]:
+    """Map raw rows to the normalised schema. Returns (rows, number of invalid rows skipped).
+
+    ``drop_duplicates``: a row whose prompt and answer repeat an earlier row's is dropped (DAPO-Math-17k ships
+    each of its ~17K prompts ~100 times); the count is in :func:`prepare`'s stats."""
     out: list[dict[str, Any]] = []
     bad = 0
     seen_ids: set[str] = set()
+    seen_content: set[str] = set()
     for i, r in enumerate(raw):
         try:
             row = _normalise_one(r, i, file=file, prompt_key=prompt_key, answer_key=answer_key, task=task,
                                  template=template, system_prompt=system_prompt, id_prefix=id_prefix)
+            if drop_duplicates:
+                key = json.dumps([row["prompt"], row["messages"], row["answer"]], sort_keys=True, default=str)
+                if key in seen_content:
+                    continue
+                seen_content.add(key)
             if row["id"] in seen_ids:
                 raise R1InputError(f"duplicate id {row['id']!r}", file=file, row=i, field="id")
             seen_ids.add(row["id"])
@@ -137,32 +219,59 @@ def normalise_rows(raw: list[dict[str, Any]], *, file: str, prompt_key: str = "p
     return out, bad
 
 
+def _pick(r: dict[str, Any], key: str, default_key: str, alternatives: tuple[str, ...]) -> tuple[str, Any]:
+    """(key used, value): ``key`` (possibly dotted); when ``key`` is the default and absent, the first present
+    alternative."""
+    v = get_field(r, key)
+    if v is _MISSING and key == default_key:
+        for alt in alternatives:
+            v = get_field(r, alt)
+            if v is not _MISSING and v is not None:
+                return alt, v
+    return key, v
+
+
 def _normalise_one(r: dict[str, Any], i: int, *, file: str, prompt_key: str, answer_key: str, task: str,
                    template: str, system_prompt: str | None, id_prefix: str | None) -> dict[str, Any]:
-    if "messages" in r and prompt_key not in r and r.get("messages"):
+    used: set[str] = set()  # top-level source fields consumed (not copied into meta)
+    problem: str | None
+    if "messages" in r and get_field(r, prompt_key) is _MISSING and r.get("messages"):
         rendered: dict[str, Any] = {"messages": list(r["messages"])}
         problem = None
     else:
-        problem = r.get(prompt_key)
-        if problem is None and prompt_key == "problem":  # the default key: accept the usual alternatives
-            for alt in ("prompt", "question", "quiz", "query", "Problem"):
-                if isinstance(r.get(alt), str):
-                    problem = r[alt]
-                    break
-        if not isinstance(problem, str) or not problem.strip():
-            raise R1InputError("missing or empty prompt text", file=file, row=i, field=prompt_key)
-        try:
-            rendered = apply_template(template, problem, r, system_prompt)
-        except ValueError as exc:
-            raise R1InputError(str(exc), file=file, row=i, field="template") from exc
-    answer = r.get(answer_key)
-    if answer is None or (isinstance(answer, str) and not answer.strip()):
-        raise R1InputError("missing or empty answer", file=file, row=i, field=answer_key)
+        pkey, value = _pick(r, prompt_key, "problem", PROMPT_ALTERNATIVES)
+        used.add(pkey.split(".")[0])
+        if is_messages(value):  # verl / TRL / OpenRLHF chat prompt: used as published
+            msgs = [{"role": m["role"], "content": m["content"]} for m in value]
+            if system_prompt:
+                msgs = [{"role": "system", "content": system_prompt}, *(m for m in msgs if m["role"] != "system")]
+            rendered = {"messages": msgs}
+            users = [m["content"] for m in msgs if m["role"] == "user"]
+            problem = users[-1] if users else msgs[-1]["content"]
+        else:
+            if not isinstance(value, str) or not value.strip():
+                raise R1InputError("missing or empty prompt text (a string or a list of chat messages)",
+                                   file=file, row=i, field=pkey)
+            problem = value
+            try:
+                rendered = apply_template(template, problem, r, system_prompt)
+            except ValueError as exc:
+                raise R1InputError(str(exc), file=file, row=i, field="template") from exc
+    akey, answer = _pick(r, answer_key, "answer", ANSWER_ALTERNATIVES)
+    used.add(akey.split(".")[0])
+    alternatives: list[Any] = []
+    if akey.endswith("ground_truth") and isinstance(answer, list | tuple) and answer and all(
+            isinstance(a, str) for a in answer):
+        answer, alternatives = answer[0], list(answer[1:])  # verl ground_truth lists of accepted answers
+    if answer is _MISSING or answer is None or (isinstance(answer, str) and not answer.strip()):
+        raise R1InputError("missing or empty answer", file=file, row=i, field=akey)
     if isinstance(answer, float) and answer.is_integer():
         answer = int(answer)
+    row_task = next((str(r[k]).strip() for k in TASK_KEYS if isinstance(r.get(k), str) and r[k].strip()), None)
+    row_task = row_task.lower() if row_task and "task" not in r else row_task
     rid = r.get("id", r.get("idx", r.get("unique_id")))
     rid = str(rid) if rid is not None else f"{id_prefix or 'row'}-{i}"
-    meta = {k: v for k, v in r.items() if k not in CORE_FIELDS and k not in (prompt_key, answer_key)}
+    meta = {k: v for k, v in r.items() if k not in CORE_FIELDS and k not in used and k not in (prompt_key, answer_key)}
     if isinstance(r.get("meta"), dict):
         meta.update(r["meta"])
     elif isinstance(r.get("meta"), str) and r["meta"].strip().startswith("{"):
@@ -170,6 +279,16 @@ def _normalise_one(r: dict[str, Any], i: int, *, file: str, prompt_key: str, ans
             meta.update(json.loads(r["meta"]))
         except json.JSONDecodeError as exc:
             raise R1InputError("meta is not valid JSON", file=file, row=i, field="meta") from exc
+    if alternatives:
+        meta.setdefault("answer_alternatives", [str(a) for a in alternatives])
+    final_task = row_task or task
+    if final_task == "code" and "tests" not in meta:
+        try:
+            tests = apps_tests(answer)
+        except ValueError as exc:
+            raise R1InputError(str(exc), file=file, row=i, field=akey) from exc
+        if tests is not None:
+            meta["tests"] = tests
     if problem is not None:
         meta.setdefault("problem", problem)
     return {
@@ -178,7 +297,7 @@ def _normalise_one(r: dict[str, Any], i: int, *, file: str, prompt_key: str, ans
         "messages": rendered.get("messages"),
         "answer": answer if isinstance(answer, str)
         else str(answer) if isinstance(answer, int | float) else json.dumps(answer),
-        "task": str(r.get("task") or task),
+        "task": final_task,
         "response": r.get("response") if isinstance(r.get("response"), str) else None,
         "meta": json.dumps(meta, default=str),
     }
@@ -257,14 +376,17 @@ def prepare(source: str, out: str | Path, *, split: str = "train", prompt_key: s
             answer_key: str = "answer", template: str = "chat", task: str = "math",
             system_prompt: str | None = None, limit: int | None = None, shuffle: bool = False, seed: int = 0,
             size: int | None = None, skip_invalid: bool = False, data_dir: str | None = None,
-            length_target: Any = None, config: str | None = None) -> dict[str, Any]:
+            length_target: Any = None, config: str | None = None, drop_duplicates: bool = False
+            ) -> dict[str, Any]:
     """Load, normalise and atomically write a prepared parquet. Returns stats. ``length_target`` (a
     schema.LengthTarget or dict with low/high/instruction/separator): see :func:`add_length_targets`.
-    ``config``: the Hub dataset config name (see :func:`load_source`)."""
+    ``config``: the Hub dataset config name (see :func:`load_source`). ``drop_duplicates``: see
+    :func:`normalise_rows`."""
     raw, name = load_source(source, split=split, size=size, seed=seed, data_dir=data_dir, config=config)
     rows, bad = normalise_rows(raw, file=name, prompt_key=prompt_key, answer_key=answer_key, task=task,
                                template=template, system_prompt=system_prompt, skip_invalid=skip_invalid,
-                               id_prefix=Path(name).stem)
+                               id_prefix=Path(name).stem, drop_duplicates=drop_duplicates)
+    n_unique = len(rows)
     if shuffle:
         random.Random(seed).shuffle(rows)
     if limit is not None:
@@ -275,4 +397,5 @@ def prepare(source: str, out: str | Path, *, split: str = "train", prompt_key: s
         lt = length_target if isinstance(length_target, dict) else length_target.model_dump()
         rows = add_length_targets(rows, seed=seed, **lt)
     write_rows(out, rows)  # parquet, or jsonl when the name ends in .jsonl
-    return {"source": name, "rows": len(rows), "invalid_skipped": bad, "out": str(out)}
+    return {"source": name, "rows": len(rows), "invalid_skipped": bad, "out": str(out),
+            "duplicates_dropped": len(raw) - bad - n_unique}

@@ -77,9 +77,14 @@ def eval_benchmarks(cfg: dict[str, Any]) -> list[str]:
 def spec_from_recipe(cfg: dict[str, Any], benchmark: str | None = None) -> dict[str, Any]:
     """The eval sampling spec of a resolved recipe (dict form); with ``benchmark``, its
     ``eval.per_benchmark`` overrides applied (an ``@N`` budget variant takes its base benchmark's, then its
-    own)."""
+    own). An ``@N`` variant's max_tokens is ``eval.budget_max_tokens_factor`` x N when that is set (L1-Exact:
+    2 x the budget), unless a per-benchmark override names max_tokens."""
     ev = dict(cfg["eval"])
     if benchmark is not None:
+        budget = split_budget(benchmark)[1]
+        factor = ev.get("budget_max_tokens_factor")
+        if budget is not None and factor:
+            ev["max_tokens"] = max(1, int(round(float(factor) * budget)))
         table = ev.get("per_benchmark") or {}
         for key in dict.fromkeys([split_budget(benchmark)[0], benchmark]):
             over = table.get(key) or {}

@@ -28,21 +28,40 @@ def cosine(
     r_wrong_L: float = 0.0,
     exceed_reward: float | None = -10.0,
     exceed_margin: int = 16,
+    length_unit: str = "tokens",
+    clip_progress: bool = True,
+    response: str | None = None,
     **_: Any,
 ) -> float:
-    """Demystify long CoT (Yeo et al. 2025, §4.2 eq. 1; ``openrlhf/reward/cosine.py``): cosine length scaling.
+    """Cosine length scaling (Demystify long CoT, Yeo et al. 2025, §4.2 eq. 1, ``openrlhf/reward/cosine.py``;
+    open-r1 ``get_cosine_scaled_reward`` as used by Open RS Exp 3, ``src/open_r1/rewards.py``).
 
     p = L / L_max; r(p) = r_L + ½ (r_0 − r_L)(1 + cos(π p)) with (r_0, r_L) = (``r_correct_0``,
-    ``r_correct_L``)
-    for a correct response, (``r_wrong_0``, ``r_wrong_L``) for a wrong one. Defaults are Demystify's
-    (2 → 1 correct, −10 → 0 wrong; exceeding: L + 16 ≥ L_max → −10). Open RS Exp 3 uses 1.0 → 0.5 correct,
-    −0.5 → 0.0 wrong, no exceed rule (``exceed_reward=None``). Replaces the incoming correctness score.
+    ``r_correct_L``) for a correct response, (``r_wrong_0``, ``r_wrong_L``) for a wrong one (the value at
+    length 0 and at L_max). Replaces the incoming correctness score.
+
+    * Demystify (defaults): L in tokens, correct 2 → 1, wrong −10 → 0; exceeding (L + 16 ≥ L_max) → −10.
+    * Open RS Exp 3 (weight 2 folded in): correct 2 → 1, wrong 0 → −1 (open-r1's ``min_value_wrong`` 0.0,
+      ``max_value_wrong`` −0.5, swapped for wrong answers, so 0 at length 0 falling to −0.5 at L_max), no
+      exceed rule (``exceed_reward=None``), ``length_unit="chars"`` (open-r1 uses ``len(content)``, the
+      response's characters) and ``clip_progress=False`` (open-r1 does not clip p, so the cosine turns back up
+      past L_max).
     """
     if max_len <= 0:
         raise ValueError("max_len must be positive")
-    if exceed_reward is not None and length + exceed_margin >= max_len:
+    if length_unit == "chars":
+        if response is None:
+            raise ValueError("cosine with length_unit=chars needs the response text")
+        n = len(response)
+    elif length_unit == "tokens":
+        n = length
+    else:
+        raise ValueError(f"cosine length_unit must be 'tokens' or 'chars', got {length_unit!r}")
+    if exceed_reward is not None and n + exceed_margin >= max_len:
         return float(exceed_reward)
-    p = min(max(length / max_len, 0.0), 1.0)
+    p = n / max_len
+    if clip_progress:
+        p = min(max(p, 0.0), 1.0)
     r0, rl = (r_correct_0, r_correct_L) if correct else (r_wrong_0, r_wrong_L)
     return rl + 0.5 * (r0 - rl) * (1.0 + math.cos(math.pi * p))
 

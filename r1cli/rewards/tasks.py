@@ -20,7 +20,7 @@ from r1cli.rewards.checks import limr_format_error, think_answer_format_ok
 from r1cli.rewards.extract import answer_tag, extract_answer, last_boxed, split_think
 from r1cli.rewards.result import RewardResult
 
-MATH_SCHEMES = ("binary", "pm1", "limr", "simplerl")
+MATH_SCHEMES = ("binary", "pm1", "limr", "simplerl", "still")
 
 
 def _answer_field(gold: Mapping[str, Any]) -> str:
@@ -68,6 +68,10 @@ def math_reward(
     mode).
       Differs from ``limr`` only in that truncation, box count, garbling and repetition are *not* format
       errors.
+    - ``still`` -- +1 correct; −1 wrong; −2 when "boxed" does not occur anywhere in the response (STILL-3
+      ``OpenRLHF-STILL/openrlhf/cli/server_dpsk_tuple.py``; the whole response, thinking included, is
+      searched, and the answer is its last box). The server's second 0/1 term ("boxed" absent from prompt +
+      response) is always 0 there, since the prompt's instruction itself names \\boxed{}.
     ``binary``/``pm1`` use the ``extractor`` (default ``auto``); when it finds nothing and
     ``fallback_parse`` is
     on, math-verify's own extraction (``final answer is $x$``) is tried. ``limr``/``simplerl`` read the
@@ -79,8 +83,17 @@ def math_reward(
     if scheme not in MATH_SCHEMES:
         raise ValueError(f"unknown math scheme {scheme!r}; choose one of {MATH_SCHEMES}")
     golds = gold_answers(gold)
-    wrong_score = {"binary": 0.0, "pm1": -1.0, "limr": -0.5, "simplerl": -0.5}[scheme]
-    format_score = {"binary": 0.0, "pm1": -1.0, "limr": -1.0, "simplerl": -1.0}[scheme]
+    wrong_score = {"binary": 0.0, "pm1": -1.0, "limr": -0.5, "simplerl": -0.5, "still": -1.0}[scheme]
+    format_score = {"binary": 0.0, "pm1": -1.0, "limr": -1.0, "simplerl": -1.0, "still": -2.0}[scheme]
+
+    if scheme == "still":
+        if "boxed" not in response:
+            return RewardResult(-2.0, False, None, "format: no boxed")
+        pred = last_boxed(response)
+        if pred is None:
+            return RewardResult(-1.0, False, None, "wrong: no complete boxed answer")
+        ok, reason = grade(pred, golds, use_math_verify=use_math_verify)
+        return RewardResult(1.0 if ok else -1.0, ok, pred, reason)
 
     has_think, after = split_think(response)
     if require_think and not has_think:
@@ -161,11 +174,17 @@ def exact_reward(
 
 # ----------------------------------------------------------------------------------------------- countdown
 _ALLOWED_EQ = re.compile(r"^[\d+\-*/().\s]+$")
-_BINOPS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv}
+_BINOPS = {
+    ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv,
+    ast.FloorDiv: operator.floordiv,
+}
+_MAX_EXP = 64
 
 
 def _eval_arith(node: ast.AST) -> Fraction:
-    """Evaluate + − × ÷ over integer literals exactly (no ``eval``, no powers)."""
+    """Evaluate what the original's character filter lets through to Python's ``eval`` (``+ - * / // **``,
+    parentheses, integer literals) exactly, without ``eval``: Fractions, and powers only with an integer
+    exponent of at most 64 in size (larger ones raise ValueError: a format error)."""
     if isinstance(node, ast.Expression):
         return _eval_arith(node.body)
     if isinstance(node, ast.Constant) and isinstance(node.value, int) and not isinstance(node.value, bool):
@@ -175,40 +194,45 @@ def _eval_arith(node: ast.AST) -> Fraction:
         return -v if isinstance(node.op, ast.USub) else v
     if isinstance(node, ast.BinOp) and type(node.op) in _BINOPS:
         a, b = _eval_arith(node.left), _eval_arith(node.right)
-        return _BINOPS[type(node.op)](a, b)
+        return Fraction(_BINOPS[type(node.op)](a, b))
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Pow):
+        a, b = _eval_arith(node.left), _eval_arith(node.right)
+        if b.denominator != 1 or abs(b) > _MAX_EXP:
+            raise ValueError("unsupported power")
+        return a ** int(b)
     raise ValueError("unsupported expression")
 
 
 def countdown_reward(
     response: str, gold: Mapping[str, Any], *, format_score: float = 0.1, score: float = 1.0, **_: Any
 ) -> RewardResult:
-    """TinyZero Countdown (``verl/utils/reward_score/countdown.py``): the equation in the last ``<answer>``.
+    """TinyZero Countdown (``verl/utils/reward_score/countdown.py``).
 
-    1.0 if it uses each of ``gold['nums']`` exactly once (as a multiset) and evaluates to ``gold['target']``;
-    ``format_score`` (0.1) for an equation that is present but wrong, uses a number twice / not all
-    numbers, has
-    illegal characters or fails to evaluate; 0 when there is no ``<answer>`` equation. Division is exact
-    (Fractions), so ``(1 + 2) / 3`` hits 1 exactly.
+    The equation is the last ``<answer>…</answer>`` on the LAST line of the response (the original splits the
+    decoded text on newlines and keeps the last line); 0 when there is none. Then, as there: ``format_score``
+    (0.1) unless the equation's numbers are ``gold['nums']`` exactly (as a multiset), only the characters
+    ``0-9 + - * / ( ) .`` and whitespace occur (so ``… = 9`` is not accepted) and it evaluates to
+    ``gold['target']`` (within 1e-5); then ``score`` (1.0). Evaluation is exact (Fractions), no ``eval``.
     """
     nums = gold.get("nums")
     target = gold.get("target", gold.get("answer"))
     if nums is None or target is None:
         raise KeyError("countdown gold needs 'nums' and 'target'")
-    eq = answer_tag(response)
-    if eq is None or eq.strip() == "":
+    matches = re.findall(r"<answer>(.*?)</answer>", response.split("\n")[-1])
+    if not matches:
         return RewardResult(0.0, False, None, "no_answer")
-    eq = eq.strip()
-    # "(1+2)*3 = 9" -> take the left-hand side
-    if "=" in eq:
-        eq = eq.split("=")[0].strip()
-    if not _ALLOWED_EQ.match(eq):
-        return RewardResult(format_score, False, eq, "format: illegal characters")
-    used = sorted(int(n) for n in re.findall(r"\d+", eq))
+    eq = matches[-1].strip()
+    try:
+        used = sorted(int(n) for n in re.findall(r"\d+", eq))
+    except ValueError:
+        return RewardResult(format_score, False, eq, "wrong: numbers not used exactly once")
     if used != sorted(int(n) for n in nums):
         return RewardResult(format_score, False, eq, "wrong: numbers not used exactly once")
+    if not _ALLOWED_EQ.match(eq):
+        return RewardResult(format_score, False, eq, "format: illegal characters")
     try:
         value = _eval_arith(ast.parse(eq, mode="eval"))
-    except (ValueError, SyntaxError, ZeroDivisionError, RecursionError):
+    except (ValueError, SyntaxError, ZeroDivisionError, RecursionError, OverflowError):
         return RewardResult(format_score, False, eq, "format: cannot evaluate")
     if abs(float(value) - float(target)) < 1e-5:
         return RewardResult(score, True, eq, "ok")
@@ -298,107 +322,179 @@ def gsm8k_reward(
 
 
 # ---------------------------------------------------------------------------------------------------- swe
+# SWE-RL (Wei et al. 2025, arXiv 2502.18449, eq. 1; facebookresearch/swe-rl src/swerl/core/reward.py).
+SWE_TAGS = ("<think>", "</think>", "<solution>", "</solution>")
+# one edit: a fenced block holding "### path", then SEARCH / ======= / REPLACE (the AGENTLESS_REPAIR format)
 _SR_BLOCK_RE = re.compile(
-    r"(?:^|\n)#{1,3}\s*(?P<path>[^\n]+?)\s*\n(?:```[^\n]*\n)?<<<<<<< SEARCH\n(?P<search>.*?)\n?=======\n"
-    r"(?P<replace>.*?)\n?>>>>>>> REPLACE",
-    re.S,
+    r"```.*?\n### (.*)\n<<<<<<< SEARCH\n([\s\S]*?)\n=======\n([\s\S]*?)\n>>>>>>> REPLACE\n```"
 )
 
 
-def parse_search_replace(text: str) -> dict[str, list[tuple[str, str]]]:
-    """SWE-RL / Agentless SEARCH/REPLACE edits.
+class SweFormatError(ValueError):
+    """A response that SWE-RL scores −1 (malformed)."""
 
-    Format: ``### path`` then ``<<<<<<< SEARCH … ======= … >>>>>>> REPLACE``."""
+
+def swe_thought_solution(response: str) -> tuple[str, str]:
+    """(thought, solution) of ``<think>…</think><solution>…</solution>``: each tag exactly once and a
+    non-empty thought, else :class:`SweFormatError`."""
+    for tag in SWE_TAGS:
+        if response.count(tag) != 1:
+            raise SweFormatError(f"count of {tag} is not 1")
+    thought = response.split("<think>")[1].split("</think>")[0].strip()
+    solution = response.split("<solution>")[1].split("</solution>")[0].strip()
+    if not thought:
+        raise SweFormatError("thought is empty")
+    return thought, solution
+
+
+def parse_search_replace(text: str) -> dict[str, list[tuple[str, str]]]:
+    """SWE-RL / Agentless SEARCH/REPLACE edits, in order, per file path.
+
+    Format (each edit in its own code fence): ``` ```python``, ``### path``, ``<<<<<<< SEARCH``, lines,
+    ``=======``, lines, ``>>>>>>> REPLACE``, ``` ``` ```."""
     edits: dict[str, list[tuple[str, str]]] = {}
-    for m in _SR_BLOCK_RE.finditer(text):
-        path = m.group("path").strip().strip("`").strip()
-        edits.setdefault(path, []).append((m.group("search"), m.group("replace")))
+    for path, search, replace in _SR_BLOCK_RE.findall(text):
+        edits.setdefault(path, []).append((search, replace))
     return edits
 
 
-def _unified(path: str, before: str, after: str) -> str:
-    return "".join(
-        difflib.unified_diff(
-            before.splitlines(keepends=True),
-            after.splitlines(keepends=True),
-            fromfile=f"a/{path}",
-            tofile=f"b/{path}",
-            n=3,
-        )
-    )
-
-
-def _split_patch(patch: str) -> dict[str, str]:
-    """Unified diff -> {path: that file's diff text}."""
+def swe_apply_edits(files: Mapping[str, str], edits: Mapping[str, list[tuple[str, str]]]) -> dict[str, str]:
+    """New content of each edited file: every edit replaces ALL occurrences of its SEARCH lines (matched at a
+    line start: a newline is prefixed to both the file and the search text). A file missing from ``files``
+    is empty. :class:`SweFormatError` when SEARCH == REPLACE or SEARCH is not found."""
     out: dict[str, str] = {}
-    cur = None
-    for line in patch.splitlines(keepends=True):
-        m = re.match(r"^\+\+\+ (?:b/)?(\S+)", line)
-        if line.startswith("diff --git") or line.startswith("--- "):
-            cur = None if line.startswith("diff --git") else cur
-            continue
-        if m:
-            cur = m.group(1)
-            out.setdefault(cur, "")
-            continue
-        if cur is not None:
-            out[cur] += line
+    for path, pairs in edits.items():
+        content = "\n" + files.get(path, "")
+        for search, replace in pairs:
+            if search == replace:
+                raise SweFormatError("search and replace blocks are identical")
+            if "\n" + search not in content:
+                raise SweFormatError(f"SEARCH text not found in {path}")
+            content = content.replace("\n" + search, "\n" + replace)
+        out[path] = content[1:]
+    return out
+
+
+def swe_unified_diff(old: str, new: str, n_context: int = 3) -> str:
+    """The one differ for both sides: ``difflib.unified_diff`` of the lines (no line ends), without its two
+    ``---``/``+++`` header lines; "" when nothing changed."""
+    lines = list(
+        difflib.unified_diff(old.splitlines(), new.splitlines(), fromfile="old", tofile="new", lineterm="",
+                             n=n_context)
+    )
+    return "\n".join(lines[2:]) if len(lines) > 2 else ""
+
+
+_HUNK_RE = re.compile(r"^@@ -(\d+)(?:,(\d+))? \+(\d+)(?:,(\d+))? @@")
+
+
+def _patch_files(patch: str) -> dict[str, list[tuple[int, list[str], list[str]]]]:
+    """Unified diff -> {path: [(old start line, old lines, new lines) per hunk]}. Hunk bodies are read by the
+    counts in their ``@@`` headers, so a removed line that itself starts with ``--`` is not a file header.
+    The path is the ``+++ b/…`` side, or the ``--- a/…`` side for a deleted file."""
+    out: dict[str, list[tuple[int, list[str], list[str]]]] = {}
+    lines = patch.split("\n")
+    i, old_path, cur = 0, "", None
+    while i < len(lines):
+        line = lines[i]
+        i += 1
+        if line.startswith("--- "):
+            old_path = line[4:].split("\t")[0].strip()
+            old_path = old_path[2:] if old_path.startswith("a/") else old_path
+        elif line.startswith("+++ "):
+            new_path = line[4:].split("\t")[0].strip()
+            new_path = new_path[2:] if new_path.startswith("b/") else new_path
+            cur = out.setdefault(old_path if new_path == "/dev/null" else new_path, [])
+        elif line.startswith("@@") and cur is not None:
+            m = _HUNK_RE.match(line)
+            if not m:
+                raise ValueError(f"bad hunk header {line!r}")
+            n_old = int(m.group(2)) if m.group(2) is not None else 1
+            n_new = int(m.group(4)) if m.group(4) is not None else 1
+            old: list[str] = []
+            new: list[str] = []
+            while (len(old) < n_old or len(new) < n_new) and i < len(lines):
+                body = lines[i]
+                i += 1
+                tag, text = (body[:1], body[1:]) if body else (" ", "")  # "" = context line lost its space
+                if tag == "\\":  # "\ No newline at end of file"
+                    continue
+                if tag in (" ", "-"):
+                    old.append(text)
+                if tag in (" ", "+"):
+                    new.append(text)
+                if tag not in (" ", "-", "+"):
+                    raise ValueError(f"bad hunk line {body!r}")
+            cur.append((int(m.group(1)), old, new))
+    return out
+
+
+def apply_unified_patch(files: Mapping[str, str], patch: str) -> dict[str, str]:
+    """New content of every file a unified diff (``git diff`` output) touches, applied to ``files`` (a file
+    missing there is empty, i.e. created). Each hunk must match exactly, at its stated line or elsewhere;
+    ``ValueError`` otherwise. Used to turn an oracle patch into the oracle's new file contents, so that the
+    oracle and the prediction are diffed by the same differ (:func:`swe_unified_diff`)."""
+    out: dict[str, str] = {}
+    for path, hunks in _patch_files(patch).items():
+        text = files.get(path, "")
+        lines = text.split("\n")
+        if lines[-1] == "":
+            lines.pop()
+        offset = 0
+        for start, old, new in hunks:
+            at = (start - 1 if old else start) + offset
+            if lines[at : at + len(old)] != old:
+                hits = [k for k in range(len(lines) - len(old) + 1) if lines[k : k + len(old)] == old]
+                if not hits:
+                    raise ValueError(f"oracle patch hunk at line {start} does not apply to {path}")
+                at = hits[0]
+            lines[at : at + len(old)] = new
+            offset += len(new) - len(old)
+        out[path] = "\n".join(lines) + ("\n" if lines else "")
     return out
 
 
 def swe_reward(response: str, gold: Mapping[str, Any], **_: Any) -> RewardResult:
-    """SWE-RL (Wei et al. 2025, eq. 1; ``src/swerl/core/reward.py``): −1 when malformed, else the mean over
-    files
-    of ``difflib.SequenceMatcher(None, pred_change, oracle_change, autojunk=False).ratio()``.
+    """SWE-RL reward (Wei et al. 2025, eq. 1; ``src/swerl/core/reward.py`` ``calculate_search_replace_reward``).
 
-    Malformed: no ``</think>`` split, no ``<solution>`` (when present the edits are read from it), no valid
-    SEARCH/REPLACE block, or a SEARCH text not found in the file (when ``gold['files']`` gives the original
-    file
-    contents). With ``files`` the edits are applied and each file's unified diff is compared with the oracle
-    patch's diff of that file; without it the edit text is compared with the oracle patch text. A file changed
-    by only one side contributes 0.
+    −1 when malformed: not exactly one each of ``<think>``, ``</think>``, ``<solution>``, ``</solution>``; an
+    empty thought; no SEARCH/REPLACE block in the solution; an edit whose SEARCH equals its REPLACE; a SEARCH
+    not found. Otherwise the edits are applied (all occurrences) to ``gold['files']`` (path → original
+    content; a missing file is empty), the predicted and the oracle new contents are both diffed against the
+    originals with :func:`swe_unified_diff`, and the reward is the mean over the files either side changes of
+    ``difflib.SequenceMatcher(None, pred_change, oracle_change, autojunk=False).ratio()`` (0 for a file only
+    one side changes; 1 when neither changes anything).
+
+    The oracle is ``gold['oracle_files']`` (path → new content) or ``gold['oracle_patch']`` (a unified diff,
+    applied to ``files`` by :func:`apply_unified_patch`; ``answer`` stands in when neither is given).
     """
-    oracle = gold.get("oracle_patch")
-    if oracle is None:
-        raise KeyError("swe gold needs 'oracle_patch'")
-    has_think, after = split_think(response)
-    if not has_think:
-        return RewardResult(-1.0, False, None, "format: no </think>")
-    sol = re.search(r"<solution>(.*?)</solution>", after, re.S)
-    body = sol.group(1) if sol else after
-    edits = parse_search_replace(body)
-    if not edits:
-        return RewardResult(-1.0, False, None, "format: no SEARCH/REPLACE block")
-    files: Mapping[str, str] | None = gold.get("files")
-    if files is None:
-        pred_text = "\n".join(f"{p}\n{s}\n{r}" for p, es in edits.items() for s, r in es)
-        ratio = difflib.SequenceMatcher(None, pred_text, str(oracle), autojunk=False).ratio()
-        return RewardResult(ratio, ratio >= 1.0, pred_text, "ok")
-    pred_diffs: dict[str, str] = {}
-    for path, es in edits.items():
-        if path not in files:
-            return RewardResult(-1.0, False, None, f"format: unknown file {path}")
-        content = files[path]
-        new = content
-        for search, replace in es:
-            if search not in new:
-                return RewardResult(-1.0, False, None, f"format: SEARCH text not found in {path}")
-            new = new.replace(search, replace, 1)
-        pred_diffs[path] = _unified(path, content, new)
-    oracle_diffs = _split_patch(str(oracle))
-    paths = sorted(set(pred_diffs) | set(oracle_diffs))
-    scores = []
-    for p in paths:
-        a, b = pred_diffs.get(p, ""), oracle_diffs.get(p, "")
-        a_change = "".join(
-            ln for ln in a.splitlines(keepends=True) if not ln.startswith(("---", "+++", "@@"))
-        )
-        b_change = "".join(
-            ln for ln in b.splitlines(keepends=True) if not ln.startswith(("---", "+++", "@@"))
-        )
-        if not a_change or not b_change:
-            scores.append(0.0)
-            continue
-        scores.append(difflib.SequenceMatcher(None, a_change, b_change, autojunk=False).ratio())
-    ratio = sum(scores) / len(scores) if scores else 0.0
-    return RewardResult(ratio, ratio >= 1.0, "".join(pred_diffs.values()), "ok")
+    files: Mapping[str, str] = gold.get("files") or {}
+    oracle_new = gold.get("oracle_files")
+    if oracle_new is None:
+        patch = gold.get("oracle_patch", gold.get("answer"))
+        if not patch:
+            raise KeyError("swe gold needs 'oracle_files' or 'oracle_patch' (with 'files')")
+        oracle_new = apply_unified_patch(files, str(patch))
+    try:
+        _, solution = swe_thought_solution(response)
+        edits = parse_search_replace(solution)
+        if not edits:
+            raise SweFormatError("no valid SEARCH/REPLACE block")
+        pred_new = swe_apply_edits(files, edits)
+    except SweFormatError as e:
+        return RewardResult(-1.0, False, None, f"format: {e}")
+
+    def diffs(new: Mapping[str, str]) -> dict[str, str]:
+        d = {p: swe_unified_diff(files.get(p, ""), c) for p, c in new.items()}
+        return {p: x for p, x in d.items() if x}
+
+    pred, orac = diffs(pred_new), diffs(oracle_new)
+    paths = sorted(set(pred) | set(orac))
+    if not paths:
+        return RewardResult(1.0, True, "", "ok")
+    scores = [
+        difflib.SequenceMatcher(None, pred[p], orac[p], autojunk=False).ratio() if p in pred and p in orac else 0.0
+        for p in paths
+    ]
+    ratio = sum(scores) / len(scores)
+    return RewardResult(ratio, ratio >= 1.0, "\n".join(pred[p] for p in sorted(pred)), "ok")

@@ -8,8 +8,9 @@
   L_CE = −[y·log σ(r(y)) + (1 − y)·log(1 − σ(r(y)))], y = 1 for a correct response. PRIME's settings: lr 1e-6,
   grad clip 10, β = 0.05 (``warmups.prm.lr`` / ``beta``).
 * :class:`TokenRM` — OREAL (Lyu et al. 2025, arXiv 2502.06781, §3.3; InternLM/OREAL ``train_oreal.py``): a copy
-  of the actor's body with a 1-unit linear head giving a logit per response token (read at the token's own
-  position, so it has seen the token), trained with BCE between the sequence mean of the logits and the 0/1
+  of the actor's body with a 1-unit linear head giving a logit per response token, read at the position that
+  predicts the token (the same slice as the policy's log-probs: hidden state of y_<t, as OREAL shifts its
+  logits with the labels), trained with BCE between the sequence mean of the logits and the 0/1
   correctness label. Its token weights (``r1cli.algos.oreal_token_weights``) enter the ``oreal`` policy loss
   through ``loss_inputs``. OREAL trains it alone for the first ``warmups.prm.freeze_policy_steps`` steps (rl.py
   skips the policy update then); OREAL's RM lr 2e-6, grad clip 1.
@@ -187,10 +188,12 @@ class TokenRM:
         self.threshold = threshold
 
     def forward_logits(self, batch: TokenBatch) -> Tensor:
-        """Per-token logits (B, R) read at each response token's own position, 0 on masked positions."""
+        """Per-token logits (B, R), 0 on masked positions. The logit of response token t is read at the position
+        that predicts it (prompt_len − 1 + t: the hidden state of the prefix y_<t), the same slice as
+        :func:`response_logprobs`, so token weights align with the tokens' log-probs."""
         batch = batch.to(self.device)
         p, r = batch.prompt_len, batch.response_ids.size(1)
-        h = backbone_hidden(self.model, batch)[:, p : p + r, :]
+        h = backbone_hidden(self.model, batch)[:, p - 1 : p - 1 + r, :]
         z = self.head(h.float()).squeeze(-1)
         return z * batch.response_mask.to(z.dtype)
 

@@ -38,8 +38,11 @@ def test_aggregate_hand_values():
     close(aggregate(LOSS, MASK, "token-mean"), (1 + 2 + 3 + 5 + 6) / 5)
     close(aggregate(LOSS, MASK, "seq-mean-token-sum"), (6 + 11) / 2)  # empty row excluded
     close(aggregate(LOSS, MASK, "seq-mean-token-mean"), (2 + 5.5) / 2)
-    close(aggregate(LOSS, MASK, "seq-mean-token-sum-norm"), 17 / 4)
-    close(aggregate(LOSS, MASK, "seq-mean-token-sum-norm", norm=100.0), 17 / 100)
+    # Dr. GRPO (oat): each sequence's token sum / constant, then the mean over the 2 non-empty sequences
+    close(aggregate(LOSS, MASK, "seq-mean-token-sum-norm"), (6 / 4 + 11 / 4) / 2)
+    close(aggregate(LOSS, MASK, "seq-mean-token-sum-norm", norm=100.0), (6 / 100 + 11 / 100) / 2)
+    # a micro-batch of one sequence divides by the whole mini-batch's sequence count
+    close(aggregate(LOSS[:1], MASK[:1], "seq-mean-token-sum-norm", 3000.0, total_seqs=8.0), 6 / 3000 / 8)
     with pytest.raises(ValueError, match="mode"):
         aggregate(LOSS, MASK, "mean")
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import typing
+from pathlib import Path
 
 import pytest
 
@@ -53,11 +54,15 @@ def test_unknown_names_fail_at_resolve(override: str, message: str) -> None:
         resolve("tiny", [override])
 
 
-def test_known_names_and_user_reward_functions_pass() -> None:
+def test_known_names_and_user_reward_functions_pass(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "my_rewards.py").write_text("def score(response, gold, **kw):\n    return 1.0\n")
+    (tmp_path / "pkgmod.py").write_text("def fn(response, gold, **kw):\n    return 1.0\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
     r = resolve("tiny", ["rl.reward.name=my_rewards.py:score", "rl.reward.shaping=[{name: kimi_length}]",
                          "rl.reward.params.scheme=pm1", "rl.algorithm.kl.type=low_var_kl"])
-    assert r.rl.reward.name == "my_rewards.py:score"
-    assert resolve("tiny", ["rl.reward.name=pkg.mod:fn"]).rl.reward.name == "pkg.mod:fn"
+    assert r.rl.reward.name == f"{tmp_path / 'my_rewards.py'}:score"  # stored absolute
+    assert resolve("tiny", ["rl.reward.name=pkgmod:fn"]).rl.reward.name == "pkgmod:fn"
 
 
 @pytest.mark.parametrize("band", ["0.2:0.8", "1:15/16", ":0.0625", "0.5:", "0.9:0.1", "0.5", "a:b", "1:2/0",

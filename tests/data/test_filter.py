@@ -3,6 +3,7 @@ rates), per-shard resume after a kill, and a real run on the tiny model."""
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -251,7 +252,7 @@ def test_parse_repeat() -> None:
     assert flt.parse_repeat("0.2:0.4=4, 0:0.2=6") == [(0.0, 0.2, 6), (0.2, 0.4, 4)]
     assert flt.parse_repeat("0:1/8=6") == [(0.0, 0.125, 6)]
     for bad, msg in (("0:0.2", "expected LO:HI=TIMES"), ("0.2=3", "expected LO:HI=TIMES"),
-                     ("0:0.2=x", "integer >= 1"), ("0:0.2=0", "integer >= 1"), ("0.4:0.2=2", "LO < HI"),
+                     ("0:0.2=x", "integer >= 0"), ("0:0.2=-1", "integer >= 0"), ("0.4:0.2=2", "LO < HI"),
                      ("0:1.5=2", "LO < HI"), ("a:0.2=2", "invalid pass-rate bound"),
                      ("0:0.4=2,0.2:0.6=3", "overlap"), (",", "expected LO:HI=TIMES")):
         with pytest.raises(R1InputError, match="--repeat") as e:
@@ -266,3 +267,26 @@ def test_repeat_summary_counts_prompts_and_rows() -> None:
         {"lo": 0.2, "hi": 0.4, "times": 4, "prompts": 1, "rows": 4},
         {"lo": 0.4, "hi": 0.6, "times": 4, "prompts": 0, "rows": 0},
         {"lo": 0.6, "hi": 0.8, "times": 2, "prompts": 1, "rows": 2}]
+
+
+def test_repeat_zero_drops_the_band() -> None:
+    """OREAL (oreal/datasets/prompt.py): prompts with pass rate >= 0.8 are in no band and are dropped; a
+    [0.8, 1] band with TIMES 0 expresses it exactly (0.8 itself and 1.0 dropped, 0.79 kept twice)."""
+    assert flt.parse_repeat("0.6:0.8=2,0.8:1=0") == [(0.6, 0.8, 2), (0.8, 1.0, 0)]
+    rows = [{"id": str(i), "meta": "{}"} for i in range(4)]
+    rates = [{"id": str(i), "pass_rate": p} for i, p in enumerate((0.79, 0.8, 1.0, 0.1))]
+    out = flt.repeat_by_band(rows, rates, [(0.0, 0.2, 6), (0.6, 0.8, 2), (0.8, 1.0, 0)])
+    assert [r["id"] for r in out] == ["0", "0"] + ["3"] * 6
+
+
+def test_pass_rates_from_meta() -> None:
+    rows = [{"id": "a", "answer": "1", "meta": json.dumps({"pass_rate": 0.25})},
+            {"id": "b", "answer": "2", "meta": json.dumps({"pass_rate": 1})}]
+    got = flt.passrates_from_meta(rows, "pass_rate")
+    assert [(p["id"], p["pass_rate"]) for p in got] == [("a", 0.25), ("b", 1.0)]
+    bad = [{"id": "c", "answer": "1", "meta": json.dumps({"pass_rate": "high"})}]
+    with pytest.raises(R1InputError, match="pass_rate") as e:
+        flt.passrates_from_meta(bad, "pass_rate", file="prepared.parquet")
+    assert "prepared.parquet" in str(e.value)
+    with pytest.raises(R1InputError, match="pass rate"):
+        flt.passrates_from_meta([{"id": "d", "answer": "1", "meta": "{}"}], "pass_rate")

@@ -46,7 +46,7 @@ def test_prepare_every_shared_file(shared_data: Path, tmp_path: Path, name: str)
     n_lines = sum(1 for line in src.read_text(encoding="utf-8").splitlines() if line.strip())
     res = prepare(str(src), tmp_path / "out.parquet", template=template, task=task)
     assert res == {"source": str(src), "rows": n_lines, "invalid_skipped": 0,
-                   "out": str(tmp_path / "out.parquet")}
+                   "out": str(tmp_path / "out.parquet"), "duplicates_dropped": 0}
     rows = read_parquet(tmp_path / "out.parquet")
     raw = read_table(src)
     assert len(rows) == len(raw) == n_lines

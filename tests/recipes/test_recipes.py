@@ -33,7 +33,7 @@ from r1cli.pipeline.dag import STAGE_RULES, Plan
 SEED_RECIPES = [
     "deepscaler", "dapo", "limr", "prime", "l1-exact", "l1-max", "kimi-long2short", "demystify", "tinyzero",
     "logic-rl", "simplerl-zoo", "orz", "dr-grpo", "open-rs", "skywork-or1", "oreal", "vc-ppo", "vapo", "topr",
-    "swe-rl", "deepseek-r1-zero", "mrt",
+    "swe-rl", "deepseek-r1-zero", "mrt", "still-3",
 ]
 KIMI_SHAPING = {"kimi", "kimi_length", "kimi_length_penalty"}
 # Registry names a `published:` key may use for a benchmark (anything else is a non-registry headline).
@@ -224,7 +224,8 @@ FACTS: dict[str, dict[str, Any]] = {
     "prime": {
         "model.path": "PRIME-RL/Eurus-2-7B-SFT", "data.train.source": "PRIME-RL/Eurus-2-RL-Data",
         "rl.algorithm.advantage": "prime", "warmups.prm.enabled": True, "warmups.prm.beta": 0.05,
-        "warmups.prm.coef": 5.0, "warmups.prm.lr": 1e-6, "rl.algorithm.kl.coef": 0.0,
+        "rl.algorithm.advantage_params.process_coef": 5.0, "rl.algorithm.advantage_params.outcome_coef": 5.0,
+        "warmups.prm.lr": 1e-6, "rl.algorithm.kl.coef": 0.0,
         "rl.algorithm.entropy_coef": 0.0, "rl.rollout.dynamic_sampling.filter": "band",
         "rl.rollout.dynamic_sampling.params": {"lo": 0.2, "hi": 0.8}, "rl.rollout.prompts_per_step": 256,
         "rl.stages.*.n": [4], "rl.stages.*.max_response": [3072], "rl.train.lr": 5e-7,
@@ -274,8 +275,8 @@ FACTS: dict[str, dict[str, Any]] = {
     "logic-rl": {
         "model.path": "Qwen/Qwen2.5-7B-Instruct-1M", "template": "kk", "rl.algorithm.advantage": "reinforce_pp",
         "rl.algorithm.kl.type": "low_var_kl", "rl.algorithm.kl.use": "loss", "rl.algorithm.kl.coef": 0.001,
-        "rl.reward.name": "kk", "rl.rollout.prompts_per_step": 64, "rl.rollout.max_prompt": 400,
-        "rl.stages.*.n": [16], "rl.stages.*.max_response": [2048], "rl.stages.*.steps": [3600],
+        "rl.reward.name": "kk", "rl.rollout.prompts_per_step": 8, "rl.rollout.max_prompt": 400,
+        "rl.stages.*.n": [8], "rl.stages.*.max_response": [2048], "rl.stages.*.steps": [3600],
         "rl.train.lr": 4e-7, "rl.stages.0.resources.gpus": 4, "eval.benchmarks": ["kk"],
     },
     "simplerl-zoo": {
@@ -287,7 +288,7 @@ FACTS: dict[str, dict[str, Any]] = {
         "published.gsm8k": 90.2, "published.aime24": 40.0, "published.amc23": 70.0,
     },
     "orz": {
-        "model.path": "Qwen/Qwen2.5-32B", "template": "r1-zero", "rl.algorithm.advantage": "gae",
+        "model.path": "Qwen/Qwen2.5-32B", "template": "orz", "rl.algorithm.advantage": "gae",
         "rl.algorithm.advantage_params.gamma": 1.0, "rl.algorithm.advantage_params.lam": 1.0,
         "rl.algorithm.kl.coef": 0.0, "rl.algorithm.entropy_coef": 0.0,
         "rl.stages.*.name": ["main", "anneal"], "rl.stages.*.steps": [1100, 100], "rl.stages.*.n": [64, 64],
@@ -345,7 +346,7 @@ FACTS: dict[str, dict[str, Any]] = {
         "rl.algorithm.advantage_params": {"gamma": 1.0, "lam_critic": 1.0, "alpha": 0.05},
         "rl.algorithm.clip_low": 0.2, "rl.algorithm.clip_high": 0.28, "rl.algorithm.nll_coef": 0.1,
         "rl.algorithm.loss_agg": "token-mean", "warmups.value.enabled": True, "warmups.value.steps": 50,
-        "rl.rollout.prompts_per_step": 512, "rl.stages.*.n": [16], "rl.stages.*.steps": [5000],
+        "rl.rollout.prompts_per_step": 512, "rl.stages.*.n": [16], "rl.stages.*.steps": [313],
         "rl.rollout.dynamic_sampling.filter": None, "rl.train.lr": 1e-6, "rl.train.critic_lr": 2e-6,
         "rl.train.mini_batch_prompts": 32, "eval.n": 32, "eval.top_p": 0.7, "eval.temperature": 1.0,
         "published.aime24": 60.4,
@@ -369,7 +370,16 @@ FACTS: dict[str, dict[str, Any]] = {
         "rl.algorithm.kl.type": "k3", "rl.algorithm.kl.coef": 0.001, "rl.train.lr": 3e-6,
         "rl.rollout.temperature": 1.0, "rl.stages.*.n": [16, 16], "rl.stages.*.max_response": [32768, 65536],
         "rl.rollout.prompts_per_step": 512, "rl.train.mini_batch_prompts": 32,
-        "rl.reward.shaping.0.name": "format", "published.aime24": 71.0,
+        "rl.reward.shaping.0.name": "format", "published.aime24": 77.9,
+    },
+    "still-3": {
+        "model.path": "deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B",
+        "data.train.source": "RUC-AIBOX/STILL-3-Preview-RL-Data", "rl.algorithm.advantage": "grpo",
+        "rl.algorithm.kl.coef": 0.001, "rl.reward.params.scheme": "still", "rl.rollout.prompts_per_step": 128,
+        "rl.stages.*.n": [8], "rl.stages.*.max_response": [29000], "rl.rollout.temperature": 1.0,
+        "rl.rollout.max_prompt": 1024, "rl.train.lr": 2e-6, "rl.train.warmup_steps": 0,
+        "rl.train.mini_batch_prompts": 64, "eval.n": 64, "eval.temperature": 0.6, "eval.top_p": 0.95,
+        "published.aime24": 39.33, "rl.stages.0.resources.gpus": 32,
     },
     "mrt": {
         "model.path": "agentica-org/DeepScaleR-1.5B-Preview", "rl.stages.*.max_response": [16384],

@@ -167,3 +167,17 @@ def test_math_verify_log_output_capped(caplog: pytest.LogCaptureFixture) -> None
         logging.getLogger("math_verify.parser").warning("Timeout parsing %s", "(" * 5000)
     msg = caplog.records[-1].getMessage()
     assert len(msg) < 260 and msg.endswith("chars]")
+
+
+def test_still_scheme() -> None:
+    """STILL-3 (OpenRLHF-STILL server_dpsk_tuple.py): +1 correct, -1 wrong, -2 without any "boxed"; the whole
+    response (thinking included) is searched and its last box graded."""
+    f = REWARDS["math"]
+    gold = {"answer": "7"}
+    assert f(r"<think>so</think> \boxed{7}", gold, scheme="still").score == 1.0
+    assert f(r"\boxed{6}", gold, scheme="still").score == -1.0
+    no_box = f("the answer is 7", gold, scheme="still")
+    assert (no_box.score, no_box.reason) == (-2.0, "format: no boxed")
+    # a box inside the thinking counts (the server searches the whole solution); the last box is graded
+    assert f(r"<think>maybe \boxed{7}</think> final \boxed{8}", gold, scheme="still").score == -1.0
+    assert f(r"<think>\boxed{8}</think> then \boxed{7}", gold, scheme="still").score == 1.0

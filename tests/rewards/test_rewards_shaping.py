@@ -24,13 +24,41 @@ def test_cosine_demystify_endpoints_and_mid() -> None:
 
 
 def test_cosine_open_rs() -> None:
-    kw = dict(
-        max_len=3584, r_correct_0=1.0, r_correct_L=0.5, r_wrong_0=-0.5, r_wrong_L=0.0, exceed_reward=None
-    )
-    assert SHAPING["cosine"](score=1, correct=True, length=0, **kw) == pytest.approx(1.0)
-    assert SHAPING["cosine"](score=1, correct=True, length=3584, **kw) == pytest.approx(0.5)
-    assert SHAPING["cosine"](score=0, correct=False, length=3584, **kw) == pytest.approx(0.0)
-    assert SHAPING["cosine"](score=0, correct=False, length=0, **kw) == pytest.approx(-0.5)
+    """open-r1 get_cosine_scaled_reward (Open RS Exp 3), weight 2 folded in: correct 0.5..1.0 -> 1..2,
+    wrong 0.0 at length 0 -> -0.5 at max_len -> 0..-1; length = characters of the response, p not clipped."""
+    kw = dict(max_len=100, r_correct_0=2.0, r_correct_L=1.0, r_wrong_0=0.0, r_wrong_L=-1.0,
+              exceed_reward=None, length_unit="chars", clip_progress=False)
+    cos = SHAPING["cosine"]
+    # token length is ignored: 25 characters -> p = 0.25
+    assert cos(score=1, correct=True, length=999, response="x" * 25, **kw) == pytest.approx(
+        1.0 + 0.5 * (1 + math.cos(math.pi / 4)))
+    assert cos(score=1, correct=True, length=1, response="", **kw) == pytest.approx(2.0)
+    assert cos(score=1, correct=True, length=1, response="x" * 100, **kw) == pytest.approx(1.0)
+    assert cos(score=0, correct=False, length=1, response="", **kw) == pytest.approx(0.0)
+    assert cos(score=0, correct=False, length=1, response="x" * 50, **kw) == pytest.approx(-0.5)
+    assert cos(score=0, correct=False, length=1, response="x" * 100, **kw) == pytest.approx(-1.0)
+    # unclipped progress as the released code: p = 1.5 -> cos(1.5 pi) = 0 -> midpoint again
+    assert cos(score=0, correct=False, length=1, response="x" * 150, **kw) == pytest.approx(-0.5)
+    # clipped (Demystify default): stays at the L_max value
+    assert cos(score=0, correct=False, length=1, response="x" * 150, **{**kw, "clip_progress": True}) == (
+        pytest.approx(-1.0))
+    with pytest.raises(ValueError, match="response"):
+        cos(score=0, correct=False, length=1, **kw)
+
+
+def test_open_rs_recipe_cosine_matches_released_code() -> None:
+    from r1cli.config.load import resolve
+
+    term = resolve("open-rs", []).rl.reward.shaping[0]
+    assert term.name == "cosine"
+    p = dict(term.params)
+    assert p["length_unit"] == "chars" and p["clip_progress"] is False and p["max_len"] == 3584
+    cos = SHAPING["cosine"]
+    # wrong: 0 at length 0 -> -1 (= 2 x -0.5) at max length; correct: 2 -> 1
+    assert cos(score=0, correct=False, length=0, response="", **p) == pytest.approx(0.0)
+    assert cos(score=0, correct=False, length=0, response="y" * 3584, **p) == pytest.approx(-1.0)
+    assert cos(score=1, correct=True, length=0, response="", **p) == pytest.approx(2.0)
+    assert cos(score=1, correct=True, length=0, response="y" * 3584, **p) == pytest.approx(1.0)
 
 
 def test_dapo_overlong() -> None:

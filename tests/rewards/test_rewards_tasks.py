@@ -51,12 +51,15 @@ def test_exact_is_fast_and_imports_no_math_verify() -> None:
     [
         ("(1 + 2) * 3", 1.0, "ok"),  # uses 1, 2, 3 once: 9
         ("3 * (2 + 1)", 1.0, "ok"),
-        ("(1 + 2) * 3 = 9", 1.0, "ok"),  # "= target" suffix tolerated
+        ("(1 + 2) * 3 = 9", 0.1, "wrong: numbers not used exactly once"),  # the original takes no "=" form
+        ("(1 + 2) * 3 =", 0.1, "format: illegal characters"),
         ("3 * 3", 0.1, "wrong: numbers not used exactly once"),  # a number twice, one missing
         ("(1 + 2) * 3 * 1", 0.1, "wrong: numbers not used exactly once"),  # 1 used twice
         ("1 + 2 + 3", 0.1, "wrong"),  # well formed, = 6
-        ("(1 + 2) ** 3", 0.1, "format: cannot evaluate"),
-        ("import os", 0.1, "format: illegal characters"),
+        ("(1 + 2) ** 3", 0.1, "wrong"),  # 27: Python's ** passes the original's character filter
+        ("(2 + 1) ** 3 // 3", 0.1, "wrong: numbers not used exactly once"),
+        ("import os", 0.1, "wrong: numbers not used exactly once"),  # numbers are checked first, as there
+        ("os(1, 2, 3)", 0.1, "format: illegal characters"),
     ],
 )
 def test_countdown(answer: str, score: float, reason: str) -> None:
@@ -66,9 +69,24 @@ def test_countdown(answer: str, score: float, reason: str) -> None:
     assert r.correct == (score == 1.0)
 
 
+def test_countdown_reads_the_last_line_only() -> None:
+    gold = {"nums": [1, 2, 3], "target": 9}
+    cd = REWARDS["countdown"]
+    # an answer on an earlier line is not read (the original keeps only the last line of the text)
+    assert cd("<think>x</think>\n<answer>(1 + 2) * 3</answer>\nthat is all", gold).score == 0.0
+    assert cd("<think>x</think>\n<answer>(1 + 2) * 3</answer>", gold).score == 1.0
+    # the last <answer> of the last line
+    assert cd("<answer>1 + 2 + 3</answer> or <answer>3 * (1 + 2)</answer>", gold).score == 1.0
+    # an answer spanning lines is not on the last line
+    assert cd("<answer>(1 + 2)\n* 3</answer>", gold).score == 0.0
+    # powers as Python evaluates them: 3 ** 2 = 9 with nums [3, 2]
+    assert cd("<answer>3 ** 2</answer>", {"nums": [3, 2], "target": 9}).score == 1.0
+
+
 def test_countdown_no_answer_and_exact_division() -> None:
     assert REWARDS["countdown"]("no tags", {"nums": [1, 2], "target": 3}).score == 0.0
-    assert REWARDS["countdown"]("<answer>  </answer>", {"nums": [1, 2], "target": 3}).score == 0.0
+    # an empty answer tag is an equation that uses no number: format_score, as the original
+    assert REWARDS["countdown"]("<answer>  </answer>", {"nums": [1, 2], "target": 3}).score == 0.1
     # (6/4)*2 = 3 exactly, with Fractions
     assert REWARDS["countdown"]("<answer>6 / 4 * 2</answer>", {"nums": [6, 4, 2], "target": 3}).score == 1.0
     zero = REWARDS["countdown"]("<answer>5 / (2 - 2)</answer>", {"nums": [2, 2, 5], "target": 9})
@@ -111,27 +129,77 @@ ORACLE = """diff --git a/pkg/m.py b/pkg/m.py
 FILES = {"pkg/m.py": "def f(x):\n    return x + 1\n"}
 
 
-def _swe(search: str, replace: str, path: str = "pkg/m.py") -> str:
+def _swe(search: str, replace: str, path: str = "pkg/m.py", think: str = "fix") -> str:
     return (
-        f"<think>fix</think><solution>\n### {path}\n<<<<<<< SEARCH\n{search}\n=======\n{replace}\n"
-        ">>>>>>> REPLACE\n</solution>"
+        f"<think>{think}</think>\n<solution>\n```python\n### {path}\n<<<<<<< SEARCH\n{search}\n=======\n"
+        f"{replace}\n>>>>>>> REPLACE\n```\n</solution>"
     )
 
 
-def test_swe() -> None:
+def test_swe_exact_and_partial_by_hand() -> None:
     swe = REWARDS["swe"]
     gold = {"oracle_patch": ORACLE, "files": FILES, "answer": ""}
     r = swe(_swe("    return x + 1", "    return x + 2"), gold)
     assert r.score == pytest.approx(1.0) and r.correct
+    # both sides diffed by the same differ (headers dropped, hunk header kept): one character differs
+    want_oracle = "@@ -1,2 +1,2 @@\n def f(x):\n-    return x + 1\n+    return x + 2"
     partial = swe(_swe("    return x + 1", "    return x + 3"), gold)
-    assert 0.5 < partial.score < 1.0
-    assert swe("<think>x</think>no blocks", gold).score == -1.0
+    assert partial.extracted == want_oracle[:-1] + "3"
+    n = len(want_oracle)
+    assert partial.score == pytest.approx(2 * (n - 1) / (2 * n))
+
+
+def test_swe_format_rules_of_the_reference() -> None:
+    swe = REWARDS["swe"]
+    gold = {"oracle_patch": ORACLE, "files": FILES}
+    good = _swe("    return x + 1", "    return x + 2")
+    assert swe(good, gold).score == pytest.approx(1.0)
+    # exactly one of each tag, a non-empty thought
+    assert swe(good.replace("<think>fix</think>", "fix</think>"), gold).reason == "format: count of <think> is not 1"
+    assert swe(good + "</solution>", gold).score == -1.0
+    assert swe(good.replace("<think>fix</think>", "<think><think>a</think>"), gold).score == -1.0
+    assert swe(_swe("    return x + 1", "    return x + 2", think="  \n "), gold).reason == "format: thought is empty"
+    # no block; an unfenced block is not a block (the reference's regex needs the code fence)
+    assert swe("<think>x</think><solution>none</solution>", gold).score == -1.0
+    unfenced = good.replace("```python\n", "").replace("\n```", "")
+    assert swe(unfenced, gold).reason == "format: no valid SEARCH/REPLACE block"
+    # search == replace is rejected; a missing SEARCH text too
+    assert swe(_swe("    return x + 1", "    return x + 1"), gold).reason == (
+        "format: search and replace blocks are identical")
     assert swe(_swe("    return y", "    return 2"), gold).reason.startswith("format: SEARCH text not found")
-    assert swe(_swe("a", "b").replace("<think>fix</think>", ""), gold).score == -1.0
-    assert swe(_swe("    return x + 1", "    return x + 2", "other.py"), gold).score == -1.0
-    # without file contents: similarity of edit text vs oracle text, in [0, 1]
-    r2 = swe(_swe("    return x + 1", "    return x + 2"), {"oracle_patch": ORACLE})
-    assert 0.0 < r2.score < 1.0
+    # an edit to a file the oracle does not touch: that file scores 0 -> mean (1 + 0) / 2
+    two = good.replace("</solution>", "```python\n### new.py\n<<<<<<< SEARCH\n\n=======\nx = 1\n>>>>>>> REPLACE\n"
+                                       "```\n</solution>")
+    assert swe(two, gold).score == pytest.approx(0.5)
+
+
+def test_swe_edits_apply_to_all_occurrences() -> None:
+    files = {"m.py": "a = 1\nb = 2\na = 1\n"}
+    oracle = "--- a/m.py\n+++ b/m.py\n@@ -1,3 +1,3 @@\n-a = 1\n+a = 9\n b = 2\n-a = 1\n+a = 9\n"
+    r = REWARDS["swe"](_swe("a = 1", "a = 9", path="m.py"), {"files": files, "oracle_patch": oracle})
+    assert r.score == pytest.approx(1.0)
+    from r1cli.rewards.tasks import apply_unified_patch, swe_apply_edits
+
+    assert swe_apply_edits(files, {"m.py": [("a = 1", "a = 9")]}) == {"m.py": "a = 9\nb = 2\na = 9\n"}
+    assert apply_unified_patch(files, oracle) == {"m.py": "a = 9\nb = 2\na = 9\n"}
+
+
+def test_apply_unified_patch_hunks_offsets_new_files_and_errors() -> None:
+    from r1cli.rewards.tasks import apply_unified_patch
+
+    files = {"f.py": "\n".join(f"l{i}" for i in range(1, 11)) + "\n"}
+    patch = (
+        "diff --git a/f.py b/f.py\nindex 1..2 100644\n--- a/f.py\n+++ b/f.py\n"
+        "@@ -2,1 +2,2 @@\n-l2\n+L2\n+extra\n"
+        "@@ -9,2 +10,1 @@\n l9\n--- l10 is gone\n"  # a removed line that starts with "--"
+        "diff --git a/new.py b/new.py\n--- /dev/null\n+++ b/new.py\n@@ -0,0 +1,2 @@\n+x\n+y\n"
+    )
+    files["f.py"] = files["f.py"].replace("l10", "-- l10 is gone")
+    out = apply_unified_patch(files, patch)
+    assert out["f.py"] == "l1\nL2\nextra\nl3\nl4\nl5\nl6\nl7\nl8\nl9\n"
+    assert out["new.py"] == "x\ny\n"
+    with pytest.raises(ValueError, match="does not apply"):
+        apply_unified_patch({"f.py": "other\n"}, "--- a/f.py\n+++ b/f.py\n@@ -1 +1 @@\n-l1\n+l2\n")
 
 
 def test_score_batch_in_process_and_errors() -> None:

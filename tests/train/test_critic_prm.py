@@ -276,3 +276,29 @@ def test_oreal_token_rm_weights_and_update(tiny_model: Path) -> None:
     rm2 = TokenRM(_model(tiny_model), lr=1e-3, device="cpu")
     rm2.load_state_dict(st)
     torch.testing.assert_close(rm2.token_logits(batch), rm.token_logits(batch))
+
+
+def test_oreal_token_rm_reads_the_position_that_predicts_each_token(tiny_model: Path) -> None:
+    """The RM logit of response token t comes from the hidden state at prompt_len - 1 + t (the same slice as
+    the log-probs): it is head(h[p - 1 + t]) and does not depend on token t itself (causal model)."""
+    from r1cli.train.critic import backbone_hidden
+
+    torch.manual_seed(0)
+    rm = TokenRM(_model(tiny_model), device="cpu")
+    prompts = [[11, 12, 13], [21, 22]]
+    responses = [[31, 32, 33, 34], [41, 42, 43]]
+    batch = build_batch(prompts, responses, pad_id=0)
+    z = rm.token_logits(batch)
+    p = batch.prompt_len
+    with torch.no_grad():
+        h = backbone_hidden(rm.model, batch)
+        want = rm.head(h[:, p - 1 : p - 1 + 4, :].float()).squeeze(-1) * batch.response_mask
+    torch.testing.assert_close(z, want)
+    # change only the last response token of row 0: its own logit is unchanged, as are all earlier ones
+    responses2 = [[31, 32, 33, 99], [41, 42, 43]]
+    z2 = rm.token_logits(build_batch(prompts, responses2, pad_id=0))
+    torch.testing.assert_close(z2, z)
+    # change the first response token: from token 1 on the logits move, token 0's does not
+    z3 = rm.token_logits(build_batch(prompts, [[77, 32, 33, 34], [41, 42, 43]], pad_id=0))
+    torch.testing.assert_close(z3[0, 0], z[0, 0])
+    assert not torch.allclose(z3[0, 1:], z[0, 1:])
