@@ -425,9 +425,8 @@ class RewardSpec(Strict):
         return check_reward_params(v)  # type: ignore[return-value]
 
 
-class RewardConfig(Strict):
+class RewardConfig(RewardSpec):
     name: str = Field("math", description=_REWARD_NAME)
-    params: dict[str, Any] = Field(default_factory=dict)
     by_task: dict[str, RewardSpec] = Field(
         default_factory=dict, description="rows whose task is a key are scored by that reward instead"
     )
@@ -439,16 +438,6 @@ class RewardConfig(Strict):
     )
     workers: int = Field(2, ge=1)
     deadline_s: float = Field(10.0, gt=0)
-
-    @field_validator("name")
-    @classmethod
-    def _reward_known(cls, v: str) -> str:
-        return _user_reward_ok(check_name("reward", v, allow_user_function=True))
-
-    @field_validator("params")
-    @classmethod
-    def _params_known(cls, v: dict[str, Any]) -> dict[str, Any]:
-        return check_reward_params(v)  # type: ignore[return-value]
 
 
 class DynamicSampling(Strict):

@@ -31,27 +31,14 @@ def _num(text: str, denom: int | None) -> float:
 def parse_band(text: str) -> tuple[float, float]:
     """Parse a pass-rate band: ``0.2:0.8``, ``1:15/16`` (solved 1 to 15 of 16), ``:0.0625``, ``0.5:``.
 
-    Bounds are inclusive. In ``a:b/n`` a bare ``a`` is a count over the same n.
-    """
-    if ":" not in text:
-        raise R1InputError(f"invalid --acc band {text!r}: expected LO:HI, e.g. 0.2:0.8, 1:15/16 or :0.0625")
-    lo_s, hi_s = text.split(":", 1)
-    denom = None
-    for part in (hi_s, lo_s):
-        if "/" in part:
-            try:
-                denom = int(part.split("/")[1])
-            except ValueError as exc:
-                raise R1InputError(f"invalid --acc band {text!r}: bad denominator") from exc
-            if denom <= 0:
-                raise R1InputError(f"invalid --acc band {text!r}: denominator must be positive")
-    lo = _num(lo_s, denom) if lo_s.strip() else 0.0
-    hi = _num(hi_s, denom) if hi_s.strip() else 1.0
-    if not (0.0 <= lo <= 1.0 and 0.0 <= hi <= 1.0):
-        raise R1InputError(f"invalid --acc band {text!r}: bounds must lie in [0, 1] (got {lo:g}:{hi:g})")
-    if lo > hi:
-        raise R1InputError(f"invalid --acc band {text!r}: lower bound {lo:g} exceeds upper bound {hi:g}")
-    return lo, hi
+    Bounds are inclusive. In ``a:b/n`` a bare ``a`` is a count over the same n. The grammar is the config's
+    (:func:`r1cli.config.schema.check_band`, which validates ``curation.filter.acc`` at resolve time)."""
+    from r1cli.config.schema import check_band
+
+    try:
+        return check_band(text)
+    except ValueError as exc:
+        raise R1InputError(str(exc).replace("invalid band", "invalid --acc band", 1)) from None
 
 
 def parse_shard(text: str) -> tuple[int, int]:

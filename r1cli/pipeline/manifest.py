@@ -8,7 +8,6 @@ process, whose working directory is the run dir. No torch.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from pathlib import Path
@@ -32,11 +31,9 @@ def manifest_path(run: Path, output: str) -> Path:
 
 
 def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+    from r1cli.utils.io import sha256_file
+
+    return sha256_file(path)
 
 
 def _files(run: Path, target: str) -> list[Path]:

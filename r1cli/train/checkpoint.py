@@ -8,7 +8,6 @@ kept. They live outside the stage's declared Snakemake outputs (which Snakemake 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import random
@@ -95,11 +94,9 @@ def _fingerprint_diff(old: Any, new: dict[str, str]) -> str:
 
 
 def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+    from r1cli.utils.io import sha256_file
+
+    return sha256_file(path)
 
 
 class CheckpointManager:
