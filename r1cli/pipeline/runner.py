@@ -316,7 +316,13 @@ class RunLock:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             os.close(fd)
+            # the holder writes its record right after taking the lock: give it a moment to name itself
             info = read_lock_info(self.run_dir)
+            for _ in range(40):
+                if info.get("pid"):
+                    break
+                time.sleep(0.05)
+                info = read_lock_info(self.run_dir)
             who = f"pid {info['pid']}" if info.get("pid") else "another process"
             since = (
                 f", started {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(info['time']))}"

@@ -480,7 +480,9 @@ def test_dry_run_deepscaler_stages_and_resources(tmp_path: Path) -> None:
     rl = _rules(rows, "rl_stage")
     assert set(rl) == {"stage=8k", "stage=16k", "stage=24k"}
     assert re.search(r"\bgpu=8\b", rl["stage=8k"]) and "nodes" not in rl["stage=8k"]
-    assert re.search(r"\bgpu=32 nodes=4\b", rl["stage=16k"]) and re.search(r"\bgpu=32 nodes=4\b", rl["stage=24k"])
+    # one rank per GPU: 32 ranks over 4 nodes
+    assert re.search(r"\bgpu=32 ranks=32 nodes=4\b", rl["stage=16k"])
+    assert re.search(r"\bgpu=32 ranks=32 nodes=4\b", rl["stage=24k"])
     assert "clean" in {r for r, _, _ in rows}  # dedup
     evals = _rules(rows, "eval")
     assert {wc.split()[1] for wc in evals} == {"bench=aime24", "bench=math500", "bench=amc23", "bench=minerva",
@@ -498,7 +500,7 @@ def test_dry_run_vapo_pretrains_the_value(tmp_path: Path) -> None:
     rows = _dry_run("vapo", tmp_path)
     names = [r for r, _, _ in rows]
     assert "value_warmup" in names and names.index("value_warmup") < names.index("rl_stage")
-    assert re.search(r"\bgpu=128 nodes=16\b", _rules(rows, "rl_stage")["stage=rl"])
+    assert re.search(r"\bgpu=128 ranks=128 nodes=16\b", _rules(rows, "rl_stage")["stage=rl"])
 
 
 def test_dry_run_kimi_long2short(tmp_path: Path) -> None:
