@@ -126,6 +126,9 @@ def value(
     if not cfg.warmups.value.enabled:
         raise fail("warmups.value.enabled is false in this recipe")
     plan = Plan(to_dict(cfg))
+    if _launched("value warm-up", ["-m", "r1cli", "train", "value", "--run", str(run)], plan.ranks("warmups.value"),
+                 cfg.warmups.value.resources, threads):
+        return
     start = plan.start_model()
     init = str(run / start) if start != [] else cfg.model.path  # type: ignore[operator]
     try:
@@ -143,6 +146,7 @@ def value(
         f"value warm-up done: value loss {last.get('value_loss', float('nan')):.4f} "
         f"explained var {last.get('explained_var', float('nan')):.3f}"
     )
+    _end_rank()
 
 
 def _launched(what: str, argv: list[str], ranks: int, res: object, threads: int | None) -> bool:

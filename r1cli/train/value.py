@@ -37,11 +37,18 @@ def run_value_warmup(
     ckpt_dir: Path,
     metrics_path: Path,
     run_dir: Path | None = None,
+    dist: Any | None = None,
 ) -> dict[str, Any]:
     """Pretrain the critic (module docstring); returns the last step's metrics. ``run_dir`` resolves a
-    relative ``rl.train.critic_init``; None: the run dir of ``out_dir`` when it is ``<run>/warmup/value/model``."""
+    relative ``rl.train.critic_init``; None: the run dir of ``out_dir`` when it is ``<run>/warmup/value/model``.
+
+    Data-parallel over the launcher's ranks (``dist``, default from the environment): every rank draws the same
+    prompts and samples its share (prompt i of a step is sampled with its own seed, wherever it runs), the
+    critic's mini-batches are slices of the step's global rollout order with token counts and gradients summed
+    over ranks, so N ranks train as one. Rank 0 writes."""
     from r1cli.data.prepare import gold_of
     from r1cli.data.templates import render_prompt
+    from r1cli.engines.dist import Dist
     from r1cli.engines.hf_rollout import HFRollout, load_model, load_tokenizer
     from r1cli.engines.rollout import SamplingSpec
     from r1cli.train.checkpoint import CheckpointManager, rng_state, set_rng_state, stage_fingerprint
@@ -50,6 +57,7 @@ def run_value_warmup(
     from r1cli.utils.io import read_parquet
     from r1cli.utils.tracking import StageLogger
 
+    dist = dist if dist is not None else Dist.from_env()
     vc = cfg.warmups.value
     rl = cfg.rl
     if not rl.stages:
@@ -80,6 +88,7 @@ def run_value_warmup(
         value_clip=None,  # plain regression on MC returns: no trust region around a fixed-policy target
         epochs=vc.epochs,
         mini_batch_size=vc.mini_batch_size,
+        dist=dist,
     )
     rows = read_parquet(data_path)
     if not rows:
@@ -89,12 +98,18 @@ def run_value_warmup(
     loader = PromptLoader(len(rows), step_seed(cfg.seed, "value-warmup"))
     temperature = st.temperature if st.temperature is not None else rl.rollout.temperature
     per_step = st.prompts_per_step or rl.rollout.prompts_per_step
+    if per_step < dist.world:
+        raise ValueError(f"value warm-up: {per_step} prompts per step cannot be shared by {dist.world} ranks "
+                         "(rl.rollout.prompts_per_step >= the job's ranks)")
     gamma = float(rl.algorithm.advantage_params.get("gamma", 1.0))
 
     inputs = [data_path, init_model, *([init_critic] if init_critic is not None else [])]
     ckpt = CheckpointManager(ckpt_dir, keep=rl.checkpoint.keep, fingerprint=stage_fingerprint(cfg, "value", inputs))
     start = 0
-    loaded = ckpt.load()
+    loaded = ckpt.load() if dist.is_main else None  # rank 0 first: it sets aside stale / damaged checkpoints
+    dist.barrier()
+    if not dist.is_main:
+        loaded = ckpt.load()
     if loaded is not None:
         state, meta = loaded
         critic.load_state_dict(state["critic"])
@@ -103,7 +118,8 @@ def run_value_warmup(
         start = int(meta["step"])
         log(f"value warm-up: resumed from checkpoint step {start} ({ckpt.loaded})")
     # metrics lines of steps after the checkpoint go (they will be redone identically)
-    tracker = StageLogger.for_recipe(cfg, metrics_path=metrics_path, run_dir=run_dir, resume_step=start)
+    tracker = StageLogger.for_recipe(cfg, metrics_path=metrics_path, run_dir=run_dir, resume_step=start,
+                                     enabled=dist.is_main)
 
     from r1cli.rewards.pool import grading_pool
 
@@ -113,23 +129,30 @@ def run_value_warmup(
     with grading_pool(rl.reward) as pool, tracker, Progress(vc.steps, "value warm-up", start=start) as prog:
         for step in range(start, vc.steps):
             idx = loader.next(per_step)
-            groups = rollout.generate([prompts[i] for i in idx],
-                                      SamplingSpec(seed=step_seed(cfg.seed, "value-warmup", step), **spec))
-            m = _value_step(cfg, critic, tok, groups, [golds[i] for i in idx], step, gamma, pool)
+            mine = list(range(dist.rank, len(idx), dist.world))  # positions of this rank's prompts in the draw
+            groups = rollout.generate([prompts[idx[g]] for g in mine], SamplingSpec(**spec),
+                                      seeds=[step_seed(cfg.seed, "value-warmup", step, g) for g in mine])
+            m = _value_step(cfg, critic, tok, groups, [golds[idx[g]] for g in mine], step, gamma, pool,
+                            positions=mine, n=st.n, prompts_in_step=len(idx), dist=dist)
             tracker.log(step, m)
             last = m
             prog.update(1, info=f"value loss {m['value_loss']:.4f} ev {m['explained_var']:.3f}")
             done = step + 1
             if done % rl.checkpoint.every == 0 and done < vc.steps:
-                ckpt.save(done, {"critic": critic.state_dict(), "rng": rng_state()}, {"loader": loader.state()})
+                if dist.is_main:
+                    ckpt.save(done, {"critic": critic.state_dict(), "rng": rng_state()}, {"loader": loader.state()})
+                dist.barrier()
     critic.export(out_dir, tok)
     log(f"value warm-up: {vc.steps} steps → {out_dir}")
     return last
 
 
 def _value_step(cfg: Recipe, critic: Any, tok: Any, groups: list[list[Any]], golds: list[dict[str, Any]],
-                step: int, gamma: float, pool: Any) -> dict[str, Any]:
-    """Grade one step's rollouts, regress the critic on their Monte-Carlo returns; the step's metrics."""
+                step: int, gamma: float, pool: Any, *, positions: list[int] | None = None, n: int = 1,
+                prompts_in_step: int | None = None, dist: Any | None = None) -> dict[str, Any]:
+    """Grade this rank's rollouts of one step, regress the critic on their Monte-Carlo returns; the step's
+    metrics over all ranks. ``positions``: each group's place in the step's draw (its rows' global order is
+    position x n + sample)."""
     from r1cli.algos import ADVANTAGES
     from r1cli.engines.batch import build_batch
     from r1cli.train.scoring import score
@@ -137,15 +160,20 @@ def _value_step(cfg: Recipe, critic: Any, tok: Any, groups: list[list[Any]], gol
     flat = [(gi, s) for gi, g in enumerate(groups) for s in g]
     texts = [s.text for _, s in flat]
     lens = [len(s.response_ids) for _, s in flat]
+    pos = positions if positions is not None else list(range(len(groups)))
     scores, correct = score(cfg, texts, [golds[gi] for gi, _ in flat], [s.finished for _, s in flat], lens,
-                            [(step, gi) for gi, _ in flat], pool)
+                            [(step, pos[gi]) for gi, _ in flat], pool)
+    order = [pos[gi] * n + j for gi, g in enumerate(groups) for j in range(len(g))]
+    global_rows = (prompts_in_step if prompts_in_step is not None else len(groups)) * n
     batch = build_batch([s.prompt_ids for _, s in flat], [s.response_ids for _, s in flat], tok.pad_token_id)
     mask = batch.response_mask
     values = critic.values(batch)
     # λ = 1: returns = Â(λ=1) + V = the discounted Monte-Carlo return, whatever V is
     returns = ADVANTAGES["gae"](rewards=torch.tensor(scores, dtype=torch.float32), mask=mask, values=values,
                                 gamma=gamma, lam=1.0, whiten=False).returns
-    m = critic.update(batch, returns=returns, old_values=values, mask=mask)
-    m.update({"step": step, "acc": sum(correct) / len(correct), "reward_mean": sum(scores) / len(scores),
-              "response_len_mean": sum(lens) / len(lens)})
+    m = critic.update(batch, returns=returns, old_values=values, mask=mask, order=order, global_rows=global_rows)
+    k, c, r, ln = (dist.sum if dist is not None else list)(
+        [float(len(scores)), float(sum(correct)), float(sum(scores)), float(sum(lens))])
+    m.update({"step": step, "acc": c / max(1.0, k), "reward_mean": r / max(1.0, k),
+              "response_len_mean": ln / max(1.0, k), "ranks": dist.world if dist is not None else 1})
     return m
