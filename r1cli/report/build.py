@@ -414,15 +414,11 @@ def _show(v: Any) -> str:
     return json.dumps(v) if isinstance(v, list | dict) else str(v)
 
 
-def _flat(cfg: dict[str, Any], prefix: str = "") -> dict[str, str]:
-    out: dict[str, str] = {}
-    for k, v in cfg.items():
-        key = f"{prefix}{k}"
-        if isinstance(v, dict) and v:
-            out.update(_flat(v, f"{key}."))
-        else:
-            out[key] = json.dumps(v, default=str, sort_keys=True)
-    return out
+def _flat(cfg: dict[str, Any]) -> dict[str, str]:
+    """Dotted keys -> displayed values (the trackers' flattening: one spelling of a config everywhere)."""
+    from r1cli.utils.tracking import flatten
+
+    return flatten(cfg)
 
 
 def _hyper_html(groups: list[dict[str, Any]]) -> str:
