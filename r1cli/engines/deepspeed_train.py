@@ -51,7 +51,6 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-import socket
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -74,20 +73,16 @@ __all__ = [
 
 
 # ------------------------------------------------------------------------------------------- environment
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def ensure_dist_env() -> None:
     """Fill in single-process ``RANK/LOCAL_RANK/WORLD_SIZE/MASTER_ADDR/MASTER_PORT`` when no launcher set
     them (without them DeepSpeed falls back to MPI discovery and needs mpi4py). Slurm's ``SLURM_PROCID`` /
     ``SLURM_NTASKS`` / ``SLURM_LOCALID`` are honoured (``srun python ...``)."""
-    if "RANK" not in os.environ and "SLURM_PROCID" in os.environ and "SLURM_NTASKS" in os.environ:
-        os.environ["RANK"] = os.environ["SLURM_PROCID"]
-        os.environ["WORLD_SIZE"] = os.environ["SLURM_NTASKS"]
-        os.environ.setdefault("LOCAL_RANK", os.environ.get("SLURM_LOCALID", "0"))
+    from r1cli.engines.dist import env_world
+
+    rank, world, local = env_world()
+    if "RANK" not in os.environ and world > 1:  # srun tasks: rank / world from Slurm
+        os.environ.update(RANK=str(rank), WORLD_SIZE=str(world))
+        os.environ.setdefault("LOCAL_RANK", str(local))
         if "MASTER_ADDR" not in os.environ:
             raise RuntimeError(
                 "srun launch: set MASTER_ADDR (first host of $SLURM_JOB_NODELIST) and MASTER_PORT "
@@ -98,7 +93,9 @@ def ensure_dist_env() -> None:
     os.environ.setdefault("WORLD_SIZE", "1")
     os.environ.setdefault("MASTER_ADDR", "127.0.0.1")
     if "MASTER_PORT" not in os.environ:
-        os.environ["MASTER_PORT"] = str(_free_port())
+        from r1cli.engines.launch import free_port
+
+        os.environ["MASTER_PORT"] = str(free_port())
     if not torch.cuda.is_available():
         os.environ.setdefault("DS_ACCELERATOR", "cpu")
 

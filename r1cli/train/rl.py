@@ -77,8 +77,6 @@ class Experience:
         return len(self.rows)
 
 
-Rollouts = Experience  # the older name
-
 
 @dataclass
 class StepBatch:
