@@ -396,7 +396,8 @@ def _generate_chunk(
 
     kind, m = chunk[0][0], len(chunk[0][2])
     if kind == "greedy":
-        sspec = SamplingSpec(n=1, temperature=0.0, top_p=1.0, max_tokens=int(spec["max_tokens"]), seed=seed)
+        sspec = SamplingSpec(n=1, temperature=0.0, top_p=1.0, max_tokens=int(spec["max_tokens"]), seed=seed,
+                             stop=tuple(spec.get("stop") or ()))
     else:
         sspec = SamplingSpec(
             n=m,
@@ -405,6 +406,7 @@ def _generate_chunk(
             top_k=int(spec.get("top_k") or 0),
             max_tokens=int(spec["max_tokens"]),
             seed=seed,
+            stop=tuple(spec.get("stop") or ()),
         )
     groups = engine.generate([prompt_ids[pos] for _, pos, _ in chunk], sspec)
     if len(groups) != len(chunk) or any(len(g) != m for g in groups):

@@ -260,7 +260,7 @@ class RLStageRunner:
         rl, st, d = self.cfg.rl, self.stage, self.dist
         ds = rl.rollout.dynamic_sampling
         spec = SamplingSpec(n=st.n, temperature=self.temperature, top_p=rl.rollout.top_p, top_k=rl.rollout.top_k,
-                            max_tokens=st.max_response)
+                            max_tokens=st.max_response, stop=tuple(rl.rollout.stop))
         tp = rl.rollout.tensor_parallel if self.sampler.backend == "vllm" else 1
         shard, shards = d.rank // tp, d.world // tp  # ranks of one tensor-parallel engine sample the same shard
         exp, kept_order = Experience(), []
