@@ -248,7 +248,7 @@ def _sample(
 
 
 @torch.no_grad()
-def generate_groups(
+def generate_groups(  # noqa: PLR0913 - the sampling knobs of one decode call
     model: Any,
     prompts: list[list[int]],
     *,

@@ -30,6 +30,7 @@ from typing import Any
 import torch
 
 from r1cli.config import Recipe
+from r1cli.config.rundir import RunDir
 from r1cli.config.schema import RLStage
 from r1cli.engines.batch import TokenBatch
 from r1cli.train.prompts import PrioritizedLoader, PromptLoader, step_seed
@@ -138,7 +139,7 @@ class RLStageRunner:
         #: what the stage's checkpoints were made from (their fingerprint: a changed input starts the stage fresh)
         self.inputs: list[str | Path] = [data_path, init_model]
         if cfg.warmups.value.enabled and cfg.rl.stages and stage.name == cfg.rl.stages[0].name:
-            self.inputs.append(stage_dir.parents[1] / "warmup" / "value" / "model")
+            self.inputs.append(RunDir(stage_dir.parents[1]).warmup("value") / "model")
         rl = cfg.rl
         alg = rl.algorithm
         torch.manual_seed(cfg.seed)
