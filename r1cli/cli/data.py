@@ -15,9 +15,10 @@ import typer
 from rich.table import Table
 
 from r1cli.cli.common import console, frozen, handle_errors
+from r1cli.cli.grammar import R1Typer, params_from_json, renamed
 from r1cli.errors import R1InputError
 
-app = typer.Typer(help="Data stages: prepare, dedup, decontaminate, clean, pass-rate filter, LIMR, "
+app = R1Typer(help="Data stages: prepare, dedup, decontaminate, clean, pass-rate filter, LIMR, "
                        "mine-hard, drop-solved, stats.", no_args_is_help=True)
 
 
@@ -49,7 +50,7 @@ def _report_path(out: Path, report: Path | None) -> Path:
 
 
 # --- prepare ------------------------------------------------------------------------------------------------
-@app.command("prepare")
+@app.command("prepare", cls=renamed({"--no-shuffle": "", "--no-skip-invalid": ""}))
 @handle_errors
 def prepare_cmd(
     source: str | None = typer.Argument(None, help="Hub dataset id, local jsonl/json/parquet, or "
@@ -67,10 +68,11 @@ def prepare_cmd(
     task: str = typer.Option("math", help="task name stored per row (math, countdown, kk, gsm8k, addition)"),
     system_prompt: str | None = typer.Option(None, help="replace the template's system message"),
     limit: int | None = typer.Option(None, min=1, help="keep the first N rows (after --shuffle)"),
-    shuffle: bool = typer.Option(False, help="shuffle with --seed before --limit"),
+    shuffle: bool = typer.Option(False, "--shuffle", help="shuffle with --seed before --limit"),
     seed: int = typer.Option(0),
     size: int | None = typer.Option(None, min=1, help="rows of a synth: source"),
-    skip_invalid: bool = typer.Option(False, help="skip invalid rows (reported) instead of exiting 2"),
+    skip_invalid: bool = typer.Option(False, "--skip-invalid",
+                                      help="skip invalid rows (reported) instead of exiting 2"),
     data_dir: str | None = typer.Option(None, envvar="R1_DATA_DIR", help="folder searched for SOURCE"),
     config: str | None = typer.Option(None, "--config", help="Hub dataset config name (e.g. main for "
                                                              "openai/gsm8k); local and synth: sources ignore it"),
@@ -101,7 +103,10 @@ def prepare_cmd(
         if Path(src).exists() and Path(src).resolve() == dest.resolve():
             raise R1InputError("--out is the input file; write the prepared rows to another file", file=str(dest))
         if template not in TEMPLATES:
-            raise R1InputError(f"unknown template {template!r} (known: {', '.join(sorted(TEMPLATES))})")
+            from r1cli.config.names import did_you_mean
+
+            raise R1InputError(f"unknown template {template!r}{did_you_mean(template, TEMPLATES)} "
+                               f"(known: {', '.join(sorted(TEMPLATES))})")
         res = prepare(src, dest, split=split or "train", prompt_key=prompt_key, answer_key=answer_key,
                       template=template, task=task, system_prompt=system_prompt, limit=limit, shuffle=shuffle,
                       seed=seed, size=size, skip_invalid=skip_invalid, data_dir=data_dir, config=config,
@@ -128,7 +133,7 @@ def _run_decontam(rows: list[dict[str, Any]], against: list[str], data_dir: str 
     from r1cli.data.clean import benchmark_index, decontaminate, summarise_removed
 
     if not against:
-        raise R1InputError("decontaminate needs at least one benchmark (--against aime24,math500,...)")
+        raise R1InputError("decontaminate needs at least one benchmark (--benchmarks aime24,math500,...)")
     index, sizes = benchmark_index(against, data_dir=data_dir, ngram=ngram)
     kept, removed = decontaminate(rows, index, min_overlap=min_overlap, progress=True)
     rep = {"against": sizes, "ngram": ngram, "min_overlap": min_overlap, "rows_in": len(rows),
@@ -177,12 +182,13 @@ def dedup_cmd(
                                    ("out", out), ("report", _report_path(out, report))]))
 
 
-@app.command("decontaminate")
+@app.command("decontaminate", cls=renamed({"--against": "--benchmarks"}))
 @handle_errors
 def decontaminate_cmd(
     inp: Path = typer.Argument(..., help="input parquet/jsonl"),
     out: Path = typer.Option(..., "--out", help="output parquet (or .jsonl)"),
-    against: str = typer.Option(..., help="benchmarks, comma-separated (aime24,amc23,math500,...)"),
+    against: str = typer.Option(..., "--benchmarks", "-b",
+                                help="benchmarks, comma-separated (aime24,amc23,math500,...)"),
     data_dir: str | None = typer.Option(None, envvar="R1_DATA_DIR", help="folder with benchmark files"),
     ngram: int = typer.Option(13, min=1, help="word n-gram size"),
     min_overlap: float = typer.Option(0.0, help="fraction of a benchmark item's n-grams that must match "
@@ -290,16 +296,10 @@ def _finish_band(rows: list[dict[str, Any]], rates: list[dict[str, Any]], lo: fl
     write_rows(out, out_rows)
 
 
-def _reward_params(text: str | None) -> dict[str, Any]:
-    if not text:
-        return {}
-    try:
-        obj = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise R1InputError(f"--reward-params must be a JSON object: {exc.msg}") from exc
-    if not isinstance(obj, dict):
-        raise R1InputError("--reward-params must be a JSON object")
-    return obj
+def _reward_params(items: list[str]) -> dict[str, Any]:
+    from r1cli.cli.common import parse_params
+
+    return parse_params(items)
 
 
 def _check_rows(rows: list[dict[str, Any]], file: str) -> None:
@@ -309,30 +309,34 @@ def _check_rows(rows: list[dict[str, Any]], file: str) -> None:
                                "first", file=file, row=i, field="prompt")
 
 
-@app.command("filter")
+@app.command("filter", cls=renamed({"--n": "--samples", "--reward-params": params_from_json, "--no-merge": "",
+                                    "--no-remeasure": ""}))
 @handle_errors
 def filter_cmd(
     inp: Path | None = typer.Argument(None, help="prepared parquet/jsonl (standalone form)"),
     out: Path | None = typer.Option(None, "--out", help="filtered output (standalone form)"),
     run: Path | None = typer.Option(None, help="run dir (pipeline form; settings from curation.filter)"),
     shard: str | None = typer.Option(None, help="measure only shard i/N (e.g. 0/4)"),
-    merge: bool = typer.Option(False, help="merge the measured shards, then apply the band"),
+    merge: bool = typer.Option(False, "--merge", help="merge the measured shards, then apply the band"),
     acc: str = typer.Option("0.2:0.8", help="band LO:HI of pass rates kept: 0.2:0.8, 1:15/16, :0.0625"),
     repeat: str | None = typer.Option(None, help="OREAL difficulty balancing: kept rows with pass rate in "
                                                  "[LO, HI) appear TIMES times, e.g. 0:0.2=6,0.2:0.4=4 "
                                                  "(HI = 1 includes 1)"),
     model: str | None = typer.Option(None, help="model dir or id whose pass rate is measured"),
-    n: int = typer.Option(8, min=1, help="rollouts per prompt"),
+    n: int = typer.Option(8, "--samples", min=1, help="rollouts (samples) per prompt"),
     temperature: float = typer.Option(1.0, min=0.0),
     top_p: float = typer.Option(1.0),
     max_tokens: int = typer.Option(1024, min=1),
     batch_size: int = typer.Option(64, min=1, help="prompts per generation batch (resume granularity)"),
     engine: str = typer.Option("hf", help="rollout engine: hf | vllm"),
-    reward: str = typer.Option("math", help="reward that grades the rollouts (r1 reward list)"),
-    reward_params: str | None = typer.Option(None, help="reward parameters as a JSON object"),
+    reward: str = typer.Option("math", "--reward", "-r", help="reward that grades the rollouts (r1 reward list) "
+                               "or your own FILE.py:FUNCTION"),
+    reward_params: list[str] = typer.Option([], "--param", "-p", metavar="<key=value>",
+                                            help="reward parameter, repeatable (JSON value), e.g. -p scheme=pm1"),
     seed: int = typer.Option(0),
     passrates: Path | None = typer.Option(None, help="pass-rate file (default: OUT.passrates.parquet)"),
-    remeasure: bool = typer.Option(False, help="measure again even if the pass-rate file covers the input"),
+    remeasure: bool = typer.Option(False, "--remeasure",
+                                   help="measure again even if the pass-rate file covers the input"),
     pass_rate_key: str | None = typer.Option(None, help="read each prompt's pass rate from this row field "
                                                         "(e.g. pass_rate) instead of measuring it"),
     workers: int = typer.Option(2, min=1, help="grading worker processes"),
@@ -417,7 +421,7 @@ def _check_reward(reward: str, params: dict[str, Any] | None = None) -> None:
     try:
         check_reward_params(params or {})
     except ValueError as exc:
-        raise R1InputError(str(exc), field="--reward-params") from None
+        raise R1InputError(str(exc), field="--param") from None
 
 
 def _measure(rows: list[dict[str, Any]], out: Path, model: str, i: int, n_shards: int, threads: int | None,

@@ -7,8 +7,9 @@ from pathlib import Path
 import typer
 
 from r1cli.cli.common import console, fail, handle_errors, quiet_libraries
+from r1cli.cli.grammar import R1Typer
 
-app = typer.Typer(help="Models: build the embedded tiny model.", no_args_is_help=True)
+app = R1Typer(help="Models: build the embedded tiny model.", no_args_is_help=True)
 
 
 @app.command("tiny")
