@@ -55,7 +55,7 @@ def _report_path(out: Path, report: Path | None) -> Path:
 def prepare_cmd(
     source: str | None = typer.Argument(None, help="Hub dataset id, local jsonl/json/parquet, or "
                                                    "synth:addition"),
-    out: Path | None = typer.Option(None, "--out", help="output parquet (or .jsonl)"),
+    out: Path | None = typer.Option(None, "--out", "-o", help="output parquet (or .jsonl)"),
     run: Path | None = typer.Option(None, help="run dir: prepare the recipe's data into "
                                                "data/<split>.parquet"),
     split: str | None = typer.Option(None, help="source split (Hub/synth; default train); with --run: "
@@ -163,7 +163,7 @@ def _split_list(text: str) -> list[str]:
 @handle_errors
 def dedup_cmd(
     inp: Path = typer.Argument(..., help="input parquet/jsonl"),
-    out: Path = typer.Option(..., "--out", help="output parquet (or .jsonl)"),
+    out: Path = typer.Option(..., "--out", "-o", help="output parquet (or .jsonl)"),
     near: bool = typer.Option(True, "--near/--no-near", help="also drop near duplicates (MinHash)"),
     threshold: float = typer.Option(0.8, help="n-gram Jaccard threshold of a near duplicate"),
     ngram: int = typer.Option(5, min=1, help="shingle size in tokens"),
@@ -186,7 +186,7 @@ def dedup_cmd(
 @handle_errors
 def decontaminate_cmd(
     inp: Path = typer.Argument(..., help="input parquet/jsonl"),
-    out: Path = typer.Option(..., "--out", help="output parquet (or .jsonl)"),
+    out: Path = typer.Option(..., "--out", "-o", help="output parquet (or .jsonl)"),
     against: str = typer.Option(..., "--benchmarks", "-b",
                                 help="benchmarks, comma-separated (aime24,amc23,math500,...)"),
     data_dir: str | None = typer.Option(None, envvar="R1_DATA_DIR", help="folder with benchmark files"),
@@ -314,7 +314,7 @@ def _check_rows(rows: list[dict[str, Any]], file: str) -> None:
 @handle_errors
 def filter_cmd(
     inp: Path | None = typer.Argument(None, help="prepared parquet/jsonl (standalone form)"),
-    out: Path | None = typer.Option(None, "--out", help="filtered output (standalone form)"),
+    out: Path | None = typer.Option(None, "--out", "-o", help="filtered output (standalone form)"),
     run: Path | None = typer.Option(None, help="run dir (pipeline form; settings from curation.filter)"),
     shard: str | None = typer.Option(None, help="measure only shard i/N (e.g. 0/4)"),
     merge: bool = typer.Option(False, "--merge", help="merge the measured shards, then apply the band"),
@@ -528,7 +528,7 @@ def _filter_run(run: Path, shard: str | None, merge: bool, threads: int | None) 
 def limr_cmd(
     trajectories: Path | None = typer.Option(None, help="trajectories.jsonl of a full-data RL run"),
     data: Path | None = typer.Option(None, help="the data that run trained on (parquet/jsonl)"),
-    out: Path | None = typer.Option(None, "--out", help="selected subset"),
+    out: Path | None = typer.Option(None, "--out", "-o", help="selected subset"),
     threshold: float | None = typer.Option(None, help="keep samples with LIM score >= θ (paper: 0.6)"),
     scores: Path | None = typer.Option(None, help="per-sample scores (default: OUT.scores.parquet)"),
     run: Path | None = typer.Option(None, help="run dir: score curation.limr.reference_stage → "
@@ -588,7 +588,7 @@ def mine_hard_cmd(
     stage: str | None = typer.Option(None, help="with --run: stage whose rollouts are mined"),
     rollouts: Path | None = typer.Option(None, help="a stage dir (rl/<stage>) or its trajectories.jsonl"),
     data: Path | None = typer.Option(None, help="the stage's training data (default: from the run's config)"),
-    out: Path | None = typer.Option(None, "--out", help="output parquet/jsonl"),
+    out: Path | None = typer.Option(None, "--out", "-o", help="output parquet/jsonl"),
     max_acc: float | None = typer.Option(None, help="keep prompts with accuracy < this (ORZ: 0.0625)"),
 ) -> None:
     """ORZ annealing data: prompts solved less than max_acc of the time in a stage's rollouts."""
@@ -623,7 +623,7 @@ def drop_solved_cmd(
                                                 "per prompt decides what is solved"),
     rollouts: Path | None = typer.Option(None, help="a stage dir (rl/<stage>) or its trajectories.jsonl"),
     data: Path | None = typer.Option(None, help="the stage's training data (default: from the run's config)"),
-    out: Path | None = typer.Option(None, "--out", help="output parquet/jsonl"),
+    out: Path | None = typer.Option(None, "--out", "-o", help="output parquet/jsonl"),
 ) -> None:
     """Skywork-OR1 stage data: the stage's data minus prompts whose last rollout group was all correct."""
     from r1cli.data.mine import drop_solved

@@ -123,7 +123,7 @@ def eval_cmd(
     limit: int | None = typer.Option(None, "--limit", min=1, help="first N problems of each benchmark"),
     engine: str | None = typer.Option(None, "--engine", help="hf | vllm [hf]"),
     data_dir: Path | None = typer.Option(None, "--data-dir", help="local benchmark files (else R1_DATA_DIR)"),
-    out: Path = typer.Option(Path("evals"), "--out", help="output root: <out>/<model>/<bench>/<spec hash>/"),
+    out: Path = typer.Option(Path("evals"), "--out", "-o", help="output root: <out>/<model>/<bench>/<spec hash>/"),
     dtype: str = typer.Option("auto", "--dtype", help="auto | float32 | bfloat16 | float16"),
     device: str | None = typer.Option(None, "--device", help="hf engine device (default: cuda if available)"),
     tensor_parallel: int = typer.Option(1, "--tensor-parallel", min=1, help="vllm: GPUs per engine"),

@@ -15,7 +15,7 @@ app = R1Typer(help="Models: build the embedded tiny model.", no_args_is_help=Tru
 @app.command("tiny")
 @handle_errors
 def tiny(
-    out: Path | None = typer.Option(None, help="output directory (HF format)"),
+    out: Path | None = typer.Option(None, "--out", "-o", help="output directory (HF format)"),
     run: Path | None = typer.Option(None, help="run dir: build base/model from its frozen config"),
     seed: int = typer.Option(0, help="seed (same seed -> same weights and tokenizer)"),
     arch: str = typer.Option("qwen3", help="qwen3 | llama"),

@@ -18,7 +18,7 @@ def report(
         ..., "--run", help="run directory; repeat it to overlay seeds/recipes (--run A --run B)"
     ),
     out: Path | None = typer.Option(
-        None, "--out", help="output folder [RUN/report for one run, ./report-<run names> for several]"
+        None, "--out", "-o", help="output folder [RUN/report for one run, ./report-<run names> for several]"
     ),
 ) -> None:
     """Build index.html + PNGs: curves (mean ± sd across seeds of a recipe), eval table in percent beside the
