@@ -139,7 +139,7 @@ def score(
     extractor: str | None = typer.Option(None, help="auto | boxed | answer_tag | answer_line | gsm8k"),
     require_think: bool = typer.Option(False, "--require-think", help="grade only text after </think>"),
     param: list[str] = typer.Option(
-        [], "--param", "-p", help="extra reward parameter key=value (JSON value)"
+        [], "--param", "-p", metavar="<key=value>", help="reward parameter, repeatable (JSON value)"
     ),
     workers: int = typer.Option(2, help="grading worker processes"),
     deadline: float = typer.Option(10.0, help="hard per-item deadline in seconds"),
