@@ -65,6 +65,23 @@ def check_model(model: str, flag: str = "--model") -> None:
             )
 
 
+def parse_params(items: list[str], flag: str = "--param") -> dict[str, Any]:
+    """Repeated ``-p KEY=VALUE`` reward parameters as a dict; a value is JSON when it parses (``3``, ``true``,
+    ``[1,2]``), else the plain string."""
+    import json
+
+    out: dict[str, Any] = {}
+    for it in items:
+        key, eq, value = it.partition("=")
+        if not eq or not key.strip():
+            raise R1InputError(f"expects KEY=VALUE, got {it!r}", field=flag)
+        try:
+            out[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key.strip()] = value
+    return out
+
+
 def frozen(run: Path) -> Any:
     from r1cli.config import load_frozen
 

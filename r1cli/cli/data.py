@@ -15,10 +15,11 @@ import typer
 from rich.table import Table
 
 from r1cli.cli.common import console, frozen, handle_errors
+from r1cli.cli.grammar import R1Typer, params_from_json, renamed
 from r1cli.config.rundir import RunDir
 from r1cli.errors import R1InputError
 
-app = typer.Typer(help="Data stages: prepare, dedup, decontaminate, clean, pass-rate filter, LIMR, "
+app = R1Typer(help="Data stages: prepare, dedup, decontaminate, clean, pass-rate filter, LIMR, "
                        "mine-hard, drop-solved, stats.", no_args_is_help=True)
 
 
@@ -50,12 +51,12 @@ def _report_path(out: Path, report: Path | None) -> Path:
 
 
 # --- prepare ------------------------------------------------------------------------------------------------
-@app.command("prepare")
+@app.command("prepare", cls=renamed({"--no-shuffle": "", "--no-skip-invalid": ""}))
 @handle_errors
 def prepare_cmd(
     source: str | None = typer.Argument(None, help="Hub dataset id, local jsonl/json/parquet, or "
                                                    "synth:addition"),
-    out: Path | None = typer.Option(None, "--out", help="output parquet (or .jsonl)"),
+    out: Path | None = typer.Option(None, "--out", "-o", help="output parquet (or .jsonl)"),
     run: Path | None = typer.Option(None, help="run dir: prepare the recipe's data into "
                                                "data/<split>.parquet"),
     split: str | None = typer.Option(None, help="source split (Hub/synth; default train); with --run: "
@@ -68,10 +69,11 @@ def prepare_cmd(
     task: str = typer.Option("math", help="task name stored per row (math, countdown, kk, gsm8k, addition)"),
     system_prompt: str | None = typer.Option(None, help="replace the template's system message"),
     limit: int | None = typer.Option(None, min=1, help="keep the first N rows (after --shuffle)"),
-    shuffle: bool = typer.Option(False, help="shuffle with --seed before --limit"),
+    shuffle: bool = typer.Option(False, "--shuffle", help="shuffle with --seed before --limit"),
     seed: int = typer.Option(0),
     size: int | None = typer.Option(None, min=1, help="rows of a synth: source"),
-    skip_invalid: bool = typer.Option(False, help="skip invalid rows (reported) instead of exiting 2"),
+    skip_invalid: bool = typer.Option(False, "--skip-invalid",
+                                      help="skip invalid rows (reported) instead of exiting 2"),
     data_dir: str | None = typer.Option(None, envvar="R1_DATA_DIR", help="folder searched for SOURCE"),
     config: str | None = typer.Option(None, "--config", help="Hub dataset config name (e.g. main for "
                                                              "openai/gsm8k); local and synth: sources ignore it"),
@@ -102,7 +104,10 @@ def prepare_cmd(
         if Path(src).exists() and Path(src).resolve() == dest.resolve():
             raise R1InputError("--out is the input file; write the prepared rows to another file", file=str(dest))
         if template not in TEMPLATES:
-            raise R1InputError(f"unknown template {template!r} (known: {', '.join(sorted(TEMPLATES))})")
+            from r1cli.config.names import did_you_mean
+
+            raise R1InputError(f"unknown template {template!r}{did_you_mean(template, TEMPLATES)} "
+                               f"(known: {', '.join(sorted(TEMPLATES))})")
         res = prepare(src, dest, split=split or "train", prompt_key=prompt_key, answer_key=answer_key,
                       template=template, task=task, system_prompt=system_prompt, limit=limit, shuffle=shuffle,
                       seed=seed, size=size, skip_invalid=skip_invalid, data_dir=data_dir, config=config,
@@ -132,7 +137,7 @@ def _split_list(text: str) -> list[str]:
 @handle_errors
 def dedup_cmd(
     inp: Path = typer.Argument(..., help="input parquet/jsonl"),
-    out: Path = typer.Option(..., "--out", help="output parquet (or .jsonl)"),
+    out: Path = typer.Option(..., "--out", "-o", help="output parquet (or .jsonl)"),
     near: bool = typer.Option(True, "--near/--no-near", help="also drop near duplicates (MinHash)"),
     threshold: float = typer.Option(0.8, help="n-gram Jaccard threshold of a near duplicate"),
     ngram: int = typer.Option(5, min=1, help="shingle size in tokens"),
@@ -152,12 +157,13 @@ def dedup_cmd(
                                    ("out", out), ("report", _report_path(out, report))]))
 
 
-@app.command("decontaminate")
+@app.command("decontaminate", cls=renamed({"--against": "--benchmarks"}))
 @handle_errors
 def decontaminate_cmd(
     inp: Path = typer.Argument(..., help="input parquet/jsonl"),
-    out: Path = typer.Option(..., "--out", help="output parquet (or .jsonl)"),
-    against: str = typer.Option(..., help="benchmarks, comma-separated (aime24,amc23,math500,...)"),
+    out: Path = typer.Option(..., "--out", "-o", help="output parquet (or .jsonl)"),
+    against: str = typer.Option(..., "--benchmarks", "-b",
+                                help="benchmarks, comma-separated (aime24,amc23,math500,...)"),
     data_dir: str | None = typer.Option(None, envvar="R1_DATA_DIR", help="folder with benchmark files"),
     ngram: int = typer.Option(13, min=1, help="word n-gram size"),
     min_overlap: float = typer.Option(0.0, help="fraction of a benchmark item's n-grams that must match "
@@ -245,16 +251,10 @@ def _finish_band(rows: list[dict[str, Any]], rates: list[dict[str, Any]], lo: fl
     write_rows(out, out_rows)
 
 
-def _reward_params(text: str | None) -> dict[str, Any]:
-    if not text:
-        return {}
-    try:
-        obj = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise R1InputError(f"--reward-params must be a JSON object: {exc.msg}") from exc
-    if not isinstance(obj, dict):
-        raise R1InputError("--reward-params must be a JSON object")
-    return obj
+def _reward_params(items: list[str]) -> dict[str, Any]:
+    from r1cli.cli.common import parse_params
+
+    return parse_params(items)
 
 
 def _check_rows(rows: list[dict[str, Any]], file: str) -> None:
@@ -264,30 +264,34 @@ def _check_rows(rows: list[dict[str, Any]], file: str) -> None:
                                "first", file=file, row=i, field="prompt")
 
 
-@app.command("filter")
+@app.command("filter", cls=renamed({"--n": "--samples", "--reward-params": params_from_json, "--no-merge": "",
+                                    "--no-remeasure": ""}))
 @handle_errors
 def filter_cmd(
     inp: Path | None = typer.Argument(None, help="prepared parquet/jsonl (standalone form)"),
-    out: Path | None = typer.Option(None, "--out", help="filtered output (standalone form)"),
+    out: Path | None = typer.Option(None, "--out", "-o", help="filtered output (standalone form)"),
     run: Path | None = typer.Option(None, help="run dir (pipeline form; settings from curation.filter)"),
     shard: str | None = typer.Option(None, help="measure only shard i/N (e.g. 0/4)"),
-    merge: bool = typer.Option(False, help="merge the measured shards, then apply the band"),
+    merge: bool = typer.Option(False, "--merge", help="merge the measured shards, then apply the band"),
     acc: str = typer.Option("0.2:0.8", help="band LO:HI of pass rates kept: 0.2:0.8, 1:15/16, :0.0625"),
     repeat: str | None = typer.Option(None, help="OREAL difficulty balancing: kept rows with pass rate in "
                                                  "[LO, HI) appear TIMES times, e.g. 0:0.2=6,0.2:0.4=4 "
                                                  "(HI = 1 includes 1)"),
     model: str | None = typer.Option(None, help="model dir or id whose pass rate is measured"),
-    n: int = typer.Option(8, min=1, help="rollouts per prompt"),
+    n: int = typer.Option(8, "--samples", min=1, help="rollouts (samples) per prompt"),
     temperature: float = typer.Option(1.0, min=0.0),
     top_p: float = typer.Option(1.0),
     max_tokens: int = typer.Option(1024, min=1),
     batch_size: int = typer.Option(64, min=1, help="prompts per generation batch (resume granularity)"),
     engine: str = typer.Option("hf", help="rollout engine: hf | vllm"),
-    reward: str = typer.Option("math", help="reward that grades the rollouts (r1 reward list)"),
-    reward_params: str | None = typer.Option(None, help="reward parameters as a JSON object"),
+    reward: str = typer.Option("math", "--reward", "-r", help="reward that grades the rollouts (r1 reward list) "
+                               "or your own FILE.py:FUNCTION"),
+    reward_params: list[str] = typer.Option([], "--param", "-p", metavar="<key=value>",
+                                            help="reward parameter, repeatable (JSON value), e.g. -p scheme=pm1"),
     seed: int = typer.Option(0),
     passrates: Path | None = typer.Option(None, help="pass-rate file (default: OUT.passrates.parquet)"),
-    remeasure: bool = typer.Option(False, help="measure again even if the pass-rate file covers the input"),
+    remeasure: bool = typer.Option(False, "--remeasure",
+                                   help="measure again even if the pass-rate file covers the input"),
     pass_rate_key: str | None = typer.Option(None, help="read each prompt's pass rate from this row field "
                                                         "(e.g. pass_rate) instead of measuring it"),
     workers: int = typer.Option(2, min=1, help="grading worker processes"),
@@ -372,7 +376,7 @@ def _check_reward(reward: str, params: dict[str, Any] | None = None) -> None:
     try:
         check_reward_params(params or {})
     except ValueError as exc:
-        raise R1InputError(str(exc), field="--reward-params") from None
+        raise R1InputError(str(exc), field="--param") from None
 
 
 def _measure(rows: list[dict[str, Any]], out: Path, model: str, i: int, n_shards: int, threads: int | None,
@@ -479,7 +483,7 @@ def _filter_run(run: Path, shard: str | None, merge: bool, threads: int | None) 
 def limr_cmd(
     trajectories: Path | None = typer.Option(None, help="trajectories.jsonl of a full-data RL run"),
     data: Path | None = typer.Option(None, help="the data that run trained on (parquet/jsonl)"),
-    out: Path | None = typer.Option(None, "--out", help="selected subset"),
+    out: Path | None = typer.Option(None, "--out", "-o", help="selected subset"),
     threshold: float | None = typer.Option(None, help="keep samples with LIM score >= θ (paper: 0.6)"),
     scores: Path | None = typer.Option(None, help="per-sample scores (default: OUT.scores.parquet)"),
     run: Path | None = typer.Option(None, help="run dir: score curation.limr.reference_stage → "
@@ -539,7 +543,7 @@ def mine_hard_cmd(
     stage: str | None = typer.Option(None, help="with --run: stage whose rollouts are mined"),
     rollouts: Path | None = typer.Option(None, help="a stage dir (rl/<stage>) or its trajectories.jsonl"),
     data: Path | None = typer.Option(None, help="the stage's training data (default: from the run's config)"),
-    out: Path | None = typer.Option(None, "--out", help="output parquet/jsonl"),
+    out: Path | None = typer.Option(None, "--out", "-o", help="output parquet/jsonl"),
     max_acc: float | None = typer.Option(None, help="keep prompts with accuracy < this (ORZ: 0.0625)"),
 ) -> None:
     """ORZ annealing data: prompts solved less than max_acc of the time in a stage's rollouts."""
@@ -574,7 +578,7 @@ def drop_solved_cmd(
                                                 "per prompt decides what is solved"),
     rollouts: Path | None = typer.Option(None, help="a stage dir (rl/<stage>) or its trajectories.jsonl"),
     data: Path | None = typer.Option(None, help="the stage's training data (default: from the run's config)"),
-    out: Path | None = typer.Option(None, "--out", help="output parquet/jsonl"),
+    out: Path | None = typer.Option(None, "--out", "-o", help="output parquet/jsonl"),
 ) -> None:
     """Skywork-OR1 stage data: the stage's data minus prompts whose last rollout group was all correct."""
     from r1cli.data.mine import drop_solved

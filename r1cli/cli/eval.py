@@ -13,12 +13,14 @@ from rich.console import Console
 from rich.table import Table
 
 from r1cli.cli.common import check_model, console, fail, handle_errors, quiet_libraries, set_threads
+from r1cli.cli.grammar import R1Typer, renamed_group
 
-app = typer.Typer(
+app = R1Typer(
     help="Evaluate models: avg@n, unbiased pass@k, maj@k, greedy accuracy, lengths, truncation; the sampling "
     "spec is stored beside the numbers and hashed into the output path; reruns resume.\n\n"
-    "r1 eval --model PATH_OR_ID --benchmarks aime24,math500 --n 16 --temperature 0.6 --k 1,8,16\n\n"
+    "r1 eval --model PATH_OR_ID --benchmarks aime24,math500 --samples 16 --temperature 0.6 --k 1,8,16\n\n"
     "r1 eval compare DIR_A DIR_B",
+    cls=renamed_group({"--n": "--samples", "--benchmark": "--benchmarks"}),  # old spellings, one release
     invoke_without_command=True,
     no_args_is_help=False,
 )
@@ -98,10 +100,7 @@ def eval_cmd(
         "--benchmarks",
         "-b",
         help="comma-separated: aime24, aime25, amc23, math500, minerva, "
-        "olympiadbench, gsm8k, countdown, kk, addition",
-    ),
-    benchmark: str | None = typer.Option(
-        None, "--benchmark", help="one benchmark (pipeline rule; 'test' = the run's own test split)"
+        "olympiadbench, gsm8k, countdown, kk, addition; with --run one of them or 'test' (the run's test split)",
     ),
     run: Path | None = typer.Option(None, "--run", help="pipeline run dir: use its frozen recipe"),
     model_name: str | None = typer.Option(
@@ -110,7 +109,7 @@ def eval_cmd(
         help="with --run: base | sft | final | <stage> | long2short | a path; "
         "with --model: the output folder name",
     ),
-    n: int | None = typer.Option(None, "--n", min=1, help="samples per problem [1]"),
+    n: int | None = typer.Option(None, "--samples", min=1, help="samples per problem [1]"),
     temperature: float | None = typer.Option(None, "--temperature", min=0.0, help="[0.6]"),
     top_p: float | None = typer.Option(None, "--top-p", min=0.0, max=1.0, help="[0.95]"),
     max_tokens: int | None = typer.Option(None, "--max-tokens", min=1, help="[32768]"),
@@ -124,7 +123,7 @@ def eval_cmd(
     limit: int | None = typer.Option(None, "--limit", min=1, help="first N problems of each benchmark"),
     engine: str | None = typer.Option(None, "--engine", help="hf | vllm [hf]"),
     data_dir: Path | None = typer.Option(None, "--data-dir", help="local benchmark files (else R1_DATA_DIR)"),
-    out: Path = typer.Option(Path("evals"), "--out", help="output root: <out>/<model>/<bench>/<spec hash>/"),
+    out: Path = typer.Option(Path("evals"), "--out", "-o", help="output root: <out>/<model>/<bench>/<spec hash>/"),
     dtype: str = typer.Option("auto", "--dtype", help="auto | float32 | bfloat16 | float16"),
     device: str | None = typer.Option(None, "--device", help="hf engine device (default: cuda if available)"),
     tensor_parallel: int = typer.Option(1, "--tensor-parallel", min=1, help="vllm: GPUs per engine"),
@@ -159,22 +158,12 @@ def eval_cmd(
         "engine": engine,
     }
     if run is not None:
-        given = [f"--{name.replace('_', '-')}" for name, v in sampling.items() if v is not None]
-        if given:
-            raise fail(
-                f"with --run the recipe's eval settings are used; drop {', '.join(given)} (change them "
-                "with r1 pipeline ... --set eval.<key>=<value>)"
-            )
-        if model is not None or benchmarks is not None:
-            raise fail("with --run use --model-name and --benchmark, not --model/--benchmarks")
-        if model_name is None or benchmark is None:
-            raise fail("--run needs --model-name and --benchmark")
-        _run_stage(run, model_name, benchmark, threads, as_json)
+        _check_run_form(sampling, model, benchmarks, model_name)
+        _run_stage(run, model_name, benchmarks, threads, as_json)  # type: ignore[arg-type]
         return
     assert model is not None
     check_model(model)  # before anything (spec.json) is written
-    benches = ",".join(x for x in (benchmarks, benchmark) if x)
-    if not benches:
+    if not benchmarks:
         raise fail("give --benchmarks (e.g. aime24,math500)")
     eng = engine or SAMPLING_DEFAULTS["engine"]
     if eng not in ("hf", "vllm"):
@@ -184,17 +173,37 @@ def eval_cmd(
     from r1cli.eval import EvalEngine, EvalOutput, EvalSampling, evaluate
 
     s = {kk: (v if v is not None else SAMPLING_DEFAULTS.get(kk)) for kk, v in sampling.items()}
+    s.pop("engine")
     results = evaluate(
         model,
-        benches.split(","),
-        EvalSampling(n=s["n"], temperature=s["temperature"], top_p=s["top_p"], max_tokens=s["max_tokens"],
-                     template=s["template"], system_prompt=s["system_prompt"], seed=s["seed"], k=parse_ks(k),
-                     greedy=s["greedy"], limit=limit),
+        benchmarks.split(","),
+        EvalSampling(**{**s, "k": parse_ks(k)}),
         EvalEngine(eng, dtype=dtype, device=device, tensor_parallel=tensor_parallel, data_parallel=data_parallel),
         EvalOutput(out, model_name=model_name, rescore=rescore, overwrite=overwrite),
         data_dir=data_dir,
     )
     _show([r.metrics for r in results], [r.out_dir for r in results], as_json)
+
+
+#: the option of each sampling setting (its CLI spelling where it differs from the key)
+_FLAGS = {"n": "--samples"}
+
+
+def _check_run_form(sampling: dict[str, Any], model: str | None, benchmarks: str | None,
+                    model_name: str | None) -> None:
+    """With --run the recipe's eval settings are used: no sampling option, one --benchmarks and a --model-name."""
+    given = [_FLAGS.get(name, f"--{name.replace('_', '-')}") for name, v in sampling.items() if v is not None]
+    if given:
+        raise fail(
+            f"with --run the recipe's eval settings are used; drop {', '.join(given)} (change them "
+            "with r1 pipeline ... --set eval.<key>=<value>)"
+        )
+    if model is not None:
+        raise fail("with --run use --model-name (base | sft | final | <stage> | long2short), not --model")
+    if model_name is None or benchmarks is None:
+        raise fail("--run needs --model-name and --benchmarks (one benchmark, or 'test')")
+    if "," in benchmarks:
+        raise fail(f"with --run, --benchmarks names one benchmark (one pipeline job), got {benchmarks!r}")
 
 
 def _run_stage(run: Path, model_name: str, benchmark: str, threads: int | None, as_json: bool) -> None:

@@ -7,8 +7,9 @@ from pathlib import Path
 import typer
 
 from r1cli.cli.common import console, fail, frozen, handle_errors, quiet_libraries, set_threads
+from r1cli.cli.grammar import R1Typer
 
-app = typer.Typer(
+app = R1Typer(
     help="long2short (Kimi k1.5 §2.4): merge | shortest | dpo | length-rl on the run's final model.",
     invoke_without_command=True,
 )

@@ -9,9 +9,10 @@ import typer
 
 from r1cli import __version__
 from r1cli.cli.common import err_console
+from r1cli.cli.grammar import R1Typer, renamed
 from r1cli.errors import R1InputError
 
-app = typer.Typer(
+app = R1Typer(
     name="r1",
     help="Reproduce R1-style RL recipes for LLM reasoning as resumable pipelines.\n\n"
     "Start with: r1 recipes list  ·  r1 pipeline tiny  ·  r1 pipeline deepscaler --profile slurm --dry-run",
@@ -37,10 +38,11 @@ from r1cli.cli.ops import report, status  # noqa: E402
 from r1cli.cli.pipeline import pipeline  # noqa: E402
 from r1cli.cli.push import push  # noqa: E402
 
-app.command("pipeline")(pipeline)
-app.command("status")(status)
-app.command("report")(report)
-app.command("push")(push)
+# old spellings kept as hidden aliases for one release (README, "CLI grammar")
+app.command("pipeline", cls=renamed({"--run-dir": "--run"}))(pipeline)
+app.command("status", cls=renamed(positional="--run"))(status)
+app.command("report", cls=renamed(positional="--run"))(report)
+app.command("push", cls=renamed(positional="--run"))(push)
 
 
 @app.callback(invoke_without_command=True)

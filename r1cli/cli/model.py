@@ -7,14 +7,15 @@ from pathlib import Path
 import typer
 
 from r1cli.cli.common import console, fail, handle_errors, quiet_libraries
+from r1cli.cli.grammar import R1Typer
 
-app = typer.Typer(help="Models: build the embedded tiny model.", no_args_is_help=True)
+app = R1Typer(help="Models: build the embedded tiny model.", no_args_is_help=True)
 
 
 @app.command("tiny")
 @handle_errors
 def tiny(
-    out: Path | None = typer.Option(None, help="output directory (HF format)"),
+    out: Path | None = typer.Option(None, "--out", "-o", help="output directory (HF format)"),
     run: Path | None = typer.Option(None, help="run dir: build base/model from its frozen config"),
     seed: int = typer.Option(0, help="seed (same seed -> same weights and tokenizer)"),
     arch: str = typer.Option("qwen3", help="qwen3 | llama"),

@@ -1,4 +1,4 @@
-"""`r1 status RUN` and `r1 report RUN`."""
+"""`r1 status --run RUN` and `r1 report --run RUN [--run RUN ...]`."""
 
 from __future__ import annotations
 
@@ -14,9 +14,11 @@ from r1cli.cli.common import console, err_console, fail, handle_errors
 
 @handle_errors
 def report(
-    runs: list[Path] = typer.Argument(..., help="run directories (several: seeds/recipes overlaid)"),
+    runs: list[Path] = typer.Option(
+        ..., "--run", help="run directory; repeat it to overlay seeds/recipes (--run A --run B)"
+    ),
     out: Path | None = typer.Option(
-        None, "--out", help="output folder [RUN/report for one run, ./report-<run names> for several]"
+        None, "--out", "-o", help="output folder [RUN/report for one run, ./report-<run names> for several]"
     ),
 ) -> None:
     """Build index.html + PNGs: curves (mean ± sd across seeds of a recipe), eval table in percent beside the
@@ -55,7 +57,7 @@ def report(
 
 
 @handle_errors
-def status(run: Path = typer.Argument(..., help="run directory")) -> None:
+def status(run: Path = typer.Option(..., "--run", help="run directory")) -> None:
     """Stages of a run: done / running / pending / failed, the current RL step and its latest metrics."""
     from r1cli.pipeline.status import run_status
 

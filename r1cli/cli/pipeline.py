@@ -92,15 +92,19 @@ def _damaged(run: Path) -> list[str]:
 def pipeline(
     recipe: str = typer.Argument(..., help="recipe name (r1 recipes list) or a path to a recipe YAML"),
     profile: str = typer.Option("local", help="local | slurm | a profile directory"),
-    run_dir: Path | None = typer.Option(None, "--run-dir", help="run directory (default runs/<recipe>)"),
-    set_: list[str] = typer.Option([], "--set", help="override KEY=VALUE (e.g. rl.stages.0.steps=100)"),
+    run_dir: Path | None = typer.Option(None, "--run", help="run directory (default runs/<recipe>)"),
+    set_: list[str] = typer.Option(
+        [], "--set", metavar="<key=value>", help="override a recipe key, repeatable (e.g. rl.stages.0.steps=100)"
+    ),
     scale: str | None = typer.Option(
         None, help="recipe scale, e.g. tiny (the same DAG on the embedded model)"
     ),
     until: str | None = typer.Option(
         None, help="stop after this stage (prepare, sft, filter, rl, eval, ...)"
     ),
-    forcerun: list[str] = typer.Option([], "--forcerun", help="rerun this stage even if up to date"),
+    forcerun: list[str] = typer.Option(
+        [], "--forcerun", metavar="<stage>", help="rerun this stage even if up to date (repeatable)"
+    ),
     dry_run: bool = typer.Option(False, "--dry-run", "-n", help="print the plan (stage, why, resources)"),
     cores: int | None = typer.Option(None, help="local cores for Snakemake (default all)"),
 ) -> None:

@@ -1,4 +1,4 @@
-"""``r1 push RUN --repo-id ID [--stage final]``: upload a run's model folder with its model card to the Hugging
+"""``r1 push --run RUN --repo-id ID [--stage final]``: upload a run's model folder with its model card to the Hugging
 Face Hub (``huggingface_hub``: create_repo + upload_folder). Also the helper that writes each exported model
 folder's card (``r1 train sft|rl``, ``r1 long2short``)."""
 
@@ -45,7 +45,7 @@ def write_model_card(cfg: Any, run: Path, name: str, model_dir: Path | None = No
 
 @handle_errors
 def push(
-    run: Path = typer.Argument(..., help="run directory"),
+    run: Path = typer.Option(..., "--run", help="run directory"),
     repo_id: str = typer.Option(..., "--repo-id", help="Hub repository, e.g. your-name/qwen-r1-zero"),
     stage: str = typer.Option("final", "--stage", help=f"which model: {MODEL_NAMES_HELP}"),
     private: bool = typer.Option(False, "--private", help="create the repository as private"),

@@ -9,8 +9,9 @@ import typer
 from rich.table import Table
 
 from r1cli.cli.common import console, handle_errors
+from r1cli.cli.grammar import R1Typer
 
-app = typer.Typer(help="List, show and compare the packaged recipes.", no_args_is_help=True)
+app = R1Typer(help="List, show and compare the packaged recipes.", no_args_is_help=True)
 
 
 @app.command("list")
@@ -36,8 +37,8 @@ def list_cmd() -> None:
 @app.command("show")
 @handle_errors
 def show(
-    name: str,
-    set_: list[str] = typer.Option([], "--set", help="override KEY=VALUE"),
+    name: str = typer.Argument(..., help="recipe name (r1 recipes list) or a path to a recipe YAML"),
+    set_: list[str] = typer.Option([], "--set", metavar="<key=value>", help="override a recipe key, repeatable"),
     scale: str | None = typer.Option(None, help="apply a scale (e.g. tiny)"),
 ) -> None:
     """The fully resolved recipe as YAML (extends, scale and overrides applied)."""
@@ -50,14 +51,22 @@ def show(
 
 @app.command("diff")
 @handle_errors
-def diff(a: str, b: str, scale: str | None = typer.Option(None)) -> None:
-    """Unified diff of two resolved recipes."""
+def diff(
+    a: str = typer.Argument(..., help="recipe A (name or YAML path)"),
+    b: str | None = typer.Argument(None, help="recipe B [default: A, so that --set shows what it changes]"),
+    set_: list[str] = typer.Option(
+        [], "--set", metavar="<key=value>", help="override a key of B, repeatable (B's side of the diff)"
+    ),
+    scale: str | None = typer.Option(None, help="apply a scale (e.g. tiny) to both"),
+) -> None:
+    """Unified diff of two resolved recipes; `r1 recipes diff A --set k=v` shows what an override changes."""
     from r1cli.config import resolve, to_yaml
 
     ya = to_yaml(resolve(a, scale=scale)).splitlines()
-    yb = to_yaml(resolve(b, scale=scale)).splitlines()
+    yb = to_yaml(resolve(b or a, set_, scale)).splitlines()
+    label_b = (b or a) + "".join(f" --set {x}" for x in set_)
     color = sys.stdout.isatty()
-    for line in difflib.unified_diff(ya, yb, a, b, lineterm=""):
+    for line in difflib.unified_diff(ya, yb, a, label_b, lineterm=""):
         if not color:  # piped: the exact diff text, no wrapping
             sys.stdout.write(line + "\n")
             continue

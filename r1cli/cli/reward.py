@@ -12,10 +12,11 @@ from typing import Any
 
 import typer
 
-from r1cli.cli.common import console, fail
+from r1cli.cli.common import console, fail, parse_params
+from r1cli.cli.grammar import R1Typer
 from r1cli.errors import R1InputError
 
-app = typer.Typer(
+app = R1Typer(
     help="Score model responses with a reward (math, exact, countdown, kk, gsm8k, swe, code, or your own "
     "FILE.py:FUNCTION) and audit r1's math grader against plain math-verify (or an independent second grader).",
     no_args_is_help=True,
@@ -58,19 +59,6 @@ def _read_rows(path: Path, required: tuple[str, ...]) -> list[dict[str, Any]]:
     return rows
 
 
-def _parse_params(items: list[str]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for it in items:
-        if "=" not in it:
-            raise R1InputError(f"--param expects key=value, got {it!r}", field="--param")
-        k, v = it.split("=", 1)
-        try:
-            out[k.strip()] = json.loads(v)
-        except json.JSONDecodeError:
-            out[k.strip()] = v
-    return out
-
-
 def _check_names(params: dict[str, Any]) -> None:
     """Unknown scheme / extractor names are errors (they would score every row 0 with exit 0)."""
     from r1cli.config.names import check_reward_params
@@ -98,6 +86,42 @@ def _task_fields(reward: str) -> tuple[str, ...]:
     }.get(reward, ())
 
 
+def _first_sentence(doc: str | None) -> str:
+    """The first sentence of a docstring's first paragraph (``et al.``, ``eq.``, ``e.g.`` do not end one)."""
+    import re
+
+    text = " ".join((doc or "").strip().split("\n\n")[0].split()).replace("``", "`")
+    m = re.search(r"(?<!\bal)(?<!\beq)(?<!e\.g)(?<!i\.e)(?<!\bvs)\.(\s+(?=[A-Z])|$)", text)
+    return text if m is None else text[: m.start() + 1]
+
+
+@app.command("list")
+def list_cmd(as_json: bool = typer.Option(False, "--json", help="print JSON instead of tables")) -> None:
+    """The reward registry: every reward name (rl.reward.name, --reward), the shaping terms
+    (rl.reward.shaping) and the names the -p scheme= / -p extractor= parameters take."""
+    from rich.table import Table
+
+    from r1cli.rewards import EXTRACTORS, MATH_SCHEMES, REWARDS, SHAPING, TOKEN_SHAPING
+
+    rewards = {k: _first_sentence(f.__doc__) for k, f in REWARDS.items()}
+    shaping = {k: _first_sentence(f.__doc__) for k, f in {**SHAPING, **TOKEN_SHAPING}.items()}
+    params = {"scheme": list(MATH_SCHEMES), "extractor": list(EXTRACTORS)}
+    if as_json:
+        typer.echo(json.dumps({"rewards": rewards, "shaping": shaping, "params": params}, indent=2))
+        return
+    for title, rows in (("rewards (--reward NAME)", rewards), ("shaping terms (rl.reward.shaping)", shaping)):
+        t = Table(title=title, title_justify="left")
+        t.add_column("name", style="bold", no_wrap=True)
+        t.add_column("what it does", overflow="fold")
+        for k, doc in rows.items():
+            t.add_row(k, doc)
+        console.print(t)
+    for k, names in params.items():
+        console.print(f"-p {k}=  {' | '.join(names)}", highlight=False)
+    console.print("your own reward: --reward FILE.py:FUNCTION or MODULE:FUNCTION (signature: "
+                  "r1cli/rewards/custom.py)", highlight=False)
+
+
 @app.command()
 def score(
     input: Path = typer.Argument(
@@ -115,7 +139,7 @@ def score(
     extractor: str | None = typer.Option(None, help="auto | boxed | answer_tag | answer_line | gsm8k"),
     require_think: bool = typer.Option(False, "--require-think", help="grade only text after </think>"),
     param: list[str] = typer.Option(
-        [], "--param", "-p", help="extra reward parameter key=value (JSON value)"
+        [], "--param", "-p", metavar="<key=value>", help="reward parameter, repeatable (JSON value)"
     ),
     workers: int = typer.Option(2, help="grading worker processes"),
     deadline: float = typer.Option(10.0, help="hard per-item deadline in seconds"),
@@ -138,7 +162,7 @@ def score(
         except R1InputError as exc:
             raise R1InputError(str(exc).removeprefix("reward: "), field="--reward") from None
         _check_pool_options(workers, deadline)
-        params = _parse_params(param)
+        params = parse_params(param)
         if scheme is not None:
             params["scheme"] = scheme
         if extractor is not None:

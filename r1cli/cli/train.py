@@ -7,8 +7,9 @@ from pathlib import Path
 import typer
 
 from r1cli.cli.common import console, fail, frozen, handle_errors, quiet_libraries, set_threads
+from r1cli.cli.grammar import R1Typer
 
-app = typer.Typer(help="Training stages: SFT cold start, RL stages.", no_args_is_help=True)
+app = R1Typer(help="Training stages: SFT cold start, RL stages.", no_args_is_help=True)
 
 
 def resolve_model(cfg: object, run: Path, name: str) -> str:

@@ -10,11 +10,13 @@ import hashlib
 import json
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from types import UnionType
+from typing import Any, Union, get_args, get_origin
 
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
+from r1cli.config.names import did_you_mean
 from r1cli.config.schema import Recipe
 from r1cli.errors import R1ConfigError
 
@@ -36,8 +38,11 @@ def recipe_path(name_or_path: str) -> Path:
     cand = recipes_dir() / f"{name_or_path}{RECIPE_SUFFIX}"
     if cand.exists():
         return cand
-    known = ", ".join(list_recipes())
-    raise R1ConfigError(f"unknown recipe '{name_or_path}' (known: {known}; or give a path to a .yaml file)")
+    known = list_recipes()
+    raise R1ConfigError(
+        f"unknown recipe '{name_or_path}'{did_you_mean(name_or_path, known)} (known: {', '.join(known)}; or give "
+        "a path to a .yaml file)"
+    )
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
@@ -163,7 +168,7 @@ def format_validation_error(
         loc = ".".join(parts) or "<root>"
         msg = err["msg"]
         if err["type"] == "extra_forbidden":
-            msg = "unknown key"
+            msg = "unknown key" + did_you_mean(parts[-1] if parts else "", known_keys(parts[:-1]))
         elif msg.startswith("Value error, "):
             msg = msg[len("Value error, ") :]
         inp = err.get("input")
@@ -187,6 +192,32 @@ def format_validation_error(
     return where + what + ":\n  " + "\n  ".join(lines)
 
 
+def _arms(tp: Any) -> list[Any]:
+    """The non-None members of a union annotation (``X | None`` -> [X]); [tp] for any other."""
+    args = get_args(tp)
+    if get_origin(tp) in (Union, UnionType):
+        return [a for a in args if a is not type(None)]
+    return [tp]
+
+
+def known_keys(parts: list[str]) -> list[str]:
+    """The keys a recipe accepts at the YAML path ``parts`` (``["rl", "stages", "0"]`` -> an RLStage's fields);
+    [] where the path is free-form (a ``params`` dict) or unknown."""
+    types: list[Any] = [Recipe]
+    for part in parts:
+        nxt: list[Any] = []
+        for tp in (a for t in types for a in _arms(t)):
+            if isinstance(tp, type) and issubclass(tp, BaseModel):
+                field = tp.model_fields.get(part)
+                nxt += [field.annotation] if field is not None else []
+            elif get_origin(tp) in (list, tuple, dict):
+                nxt.append(get_args(tp)[-1] if get_args(tp) else Any)
+        types = nxt
+    models = [a for t in types for a in _arms(t) if isinstance(a, type) and issubclass(a, BaseModel)]
+    keys = [k for m in models for k in m.model_fields]
+    return list(dict.fromkeys(keys))
+
+
 def resolve(name_or_path: str, overrides: list[str] | None = None, scale: str | None = None) -> Recipe:
     """Load, extend, scale, override and validate a recipe."""
     data = load_raw(name_or_path)
@@ -194,7 +225,7 @@ def resolve(name_or_path: str, overrides: list[str] | None = None, scale: str | 
     if scale and scale != "full":
         if scale not in scales:
             raise R1ConfigError(
-                f"recipe '{data.get('name')}' has no scale '{scale}' "
+                f"recipe '{data.get('name')}' has no scale '{scale}'{did_you_mean(scale, scales)} "
                 f"(has: {', '.join(sorted(scales)) or 'none'})"
             )
         data = deep_merge(data, scales[scale])

@@ -51,9 +51,19 @@ def is_user_function(name: str) -> bool:
     return ":" in name
 
 
+def did_you_mean(name: object, valid: Iterable[str]) -> str:
+    """`` (did you mean 'x'?)`` naming the closest valid names (difflib), or "" when none is close."""
+    import difflib
+
+    if not isinstance(name, str):
+        return ""
+    close = difflib.get_close_matches(name, list(valid), n=2, cutoff=0.6)
+    return f" (did you mean {' or '.join(repr(c) for c in close)}?)" if close else ""
+
+
 def unknown_name(kind: str, name: object, valid: Iterable[str] | None = None) -> str:
     names = tuple(valid) if valid is not None else KINDS[kind]
-    return f"unknown {kind} {name!r}; valid: {', '.join(names)}"
+    return f"unknown {kind} {name!r}; valid: {', '.join(names)}{did_you_mean(name, names)}"
 
 
 def check_name(kind: str, name: object, *, allow_user_function: bool = False) -> str:

@@ -59,8 +59,10 @@ def get_benchmark(name: str) -> Benchmark:
     for b in BENCHMARKS.values():
         if key in b.aliases:
             return b
-    raise R1InputError(f"unknown benchmark {name!r} (known: {', '.join(sorted(BENCHMARKS))}, or 'test' "
-                       "inside a pipeline run)")
+    from r1cli.config.names import did_you_mean
+
+    raise R1InputError(f"unknown benchmark {name!r}{did_you_mean(key, BENCHMARKS)} (known: "
+                       f"{', '.join(sorted(BENCHMARKS))}, or 'test' inside a pipeline run)")
 
 
 def data_dirs(data_dir: str | Path | None = None) -> list[Path]:

@@ -207,7 +207,7 @@ def run_decontam(rows: list[dict[str, Any]], against: list[str], data_dir: str |
                  min_overlap: float) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """:func:`decontaminate` against the named benchmarks, plus its report (per benchmark, every removal)."""
     if not against:
-        raise R1InputError("decontaminate needs at least one benchmark (--against aime24,math500,...)")
+        raise R1InputError("decontaminate needs at least one benchmark (--benchmarks aime24,math500,...)")
     index, sizes = benchmark_index(against, data_dir=data_dir, ngram=ngram)
     kept, removed = decontaminate(rows, index, min_overlap=min_overlap, progress=True)
     rep = {"against": sizes, "ngram": ngram, "min_overlap": min_overlap, "rows_in": len(rows),

@@ -45,7 +45,10 @@ def get_reward(name: str) -> Any:
         from r1cli.rewards.custom import user_reward
 
         return user_reward(name)
-    raise KeyError(f"unknown reward {name!r}; known: {sorted(rewards)} or FILE.py:FUNCTION / MODULE:FUNCTION")
+    from r1cli.config.names import did_you_mean
+
+    raise KeyError(f"unknown reward {name!r}{did_you_mean(name, rewards)}; known: {sorted(rewards)} or "
+                   "FILE.py:FUNCTION / MODULE:FUNCTION (r1 reward list)")
 
 
 def needs_pool(names: Sequence[str]) -> bool:

@@ -13,7 +13,7 @@ rule eval:
     resources:
         **plan.resources("eval"),
     shell:
-        R1 + " eval --run . --model-name {wildcards.model} --benchmark {wildcards.bench} " + LOG
+        R1 + " eval --run . --model-name {wildcards.model} --benchmarks {wildcards.bench} " + LOG
 
 
 rule report:
@@ -22,4 +22,4 @@ rule report:
     output:
         "report/index.html",
     shell:
-        R1 + " report . " + LOG
+        R1 + " report --run . " + LOG
