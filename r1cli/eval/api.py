@@ -20,6 +20,7 @@ from r1cli.eval.runner import (
     published_for,
 )
 from r1cli.eval.spec import sampling_spec, spec_from_recipe, spec_hash
+from r1cli.rewards.pool import grading_pool
 from r1cli.utils.progress import log
 
 
@@ -233,7 +234,7 @@ def evaluate(
         for b in benches
     ]  # fail on a missing benchmark before any generation
     results = []
-    with _pool_for(datas) as pool:
+    with grading_pool(names={d.reward for d in datas}) as pool:
         for data in datas:
             results.append(
                 evaluate_benchmark(
@@ -252,24 +253,6 @@ def evaluate(
                 )
             )
     return results
-
-
-class _NullCtx:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> None:
-        return None
-
-
-def _pool_for(datas: Sequence[EvalData], workers: int = 2, deadline_s: float = 10.0) -> Any:
-    """A GradingPool when some benchmark needs one (math grading); started before the model is loaded so its
-    workers fork from a light parent."""
-    from r1cli.rewards import CHEAP_REWARDS, GradingPool
-
-    if all(d.reward in CHEAP_REWARDS for d in datas):
-        return _NullCtx()
-    return GradingPool(workers=workers, deadline_s=deadline_s)
 
 
 # ------------------------------------------------------------------------------------------------ pipeline
@@ -347,7 +330,7 @@ def run_eval_stage(
             )
         )
     )
-    with _pool_for([data], workers=cfg.rl.reward.workers, deadline_s=cfg.rl.reward.deadline_s) as pool:
+    with grading_pool(names={data.reward}, workers=cfg.rl.reward.workers, deadline_s=cfg.rl.reward.deadline_s) as pool:
         res = evaluate_benchmark(
             lazy,
             data,
