@@ -136,7 +136,7 @@ def measure(
 
     d = _one(dist)
     mine = list(range(d.rank, len(prompts.ids), d.world))
-    ro = HFRollout(model, tok, max_batch=256)
+    ro = HFRollout(model, tok, max_batch=256, device=_device_of(model))
     spec = SamplingSpec(n=1, temperature=0.0, max_tokens=max_tokens, seed=0)
     samples = [g[0] for g in ro.generate([prompts.ids[i] for i in mine], spec)] if mine else []
     correct = _correct(cfg, [s.text for s in samples], [prompts.golds[i] for i in mine],
@@ -160,7 +160,7 @@ def sample_groups(
     from r1cli.train.rl import step_seed
 
     d = _one(dist)
-    ro = HFRollout(model, tok, max_batch=512)
+    ro = HFRollout(model, tok, max_batch=512, device=_device_of(model))
     mine = list(range(d.rank, len(prompts.ids), d.world))
     got: dict[int, list[Candidate]] = {}
     chunk = max(1, 512 // n)
@@ -210,7 +210,16 @@ def _trainer(model: Any, lr: float, steps: int, dist: Any | None = None) -> Any:
     from r1cli.engines.torch_train import TorchTrainer
 
     return TorchTrainer(model, lr=lr, betas=(0.9, 0.99), grad_clip=1.0, schedule="constant",
-                        total_steps=max(1, steps), dist=dist)
+                        total_steps=max(1, steps), dist=dist, device=_device_of(model))
+
+
+def _device_of(model: Any) -> str:
+    return str(next(model.parameters()).device)
+
+
+def rank_device(dist: Any) -> str:
+    """Where a rank's models live: its own GPU (``cuda:<local rank>``) when there are GPUs, else the CPU."""
+    return f"cuda:{dist.local_rank}" if torch.cuda.is_available() else "cpu"
 
 
 def _next_batch(order: list[int], n: int, batch_size: int, rng: random.Random) -> tuple[list[int], list[int]]:
@@ -401,11 +410,12 @@ class _Long2Short:
 
     def __init__(self, cfg: Recipe, *, long_model: str, data_path: Path, out_dir: Path, opts: Long2ShortOptions,
                  tracker: Any, dist: Any) -> None:
-        from r1cli.engines.hf_rollout import load_model, load_tokenizer
+        from r1cli.engines.hf_rollout import load_tokenizer
         from r1cli.utils.io import atomic_write_json, read_parquet
 
         self.cfg, self.long_model, self.out_dir, self.opts, self.tracker = cfg, long_model, out_dir, opts, tracker
         self.dist = dist
+        self.device = rank_device(dist)
         self.l2s = cfg.long2short
         torch.manual_seed(cfg.seed)
         self.work = out_dir / "work"
@@ -430,7 +440,7 @@ class _Long2Short:
                 before = saved["metrics"]
         before = dist.broadcast(before)  # rank 0 decides: every rank measures, or none
         if before is None:
-            before = measure(cfg, load_model(long_model, dtype="float32").eval(), self.tok, self.held,
+            before = measure(cfg, self.load(long_model).eval(), self.tok, self.held,
                              self.max_tokens, dist)
             if dist.is_main:
                 atomic_write_json(before_path, {"key": key, "metrics": before})
@@ -440,13 +450,18 @@ class _Long2Short:
                            "max_tokens": self.max_tokens, "train_rows": len(self.train_idx), "seed": cfg.seed,
                            "seeds": "per-prompt"}
 
+    def load(self, path: str) -> Any:
+        """A model (float32) on this rank's device."""
+        from r1cli.engines.hf_rollout import load_model
+
+        return load_model(path, dtype="float32", device=self.device)
+
     def run(self, result_dir: Path) -> dict[str, Any]:
         methods = {"shortest": self.shortest, "merge": self.merge, "dpo": self.dpo, "length-rl": self.length_rl}
         return methods[self.opts.method](result_dir)
 
     def samples(self) -> list[list[Candidate]]:
         """The long model's sampled groups on the training prompts (cached in the work dir by their settings)."""
-        from r1cli.engines.hf_rollout import load_model
         from r1cli.utils.io import atomic_write_json
 
         path, meta = self.work / "samples.jsonl", self.work / "samples.json"
@@ -454,7 +469,7 @@ class _Long2Short:
         cached = d.is_main and path.exists() and meta.exists() and json.loads(meta.read_text()) == self.sample_key
         if d.broadcast(cached):  # rank 0 decides; its file is complete (written atomically before samples.json)
             return load_groups(path, len(self.train.ids))
-        g = sample_groups(self.cfg, load_model(self.long_model, dtype="float32"), self.tok, self.train,
+        g = sample_groups(self.cfg, self.load(self.long_model), self.tok, self.train,
                           n=self.l2s.n, temperature=self.temperature, max_tokens=self.max_tokens, dist=d)
         if d.is_main:
             save_groups(path, g)
@@ -473,7 +488,6 @@ class _Long2Short:
 
     def shortest(self, out: Path) -> dict[str, Any]:
         """Shortest-correct rejection sampling + SFT."""
-        from r1cli.engines.hf_rollout import load_model
 
         groups = self.samples()
         picks = [c for c in (shortest_correct(g) for g in groups) if c is not None]
@@ -483,7 +497,7 @@ class _Long2Short:
              list(c.response_ids) if c.response_ids[-1:] == (eos,) else [*c.response_ids, eos])
             for c in picks
         ]
-        model = load_model(self.long_model, dtype="float32")
+        model = self.load(self.long_model)
         info = sft(model, examples, pad_id=self.tok.pad_token_id, steps=self.l2s.steps, lr=self.l2s.lr,
                    batch_size=self.cfg.warmups.sft.batch_size, seed=self.cfg.seed, on_step=self.tracker.log,
                    dist=self.dist)
@@ -495,7 +509,6 @@ class _Long2Short:
 
     def merge(self, out: Path) -> dict[str, Any]:
         """Weight merging of the long model with a short one (given, or derived by shortest-correct SFT)."""
-        from r1cli.engines.hf_rollout import load_model
         from r1cli.long2short.merge import merge_models
         from r1cli.utils.io import atomic_write_json
 
@@ -516,7 +529,7 @@ class _Long2Short:
         else:
             training["short_model"] = short
         training["short_model_measure"] = measure(
-            self.cfg, load_model(short, dtype="float32").eval(), self.tok, self.held, self.max_tokens, self.dist
+            self.cfg, self.load(short).eval(), self.tok, self.held, self.max_tokens, self.dist
         )
         if self.dist.is_main:
             merge_models(self.long_model, short, out, alpha=self.l2s.merge_alpha)
@@ -526,12 +539,11 @@ class _Long2Short:
 
     def dpo(self, out: Path) -> dict[str, Any]:
         """DPO with the shortest correct sample as chosen and a longer one as rejected."""
-        from r1cli.engines.hf_rollout import load_model
 
         l2s = self.l2s
         pairs = [p for g in self.samples() for p in dpo_pairs(g)]
-        model = load_model(self.long_model, dtype="float32")
-        ref = load_model(self.long_model, dtype="float32")
+        model = self.load(self.long_model)
+        ref = self.load(self.long_model)
         training = dpo(model, ref, self.train.ids, pairs, eos=self.tok.eos_token_id, pad_id=self.tok.pad_token_id,
                        steps=l2s.steps, lr=l2s.dpo_lr if l2s.dpo_lr is not None else l2s.lr, beta=l2s.beta,
                        batch_size=self.cfg.warmups.sft.batch_size, seed=self.cfg.seed, on_step=self.tracker.log,
@@ -572,7 +584,6 @@ def _run_long2short(
     cfg: Recipe, *, long_model: str, data_path: Path, out_dir: Path, opts: Long2ShortOptions, tracker: Any,
     dist: Any,
 ) -> dict[str, Any]:
-    from r1cli.engines.hf_rollout import load_model
     from r1cli.utils.io import atomic_dir, atomic_write_json
 
     job = _Long2Short(cfg, long_model=long_model, data_path=data_path, out_dir=out_dir, opts=opts, tracker=tracker,
@@ -582,7 +593,7 @@ def _run_long2short(
     result_dir = job.work / "result"
     training = job.run(result_dir)
 
-    after = measure(cfg, load_model(str(result_dir), dtype="float32").eval(), tok, held, max_tokens, dist)
+    after = measure(cfg, job.load(str(result_dir)).eval(), tok, held, max_tokens, dist)
     report = {
         "method": opts.method,
         "long_model": str(long_model),

@@ -123,3 +123,52 @@ def _training_numbers(training: dict) -> dict[str, float]:
             if not (k.startswith("t_") or k.endswith("_per_s") or k == "ranks")
         }
     return {k: v for k, v in training.items() if isinstance(v, float)}
+
+
+def test_r1_long2short_starts_the_jobs_ranks(tmp_path: Path, stopper: Path, tiny_model: Path, data: Path) -> None:
+    """``long2short.resources.procs: 2``: the DAG declares 2 ranks for the job and ``r1 long2short`` starts
+    them itself (here ``merge`` with a given short model: measures sharded, rank 0 merges and writes)."""
+    import shutil
+    import subprocess
+
+    from r1cli.config import resolve, to_dict, to_yaml
+    from r1cli.pipeline.dag import Plan
+
+    cfg = resolve("tiny", [*SETS, "long2short.enabled=true", "long2short.resources.procs=2"])
+    plan = Plan(to_dict(cfg))
+    assert plan.ranks("long2short") == 2 and plan.resources("long2short")["mpi"] == "srun"
+    run = tmp_path / "run"
+    (run / plan.train_data()).parent.mkdir(parents=True)
+    shutil.copy(data, run / plan.train_data())
+    (run / "config.yaml").write_text(to_yaml(cfg))
+    env = {
+        **os.environ,
+        "OMP_NUM_THREADS": "1",
+        "HF_HUB_OFFLINE": "1",
+        "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
+    }
+    cmd = [
+        sys.executable,
+        "-m",
+        "r1cli",
+        "long2short",
+        "--run",
+        str(run),
+        "--method",
+        "merge",
+        "--model",
+        str(stopper),
+        "--short-model",
+        str(tiny_model),
+        "--measure-rows",
+        "5",
+        "--threads",
+        "1",
+    ]
+    res = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    out = res.stdout + res.stderr
+    assert res.returncode == 0, out[-3000:]
+    assert "long2short: starting 2 ranks" in out
+    rep = json.loads((run / "long2short" / "report.json").read_text())
+    assert rep["method"] == "merge" and rep["before"]["n"] == 5.0
+    assert (run / "long2short" / "model" / "model.safetensors").exists()
