@@ -278,7 +278,7 @@ def _seq_logps(tr: Any, batch: Any, model: Any | None = None) -> torch.Tensor:
     return (logp * batch.response_mask).sum(-1)
 
 
-def dpo(
+def dpo(  # noqa: PLR0913 - the DPO settings of one call (keyword-only), plus the ranks
     model: Any, ref: Any, prompts: list[list[int]], pairs: list[tuple[Candidate, Candidate]], *, eos: int,
     pad_id: int, steps: int, lr: float, beta: float, batch_size: int, seed: int,
     on_step: Callable[[int, dict[str, float]], None] | None = None, dist: Any | None = None,
