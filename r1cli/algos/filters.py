@@ -115,16 +115,18 @@ def oreal_pairs_filter(
     """OREAL trajectory filter — Lyu et al. 2025 (arXiv 2502.06781), §4 / InternLM/OREAL
     ``filter_trajectory``: drop groups without both a correct and a wrong sample, then keep exactly one
     random correct and one random wrong row per group. Deterministic for a given ``seed`` and row order
-    (groups are visited in order of first appearance with one ``random.Random(seed)``)."""
+    (each group draws from its own ``random.Random`` seeded by ``seed`` and the group's key: a group's pick does
+    not depend on the other groups of the call, so data-parallel ranks filtering their own groups pick exactly
+    what one rank filtering all of them picks)."""
     vals, is_binary = _outcomes(scores, correct)
     if not is_binary:
         vals = [1.0 if v > 0 else 0.0 for v in vals]
-    rng = random.Random(seed)
     keep = [False] * len(vals)
-    for rows in _groups(index, len(vals)).values():
+    for key, rows in _groups(index, len(vals)).items():
         pos = [r for r in rows if vals[r] > 0]
         neg = [r for r in rows if vals[r] <= 0]
         if pos and neg:
+            rng = random.Random(f"{seed}:{key!r}")
             keep[rng.choice(pos)] = True
             keep[rng.choice(neg)] = True
     return keep

@@ -55,6 +55,22 @@ def long2short(
     if not Path(long_model).exists():
         raise fail(f"the long model {long_model} does not exist (run the pipeline up to it first)")
     plan = Plan(to_dict(cfg))
+    from r1cli.cli.train import _end_rank, _launched
+
+    flags = {
+        "--method": m,
+        "--model": model,
+        "--short-model": short_model,
+        "--shaping": shaping,
+        "--penalty-weight": penalty_weight,
+        "--target-len": target_len,
+        "--alpha": alpha,
+        "--measure-rows": measure_rows,
+    }
+    argv = ["-m", "r1cli", "long2short", "--run", str(run)]
+    argv += [x for flag, v in flags.items() if v is not None for x in (flag, str(v))]
+    if _launched("long2short", argv, plan.ranks("long2short"), cfg.long2short.resources, threads):
+        return
     data = run / plan.train_data()
     if not data.exists():
         raise fail(f"{data} does not exist (run the pipeline's data stages first)")
@@ -79,3 +95,4 @@ def long2short(
         f"long2short {m}: accuracy {100 * b['acc']:.1f} % → {100 * a['acc']:.1f} %, mean length {b['len_mean']:.1f} → "
         f"{a['len_mean']:.1f} tokens ({100 * rep['length_reduction']:.1f} % shorter)"
     )
+    _end_rank()

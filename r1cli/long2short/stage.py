@@ -101,70 +101,86 @@ def load_prompts(rows: list[dict[str, Any]], tok: Any, max_prompt: int) -> Promp
 
 
 def _correct(cfg: Recipe, texts: list[str], golds: list[dict[str, Any]], finished: list[bool]) -> list[bool]:
-    from r1cli.rewards import needs_pool, score_batch
+    from r1cli.rewards import score_batch
+    from r1cli.rewards.pool import grading_pool
 
     rc = cfg.rl.reward
-    if needs_pool([rc.name]):
-        from r1cli.rewards import GradingPool
-
-        with GradingPool(workers=rc.workers, deadline_s=rc.deadline_s) as pool:
-            res = score_batch(rc.name, texts, golds, params=dict(rc.params), finished=finished, pool=pool)
-    else:
-        res = score_batch(rc.name, texts, golds, params=dict(rc.params), finished=finished, pool=None)
+    with grading_pool(names={rc.name}, workers=rc.workers, deadline_s=rc.deadline_s) as pool:
+        res = score_batch(rc.name, texts, golds, params=dict(rc.params), finished=finished, pool=pool)
     return [bool(r.correct) for r in res]
 
 
-def measure(cfg: Recipe, model: Any, tok: Any, prompts: Prompts, max_tokens: int) -> dict[str, float]:
-    """Greedy accuracy, mean response length (tokens) and truncation rate on ``prompts``."""
+def _one(dist: Any | None) -> Any:
+    """``dist`` or a one-rank Dist (every collective the identity)."""
+    from r1cli.engines.dist import Dist
+
+    return dist if dist is not None else Dist()
+
+
+def _gather_by_index(dist: Any, mine: dict[int, Any], n: int) -> list[Any]:
+    """Every rank's ``{index: value}`` shard merged into one list of ``n`` values, on every rank."""
+    out: list[Any] = [None] * n
+    for part in dist.gather(mine):
+        for i, v in part.items():
+            out[i] = v
+    return out
+
+
+def measure(
+    cfg: Recipe, model: Any, tok: Any, prompts: Prompts, max_tokens: int, dist: Any | None = None
+) -> dict[str, float]:
+    """Greedy accuracy, mean response length (tokens) and truncation rate on ``prompts``. Data-parallel
+    (``dist``): prompt i is decoded by rank i mod world; the sums are taken over ranks (same result on all)."""
     from r1cli.engines.hf_rollout import HFRollout
     from r1cli.engines.rollout import SamplingSpec
 
-    ro = HFRollout(model, tok, max_batch=256)
-    groups = ro.generate(prompts.ids, SamplingSpec(n=1, temperature=0.0, max_tokens=max_tokens, seed=0))
-    samples = [g[0] for g in groups]
-    correct = _correct(cfg, [s.text for s in samples], prompts.golds, [s.finished for s in samples])
-    n = len(samples)
-    return {
-        "acc": sum(correct) / n,
-        "len_mean": sum(len(s.response_ids) for s in samples) / n,
-        "truncation_rate": sum(not s.finished for s in samples) / n,
-        "n": float(n),
-    }
+    d = _one(dist)
+    mine = list(range(d.rank, len(prompts.ids), d.world))
+    ro = HFRollout(model, tok, max_batch=256, device=_device_of(model))
+    spec = SamplingSpec(n=1, temperature=0.0, max_tokens=max_tokens, seed=0)
+    samples = [g[0] for g in ro.generate([prompts.ids[i] for i in mine], spec)] if mine else []
+    correct = _correct(cfg, [s.text for s in samples], [prompts.golds[i] for i in mine],
+                       [s.finished for s in samples]) if mine else []
+    acc, length, trunc = d.sum([float(sum(correct)), float(sum(len(s.response_ids) for s in samples)),
+                                float(sum(not s.finished for s in samples))])
+    n = len(prompts.ids)
+    return {"acc": acc / n, "len_mean": length / n, "truncation_rate": trunc / n, "n": float(n)}
 
 
 def sample_groups(
-    cfg: Recipe, model: Any, tok: Any, prompts: Prompts, *, n: int, temperature: float, max_tokens: int
+    cfg: Recipe, model: Any, tok: Any, prompts: Prompts, *, n: int, temperature: float, max_tokens: int,
+    dist: Any | None = None,
 ) -> list[list[Candidate]]:
-    """``n`` samples of every prompt, scored with ``rl.reward`` (correctness only)."""
+    """``n`` samples of every prompt, scored with ``rl.reward`` (correctness only). Prompt i is sampled with its
+    own seed (``step_seed(seed, "long2short", i)``), so its samples do not depend on the batch it is in nor on
+    the rank count: data-parallel (``dist``), prompt i is sampled by rank i mod world and every rank gets all
+    groups."""
     from r1cli.engines.hf_rollout import HFRollout
     from r1cli.engines.rollout import SamplingSpec
     from r1cli.train.rl import step_seed
 
-    ro = HFRollout(model, tok, max_batch=512)
-    out: list[list[Candidate]] = []
+    d = _one(dist)
+    ro = HFRollout(model, tok, max_batch=512, device=_device_of(model))
+    mine = list(range(d.rank, len(prompts.ids), d.world))
+    got: dict[int, list[Candidate]] = {}
     chunk = max(1, 512 // n)
-    with Progress(len(prompts.ids), "long2short sampling") as prog:
-        for start in range(0, len(prompts.ids), chunk):
-            ids = list(range(start, min(len(prompts.ids), start + chunk)))
-            spec = SamplingSpec(
-                n=n,
-                temperature=temperature,
-                top_p=cfg.rl.rollout.top_p,
-                top_k=cfg.rl.rollout.top_k,
-                max_tokens=max_tokens,
-                seed=step_seed(cfg.seed, "long2short", start),
-            )
-            groups = ro.generate([prompts.ids[i] for i in ids], spec)
+    spec = SamplingSpec(n=n, temperature=temperature, top_p=cfg.rl.rollout.top_p, top_k=cfg.rl.rollout.top_k,
+                        max_tokens=max_tokens, seed=step_seed(cfg.seed, "long2short"))
+    with Progress(len(mine), "long2short sampling") as prog:
+        for start in range(0, len(mine), chunk):
+            ids = mine[start : start + chunk]
+            groups = ro.generate([prompts.ids[i] for i in ids], spec,
+                                 [step_seed(cfg.seed, "long2short", i) for i in ids])
             flat = [(i, s) for i, g in zip(ids, groups, strict=True) for s in g]
             correct = _correct(
                 cfg, [s.text for _, s in flat], [prompts.golds[i] for i, _ in flat], [s.finished for _, s in flat]
             )
-            by: dict[int, list[Candidate]] = {i: [] for i in ids}
+            for i in ids:
+                got[i] = []
             for (i, s), c in zip(flat, correct, strict=True):
-                by[i].append(Candidate(i, tuple(s.response_ids), c, s.finished))
-            out.extend(by[i] for i in ids)
+                got[i].append(Candidate(i, tuple(s.response_ids), c, s.finished))
             prog.update(len(ids))
-    return out
+    return _gather_by_index(d, got, len(prompts.ids))
 
 
 def save_groups(path: Path, groups: list[list[Candidate]]) -> None:
@@ -190,40 +206,64 @@ def load_groups(path: Path, n_prompts: int) -> list[list[Candidate]]:
     return out
 
 
-def _trainer(model: Any, lr: float, steps: int) -> Any:
+def _trainer(model: Any, lr: float, steps: int, dist: Any | None = None) -> Any:
     from r1cli.engines.torch_train import TorchTrainer
 
-    return TorchTrainer(model, lr=lr, betas=(0.9, 0.99), grad_clip=1.0, schedule="constant", total_steps=max(1, steps))
+    return TorchTrainer(model, lr=lr, betas=(0.9, 0.99), grad_clip=1.0, schedule="constant",
+                        total_steps=max(1, steps), dist=dist, device=_device_of(model))
+
+
+def _device_of(model: Any) -> str:
+    return str(next(model.parameters()).device)
+
+
+def rank_device(dist: Any) -> str:
+    """Where a rank's models live: its own GPU (``cuda:<local rank>``) when there are GPUs, else the CPU."""
+    return f"cuda:{dist.local_rank}" if torch.cuda.is_available() else "cpu"
+
+
+def _next_batch(order: list[int], n: int, batch_size: int, rng: random.Random) -> tuple[list[int], list[int]]:
+    """The next ``batch_size`` indices of an epoch-shuffled stream over ``n`` items: (batch, rest of the stream)."""
+    if len(order) < batch_size:
+        extra = list(range(n))
+        rng.shuffle(extra)
+        order = order + extra
+    return order[:batch_size], order[batch_size:]
 
 
 def sft(
     model: Any, examples: list[tuple[list[int], list[int]]], *, pad_id: int, steps: int, lr: float,
     batch_size: int, seed: int, on_step: Callable[[int, dict[str, float]], None] | None = None,
+    dist: Any | None = None,
 ) -> dict[str, float]:
     """NLL on the response tokens of (prompt ids, response ids incl. EOS) examples; epoch-shuffled batches.
-    ``on_step(step, metrics)`` gets each step's loss, grad norm and lr (the stage's tracker)."""
+    ``on_step(step, metrics)`` gets each step's loss, grad norm and lr (the stage's tracker).
+
+    Data-parallel (``dist``): every rank draws the same batch and trains its rows ``rank::world``; the loss is
+    the batch's token mean (token count summed over ranks) and gradients are summed in the trainer's step, so N
+    ranks train exactly as one."""
     from r1cli.engines.batch import build_batch
 
     if not examples:
         raise ValueError("long2short SFT: no examples (no prompt had a correct sample)")
-    tr = _trainer(model, lr, steps)
+    d = _one(dist)
+    tr = _trainer(model, lr, steps, d)
     rng = random.Random(seed)
     order: list[int] = []
     first = last = float("nan")
     with Progress(steps, "long2short sft") as prog:
         for step in range(steps):
-            if len(order) < batch_size:
-                extra = list(range(len(examples)))
-                rng.shuffle(extra)
-                order.extend(extra)
-            idx, order = order[:batch_size], order[batch_size:]
-            b = build_batch([examples[i][0] for i in idx], [examples[i][1] for i in idx], pad_id)
+            idx, order = _next_batch(order, len(examples), batch_size, rng)
+            mine = idx[d.rank :: d.world]
+            rows = mine or idx[:1]  # a rank without rows joins the step with a zero-weight row
+            b = build_batch([examples[i][0] for i in rows], [examples[i][1] for i in rows], pad_id)
             logp, _ = tr.response_logprobs(b)
-            m = b.response_mask
-            loss = -(logp * m).sum() / m.sum().clamp(min=1)
+            m = b.response_mask * (1.0 if mine else 0.0)
+            total = d.sum([float(m.sum())])[0]
+            loss = -(logp * m).sum() / max(total, 1.0)
             loss.backward()
             gn = tr.step()
-            last = float(loss.detach())
+            last = d.sum([float(loss.detach())])[0]
             if step == 0:
                 first = last
             if on_step is not None:
@@ -238,13 +278,17 @@ def _seq_logps(tr: Any, batch: Any, model: Any | None = None) -> torch.Tensor:
     return (logp * batch.response_mask).sum(-1)
 
 
-def dpo(
+def dpo(  # noqa: PLR0913 - the DPO settings of one call (keyword-only), plus the ranks
     model: Any, ref: Any, prompts: list[list[int]], pairs: list[tuple[Candidate, Candidate]], *, eos: int,
     pad_id: int, steps: int, lr: float, beta: float, batch_size: int, seed: int,
-    on_step: Callable[[int, dict[str, float]], None] | None = None,
+    on_step: Callable[[int, dict[str, float]], None] | None = None, dist: Any | None = None,
 ) -> dict[str, float]:
     """DPO (r1cli.algos.dpo_loss) on (chosen, rejected) pairs; responses get EOS appended when they stopped.
-    ``on_step(step, metrics)`` gets each step's DPO metrics, grad norm and lr."""
+    ``on_step(step, metrics)`` gets each step's DPO metrics, grad norm and lr.
+
+    Data-parallel (``dist``): every rank draws the same batch of pairs and trains its pairs ``rank::world``; its
+    loss and metrics are weighted by its share of the batch's pairs (summed over ranks: the batch means) and
+    gradients are summed in the trainer's step, so N ranks train exactly as one."""
     from r1cli.algos import dpo_loss
     from r1cli.engines.batch import build_batch
 
@@ -255,7 +299,8 @@ def dpo(
         r = list(c.response_ids)
         return r if (not c.finished or (r and r[-1] == eos)) else [*r, eos]
 
-    tr = _trainer(model, lr, steps)
+    d = _one(dist)
+    tr = _trainer(model, lr, steps, d)
     ref = ref.eval()
     for p in ref.parameters():
         p.requires_grad_(False)
@@ -265,14 +310,13 @@ def dpo(
     last: dict[str, float] = {}
     with Progress(steps, "long2short dpo") as prog:
         for step in range(steps):
-            if len(order) < batch_size:
-                extra = list(range(len(pairs)))
-                rng.shuffle(extra)
-                order.extend(extra)
-            idx, order = order[:batch_size], order[batch_size:]
-            ps = [prompts[pairs[i][0].prompt] for i in idx]
-            b = build_batch(ps + ps, [resp(pairs[i][0]) for i in idx] + [resp(pairs[i][1]) for i in idx], pad_id)
-            k = len(idx)
+            idx, order = _next_batch(order, len(pairs), batch_size, rng)
+            mine = idx[d.rank :: d.world]
+            rows = mine or idx[:1]  # a rank without pairs joins the step with a zero-weight pair
+            share = len(mine) / len(idx)
+            ps = [prompts[pairs[i][0].prompt] for i in rows]
+            b = build_batch(ps + ps, [resp(pairs[i][0]) for i in rows] + [resp(pairs[i][1]) for i in rows], pad_id)
+            k = len(rows)
             with torch.no_grad():
                 ref_lp = _seq_logps(tr, b, model=ref)
             lp = _seq_logps(tr, b)
@@ -283,15 +327,16 @@ def dpo(
                 ref_rejected_logp=ref_lp[k:],
                 beta=beta,
             )
-            loss.backward()
+            (loss * share).backward()
             gn = tr.step()
-            last = {"loss": float(loss.detach()), **m}
+            keys = ["loss", *m]
+            last = dict(zip(keys, d.sum([share * float(loss.detach()), *(share * m[x] for x in m)]), strict=True))
             if step == 0:
                 first = dict(last)
             if on_step is not None:
                 on_step(step, {f"dpo_{k}": float(v) for k, v in last.items()} | {"grad_norm": float(gn),
                                                                                  "lr": float(tr.lr)})
-            prog.update(1, info=f"loss {last['loss']:.3f} acc {m['reward_accuracy']:.2f}")
+            prog.update(1, info=f"loss {last['loss']:.3f} acc {last['reward_accuracy']:.2f}")
     model.eval()
     return {"pairs": float(len(pairs)), **{f"{k}_first": v for k, v in first.items()},
             **{f"{k}_last": v for k, v in last.items()}}
@@ -336,17 +381,26 @@ def length_rl_recipe(
 
 
 def run_long2short(
-    cfg: Recipe, *, long_model: str, data_path: Path, out_dir: Path, opts: Long2ShortOptions
+    cfg: Recipe, *, long_model: str, data_path: Path, out_dir: Path, opts: Long2ShortOptions,
+    dist: Any | None = None,
 ) -> dict[str, Any]:
-    """Run one long2short method; writes ``<out_dir>/report.json`` then ``<out_dir>/model``. Returns the report."""
+    """Run one long2short method; writes ``<out_dir>/report.json`` then ``<out_dir>/model``. Returns the report.
+
+    Data-parallel over the launcher's ranks (``dist``, default from the environment): sampling and the greedy
+    measures are sharded by prompt (per-prompt seeds: the same samples on any number of ranks), the SFT / DPO /
+    length-RL updates split each batch over the ranks with global denominators, so N ranks give one rank's
+    result. Rank 0 writes every file; the others wait for it where they read what it wrote."""
+    from r1cli.engines.dist import Dist
     from r1cli.utils.tracking import StageLogger
 
     if opts.method not in METHODS:
         raise ValueError(f"unknown long2short method {opts.method!r} (known: {', '.join(METHODS)})")
+    dist = dist if dist is not None else Dist.from_env()
     # per-step SFT/DPO metrics and the before/after table (length-rl's RL steps log as RUN/long2short/rl)
-    with StageLogger.for_recipe(cfg, metrics_path=out_dir / "metrics.jsonl", resume_step=0) as tracker:
+    with StageLogger.for_recipe(cfg, metrics_path=out_dir / "metrics.jsonl", resume_step=0,
+                                enabled=dist.is_main) as tracker:
         return _run_long2short(cfg, long_model=long_model, data_path=data_path, out_dir=out_dir, opts=opts,
-                               tracker=tracker)
+                               tracker=tracker, dist=dist)
 
 
 class _Long2Short:
@@ -355,11 +409,13 @@ class _Long2Short:
     returning its training summary."""
 
     def __init__(self, cfg: Recipe, *, long_model: str, data_path: Path, out_dir: Path, opts: Long2ShortOptions,
-                 tracker: Any) -> None:
-        from r1cli.engines.hf_rollout import load_model, load_tokenizer
+                 tracker: Any, dist: Any) -> None:
+        from r1cli.engines.hf_rollout import load_tokenizer
         from r1cli.utils.io import atomic_write_json, read_parquet
 
         self.cfg, self.long_model, self.out_dir, self.opts, self.tracker = cfg, long_model, out_dir, opts, tracker
+        self.dist = dist
+        self.device = rank_device(dist)
         self.l2s = cfg.long2short
         torch.manual_seed(cfg.seed)
         self.work = out_dir / "work"
@@ -378,18 +434,27 @@ class _Long2Short:
                "held": len(self.held_idx)}
         before_path = self.work / "before.json"
         before: dict[str, Any] | None = None
-        if before_path.exists():
+        if before_path.exists() and dist.is_main:
             saved = json.loads(before_path.read_text())
             if saved.get("key", {}).get("model") == key["model"] and saved["key"].get("max_tokens") == self.max_tokens:
                 before = saved["metrics"]
+        before = dist.broadcast(before)  # rank 0 decides: every rank measures, or none
         if before is None:
-            before = measure(cfg, load_model(long_model, dtype="float32").eval(), self.tok, self.held,
-                             self.max_tokens)
-            atomic_write_json(before_path, {"key": key, "metrics": before})
+            before = measure(cfg, self.load(long_model).eval(), self.tok, self.held,
+                             self.max_tokens, dist)
+            if dist.is_main:
+                atomic_write_json(before_path, {"key": key, "metrics": before})
         self.before = before
         log(f"long2short: long model acc {100 * before['acc']:.1f} %, mean length {before['len_mean']:.1f} tokens")
         self.sample_key = {"model": str(long_model), "n": self.l2s.n, "temperature": self.temperature,
-                           "max_tokens": self.max_tokens, "train_rows": len(self.train_idx), "seed": cfg.seed}
+                           "max_tokens": self.max_tokens, "train_rows": len(self.train_idx), "seed": cfg.seed,
+                           "seeds": "per-prompt"}
+
+    def load(self, path: str) -> Any:
+        """A model (float32) on this rank's device."""
+        from r1cli.engines.hf_rollout import load_model
+
+        return load_model(path, dtype="float32", device=self.device)
 
     def run(self, result_dir: Path) -> dict[str, Any]:
         methods = {"shortest": self.shortest, "merge": self.merge, "dpo": self.dpo, "length-rl": self.length_rl}
@@ -397,28 +462,32 @@ class _Long2Short:
 
     def samples(self) -> list[list[Candidate]]:
         """The long model's sampled groups on the training prompts (cached in the work dir by their settings)."""
-        from r1cli.engines.hf_rollout import load_model
         from r1cli.utils.io import atomic_write_json
 
         path, meta = self.work / "samples.jsonl", self.work / "samples.json"
-        if path.exists() and meta.exists() and json.loads(meta.read_text()) == self.sample_key:
+        d = self.dist
+        cached = d.is_main and path.exists() and meta.exists() and json.loads(meta.read_text()) == self.sample_key
+        if d.broadcast(cached):  # rank 0 decides; its file is complete (written atomically before samples.json)
             return load_groups(path, len(self.train.ids))
-        g = sample_groups(self.cfg, load_model(self.long_model, dtype="float32"), self.tok, self.train,
-                          n=self.l2s.n, temperature=self.temperature, max_tokens=self.max_tokens)
-        save_groups(path, g)
-        atomic_write_json(meta, self.sample_key)
+        g = sample_groups(self.cfg, self.load(self.long_model), self.tok, self.train,
+                          n=self.l2s.n, temperature=self.temperature, max_tokens=self.max_tokens, dist=d)
+        if d.is_main:
+            save_groups(path, g)
+            atomic_write_json(meta, self.sample_key)
+        d.barrier()
         return g
 
     def _save(self, model: Any, out: Path) -> None:
         from r1cli.utils.io import atomic_dir
 
-        with atomic_dir(out) as tmp:
-            model.save_pretrained(tmp)
-            self.tok.save_pretrained(tmp)
+        if self.dist.is_main:
+            with atomic_dir(out) as tmp:
+                model.save_pretrained(tmp)
+                self.tok.save_pretrained(tmp)
+        self.dist.barrier()
 
     def shortest(self, out: Path) -> dict[str, Any]:
         """Shortest-correct rejection sampling + SFT."""
-        from r1cli.engines.hf_rollout import load_model
 
         groups = self.samples()
         picks = [c for c in (shortest_correct(g) for g in groups) if c is not None]
@@ -428,9 +497,10 @@ class _Long2Short:
              list(c.response_ids) if c.response_ids[-1:] == (eos,) else [*c.response_ids, eos])
             for c in picks
         ]
-        model = load_model(self.long_model, dtype="float32")
+        model = self.load(self.long_model)
         info = sft(model, examples, pad_id=self.tok.pad_token_id, steps=self.l2s.steps, lr=self.l2s.lr,
-                   batch_size=self.cfg.warmups.sft.batch_size, seed=self.cfg.seed, on_step=self.tracker.log)
+                   batch_size=self.cfg.warmups.sft.batch_size, seed=self.cfg.seed, on_step=self.tracker.log,
+                   dist=self.dist)
         info["selected_len_mean"] = sum(c.length for c in picks) / max(1, len(picks))
         info["sampled_len_mean"] = sum(c.length for g in groups for c in g) / max(1, sum(len(g) for g in groups))
         info["prompts_with_correct"] = float(len(picks))
@@ -439,7 +509,6 @@ class _Long2Short:
 
     def merge(self, out: Path) -> dict[str, Any]:
         """Weight merging of the long model with a short one (given, or derived by shortest-correct SFT)."""
-        from r1cli.engines.hf_rollout import load_model
         from r1cli.long2short.merge import merge_models
         from r1cli.utils.io import atomic_write_json
 
@@ -449,33 +518,36 @@ class _Long2Short:
             short_dir, short_meta = self.work / "short-model", self.work / "short-model.json"
             short_key = {**self.sample_key, "steps": self.l2s.steps, "lr": self.l2s.lr}
             fresh = short_meta.exists() and json.loads(short_meta.read_text()).get("key") == short_key
-            if (short_dir / "config.json").exists() and fresh:
+            if self.dist.broadcast((short_dir / "config.json").exists() and fresh):  # rank 0 decides
                 training["short_model_sft"] = json.loads(short_meta.read_text())["info"]
             else:
                 training["short_model_sft"] = self.shortest(short_dir)
-                atomic_write_json(short_meta, {"key": short_key, "info": training["short_model_sft"]})
+                if self.dist.is_main:
+                    atomic_write_json(short_meta, {"key": short_key, "info": training["short_model_sft"]})
             short = str(short_dir)
             training["short_model"] = "derived: shortest-correct rejection-sampling SFT of the long model"
         else:
             training["short_model"] = short
         training["short_model_measure"] = measure(
-            self.cfg, load_model(short, dtype="float32").eval(), self.tok, self.held, self.max_tokens
+            self.cfg, self.load(short).eval(), self.tok, self.held, self.max_tokens, self.dist
         )
-        merge_models(self.long_model, short, out, alpha=self.l2s.merge_alpha)
+        if self.dist.is_main:
+            merge_models(self.long_model, short, out, alpha=self.l2s.merge_alpha)
+        self.dist.barrier()
         training["merge_alpha"] = self.l2s.merge_alpha
         return training
 
     def dpo(self, out: Path) -> dict[str, Any]:
         """DPO with the shortest correct sample as chosen and a longer one as rejected."""
-        from r1cli.engines.hf_rollout import load_model
 
         l2s = self.l2s
         pairs = [p for g in self.samples() for p in dpo_pairs(g)]
-        model = load_model(self.long_model, dtype="float32")
-        ref = load_model(self.long_model, dtype="float32")
+        model = self.load(self.long_model)
+        ref = self.load(self.long_model)
         training = dpo(model, ref, self.train.ids, pairs, eos=self.tok.eos_token_id, pad_id=self.tok.pad_token_id,
                        steps=l2s.steps, lr=l2s.dpo_lr if l2s.dpo_lr is not None else l2s.lr, beta=l2s.beta,
-                       batch_size=self.cfg.warmups.sft.batch_size, seed=self.cfg.seed, on_step=self.tracker.log)
+                       batch_size=self.cfg.warmups.sft.batch_size, seed=self.cfg.seed, on_step=self.tracker.log,
+                       dist=self.dist)
         self._save(model, out)
         return training
 
@@ -487,19 +559,21 @@ class _Long2Short:
         rcfg = length_rl_recipe(self.cfg, self.opts, max_tokens=self.max_tokens, temperature=self.temperature,
                                 before_len=self.before["len_mean"])
         train_path = self.work / "train.parquet"
-        write_parquet(train_path, [self.rows[i] for i in self.train_idx])
         stage_dir = self.out_dir / "rl"
         rl_key = {"model": str(self.long_model), "stage": rcfg.rl.stages[0].model_dump(),
                   "reward": rcfg.rl.reward.model_dump(), "train_rows": len(self.train_idx)}
         key_path = stage_dir / "key.json"
-        if stage_dir.exists() and (not key_path.exists() or json.loads(key_path.read_text()) != rl_key):
-            import shutil
+        if self.dist.is_main:
+            write_parquet(train_path, [self.rows[i] for i in self.train_idx])
+            if stage_dir.exists() and (not key_path.exists() or json.loads(key_path.read_text()) != rl_key):
+                import shutil
 
-            log(f"long2short: settings changed, discarding the old RL checkpoints in {stage_dir}")
-            shutil.rmtree(stage_dir)
-        atomic_write_json(key_path, rl_key)
+                log(f"long2short: settings changed, discarding the old RL checkpoints in {stage_dir}")
+                shutil.rmtree(stage_dir)
+            atomic_write_json(key_path, rl_key)
+        self.dist.barrier()
         runner = RLStageRunner(rcfg, rcfg.rl.stages[0], data_path=train_path, init_model=self.long_model,
-                               stage_dir=stage_dir)
+                               stage_dir=stage_dir, dist=self.dist)
         last = runner.run()
         runner.trainer.export(out, runner.tok)
         return {"shaping": rcfg.rl.reward.shaping[-1].model_dump(), "steps": rcfg.rl.stages[0].steps,
@@ -507,18 +581,19 @@ class _Long2Short:
 
 
 def _run_long2short(
-    cfg: Recipe, *, long_model: str, data_path: Path, out_dir: Path, opts: Long2ShortOptions, tracker: Any
+    cfg: Recipe, *, long_model: str, data_path: Path, out_dir: Path, opts: Long2ShortOptions, tracker: Any,
+    dist: Any,
 ) -> dict[str, Any]:
-    from r1cli.engines.hf_rollout import load_model
     from r1cli.utils.io import atomic_dir, atomic_write_json
 
-    job = _Long2Short(cfg, long_model=long_model, data_path=data_path, out_dir=out_dir, opts=opts, tracker=tracker)
+    job = _Long2Short(cfg, long_model=long_model, data_path=data_path, out_dir=out_dir, opts=opts, tracker=tracker,
+                      dist=dist)
     l2s, tok, held, max_tokens, before = job.l2s, job.tok, job.held, job.max_tokens, job.before
     held_idx, train_idx = job.held_idx, job.train_idx
     result_dir = job.work / "result"
     training = job.run(result_dir)
 
-    after = measure(cfg, load_model(str(result_dir), dtype="float32").eval(), tok, held, max_tokens)
+    after = measure(cfg, job.load(str(result_dir)).eval(), tok, held, max_tokens, dist)
     report = {
         "method": opts.method,
         "long_model": str(long_model),
@@ -531,16 +606,18 @@ def _run_long2short(
         "acc_change": after["acc"] - before["acc"],
         "training": training,
     }
-    atomic_write_json(out_dir / "report.json", report)
-    tracker.log_table("long2short", [{"model": "long (before)", **before},
-                                     {"model": f"{opts.method} (after)", **after}])
-    tracker.log(max(0, l2s.steps), {"before_acc": before["acc"], "after_acc": after["acc"],
-                                    "before_len_mean": before["len_mean"], "after_len_mean": after["len_mean"],
-                                    "length_reduction": report["length_reduction"]})
-    with atomic_dir(out_dir / "model") as tmp:
-        for p in result_dir.iterdir():
-            if p.is_file():
-                (tmp / p.name).write_bytes(p.read_bytes())
+    if dist.is_main:
+        atomic_write_json(out_dir / "report.json", report)
+        tracker.log_table("long2short", [{"model": "long (before)", **before},
+                                         {"model": f"{opts.method} (after)", **after}])
+        tracker.log(max(0, l2s.steps), {"before_acc": before["acc"], "after_acc": after["acc"],
+                                        "before_len_mean": before["len_mean"], "after_len_mean": after["len_mean"],
+                                        "length_reduction": report["length_reduction"]})
+        with atomic_dir(out_dir / "model") as tmp:
+            for p in result_dir.iterdir():
+                if p.is_file():
+                    (tmp / p.name).write_bytes(p.read_bytes())
+    dist.barrier()
     log(
         f"long2short {opts.method}: acc {100 * before['acc']:.1f} % → {100 * after['acc']:.1f} %, mean length "
         f"{before['len_mean']:.1f} → {after['len_mean']:.1f} ({100 * report['length_reduction']:.1f} % shorter)"

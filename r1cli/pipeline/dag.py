@@ -248,7 +248,7 @@ class Plan:
         return int(self._res(self.stage(stage).get("resources"))["cpus_per_task"])
 
     #: training sections whose command runs data-parallel ranks itself (one per GPU, else ``procs``)
-    RANKED_SECTIONS = ("warmups.sft", "warmups.value")
+    RANKED_SECTIONS = ("warmups.sft", "warmups.value", "long2short")
 
     def resources(self, section: str | None) -> dict[str, Any]:
         return self._res(self.get(f"{section}.resources") if section else None,

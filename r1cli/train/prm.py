@@ -48,19 +48,28 @@ def response_logprobs(model: Any, batch: TokenBatch) -> Tensor:
     return logp.gather(-1, batch.response_ids.clamp(min=0).unsqueeze(-1)).squeeze(-1)
 
 
-def _labels(ro: Any, n: int) -> Tensor:
-    correct = list(ro.correct)
-    if len(correct) != n:
+def _labels(ro: Any, batch: TokenBatch) -> Tensor:
+    """0/1 correctness labels of the batch's rows. A rank with no rollouts holds one all-masked placeholder row
+    (r1cli.train.rl.StepBatch): rows past ``ro.correct`` must be such placeholders and get label 0."""
+    correct, n = list(ro.correct), len(batch)
+    if len(correct) > n or (len(correct) < n and bool(batch.response_mask[len(correct) :].any())):
         raise ValueError(f"rollouts have {len(correct)} correctness labels for a batch of {n} rows")
-    return torch.tensor([1.0 if c else 0.0 for c in correct])
+    return torch.tensor([1.0 if c else 0.0 for c in correct] + [0.0] * (n - len(correct)))
 
 
-def _clip_step(params: list[Tensor], opt: torch.optim.Optimizer, clip: float) -> float:
+def _clip_step(params: list[Tensor], opt: torch.optim.Optimizer, clip: float, dist: Any | None = None) -> float:
+    """Sum the gradients over ranks (each rank's loss is its share of the global mean), clip, step."""
+    if dist is not None:
+        dist.all_reduce_grads(params)
     gn = float(torch.nn.utils.clip_grad_norm_(params, clip))
     if math.isfinite(gn):
         opt.step()
     opt.zero_grad(set_to_none=True)
     return gn
+
+
+def _global_sums(dist: Any | None, values: list[float]) -> list[float]:
+    return dist.sum(values) if dist is not None else values
 
 
 def _chunks(n: int, size: int) -> list[list[int]]:
@@ -81,7 +90,10 @@ class ImplicitPRM:
         grad_clip: float = PRIME_GRAD_CLIP,
         pass_beta: bool = True,
         device: str | None = None,
+        dist: Any | None = None,
     ) -> None:
+        #: data-parallel ranks (r1cli.engines.dist.Dist) or None: see :meth:`update`
+        self.dist = dist if dist is not None and dist.world > 1 else None
         self.device = device or default_device()
         self.model = model.to(self.device).train()
         self.ref = (ref if ref is not None else copy.deepcopy(model)).to(self.device).eval()
@@ -125,28 +137,34 @@ class ImplicitPRM:
         return out
 
     def update(self, batch: TokenBatch, ro: Any) -> dict[str, float]:
-        """One AdamW step of PRIME's CE loss (eq. 4) on this step's rollouts; mean over rows."""
-        b = len(batch)
-        y = _labels(ro, b)
-        loss_sum = 0.0
-        rewards: list[Tensor] = []
-        for rows in _chunks(b, self.micro_batch_size):
+        """One AdamW step of PRIME's CE loss (eq. 4) on this step's rollouts; mean over rows.
+
+        Data-parallel (``self.dist``): this rank holds its share of the step's rollouts; the row count of the
+        mean and every metric are summed over ranks and the gradients are summed before the step, so N ranks
+        update exactly as one rank holding the whole batch."""
+        y = _labels(ro, batch)
+        real = len(ro.correct)
+        b = _global_sums(self.dist, [float(real)])[0]
+        loss_sum = right = r_sum = 0.0
+        for rows in _chunks(real, self.micro_batch_size):
             mb = batch.select(rows).to(self.device)
             m = mb.response_mask
             lp = response_logprobs(self.model, mb)
             with torch.no_grad():
                 ref = response_logprobs(self.ref, mb)
             r = self.beta * ((lp - ref) * m).sum(-1)
-            loss = F.binary_cross_entropy_with_logits(r, y[rows].to(r.device), reduction="sum") / b
+            loss = F.binary_cross_entropy_with_logits(r, y[rows].to(r.device), reduction="sum") / max(b, 1.0)
             loss.backward()
+            rd = r.detach().cpu()
             loss_sum += float(loss.detach())
-            rewards.append(r.detach().cpu())
-        gn = _clip_step(self.params, self.optimizer, self.grad_clip)
-        r_all = torch.cat(rewards)
+            right += float(((rd > 0).float() == y[rows]).sum())
+            r_sum += float(rd.sum())
+        gn = _clip_step(self.params, self.optimizer, self.grad_clip, self.dist)
+        loss_sum, right, r_sum = _global_sums(self.dist, [loss_sum, right, r_sum])
         return {
             "prm_loss": loss_sum,
-            "prm_acc": float(((r_all > 0).float() == y).float().mean()),
-            "prm_reward_mean": float(r_all.mean()),
+            "prm_acc": right / max(b, 1.0),
+            "prm_reward_mean": r_sum / max(b, 1.0),
             "prm_grad_norm": gn,
         }
 
@@ -171,13 +189,21 @@ class TokenRM:
         grad_clip: float = OREAL_GRAD_CLIP,
         threshold: float = 0.5,
         device: str | None = None,
+        seed: int | None = None,
+        dist: Any | None = None,
     ) -> None:
+        #: data-parallel ranks (r1cli.engines.dist.Dist) or None: see :meth:`update`
+        self.dist = dist if dist is not None and dist.world > 1 else None
         self.device = device or default_device()
         self.model = model.to(self.device).train()
         if head is None:
+            # ``seed``: the head's init depends on it alone (the same on every rank, whatever the ranks drew
+            # before); None: the global torch RNG
             h = hidden_size(model)
             head = nn.Linear(h, 1)
-            nn.init.normal_(head.weight, std=1.0 / math.sqrt(h + 1))
+            gen = torch.Generator().manual_seed(int(seed) & 0x7FFFFFFFFFFFFFFF) if seed is not None else None
+            with torch.no_grad():
+                head.weight.copy_(torch.randn(head.weight.shape, generator=gen) / math.sqrt(h + 1))
             nn.init.zeros_(head.bias)
         self.head = head.to(self.device).float()
         body = backbone_of(self.model)
@@ -215,32 +241,29 @@ class TokenRM:
         """``token_weights`` (B, R) in [0, 1] for POLICY_LOSSES["oreal"] (r1cli.algos.oreal_token_weights)."""
         from r1cli.algos import oreal_token_weights
 
-        positive = _labels(ro, len(batch)).bool()
+        positive = _labels(ro, batch).bool()
         z = self.token_logits(batch)
         return {"token_weights": oreal_token_weights(z, batch.response_mask, positive, self.threshold)}
 
     def update(self, batch: TokenBatch, ro: Any) -> dict[str, float]:
-        """One AdamW step of BCE(mean_t logit_t, label), mean over rows."""
-        b = len(batch)
-        y = _labels(ro, b)
-        loss_sum = 0.0
-        seq: list[Tensor] = []
-        for rows in _chunks(b, self.micro_batch_size):
+        """One AdamW step of BCE(mean_t logit_t, label), mean over rows. Data-parallel (``self.dist``): the row
+        count and the metrics are summed over ranks and the gradients summed before the step (N ranks == 1)."""
+        y = _labels(ro, batch)
+        real = len(ro.correct)
+        b = _global_sums(self.dist, [float(real)])[0]
+        loss_sum = right = 0.0
+        for rows in _chunks(real, self.micro_batch_size):
             mb = batch.select(rows)
             m = mb.response_mask.to(self.device)
             z = self.forward_logits(mb)
             s = (z * m).sum(-1) / m.sum(-1).clamp(min=1)
-            loss = F.binary_cross_entropy_with_logits(s, y[rows].to(s.device), reduction="sum") / b
+            loss = F.binary_cross_entropy_with_logits(s, y[rows].to(s.device), reduction="sum") / max(b, 1.0)
             loss.backward()
             loss_sum += float(loss.detach())
-            seq.append(s.detach().cpu())
-        gn = _clip_step(self.params, self.optimizer, self.grad_clip)
-        s_all = torch.cat(seq)
-        return {
-            "rm_loss": loss_sum,
-            "rm_acc": float(((s_all > 0).float() == y).float().mean()),
-            "rm_grad_norm": gn,
-        }
+            right += float(((s.detach().cpu() > 0).float() == y[rows]).sum())
+        gn = _clip_step(self.params, self.optimizer, self.grad_clip, self.dist)
+        loss_sum, right = _global_sums(self.dist, [loss_sum, right])
+        return {"rm_loss": loss_sum, "rm_acc": right / max(b, 1.0), "rm_grad_norm": gn}
 
     def state_dict(self) -> dict[str, Any]:
         return {
@@ -255,10 +278,13 @@ class TokenRM:
         self.optimizer.load_state_dict(state["optimizer"])
 
 
-def make_prm(cfg: Recipe, *, init_model: str, stage: RLStage, stage_dir: Path) -> ImplicitPRM | TokenRM:
+def make_prm(
+    cfg: Recipe, *, init_model: str, stage: RLStage, stage_dir: Path, dist: Any | None = None
+) -> ImplicitPRM | TokenRM:
     """The stage's online reward model (hook of r1cli.train.rl): OREAL's :class:`TokenRM` when
-    ``rl.algorithm.policy_loss == "oreal"``, else PRIME's :class:`ImplicitPRM`."""
+    ``rl.algorithm.policy_loss == "oreal"``, else PRIME's :class:`ImplicitPRM`; data-parallel over ``dist``."""
     from r1cli.engines.hf_rollout import load_model
+    from r1cli.train.prompts import step_seed
 
     alg, pc = cfg.rl.algorithm, cfg.warmups.prm
     dtype = "float32" if cfg.rl.train.dtype == "float32" else "bfloat16"
@@ -269,7 +295,13 @@ def make_prm(cfg: Recipe, *, init_model: str, stage: RLStage, stage_dir: Path) -
                 "rl.algorithm: advantage 'prime' needs PRIME's implicit PRM, but policy_loss 'oreal' selects "
                 "OREAL's token-level RM; use e.g. advantage rloo with policy_loss oreal"
             )
-        return TokenRM(load_model(init_model, dtype=dtype), lr=pc.lr, micro_batch_size=mbs)
+        return TokenRM(
+            load_model(init_model, dtype=dtype),
+            lr=pc.lr,
+            micro_batch_size=mbs,
+            seed=step_seed(cfg.seed, stage.name, "token-rm"),
+            dist=dist,
+        )
     model = load_model(init_model, dtype=dtype)
     ref = load_model(init_model, dtype=dtype)
     return ImplicitPRM(
@@ -279,4 +311,5 @@ def make_prm(cfg: Recipe, *, init_model: str, stage: RLStage, stage_dir: Path) -
         beta=pc.beta,
         micro_batch_size=mbs,
         pass_beta="beta" not in alg.advantage_params,
+        dist=dist,
     )

@@ -166,16 +166,10 @@ class RLStageRunner:
 
             self.critic = make_critic(cfg, init_model=init_model, stage=stage, stage_dir=stage_dir, dist=self.dist)
         self.prm = None
-        if traits.prm or cfg.warmups.prm.enabled:  # PRIME's implicit PRM / OREAL's token-level RM
-            if self.dist.world > 1:
-                raise ValueError(
-                    f"{'rl.algorithm.advantage=prime' if traits.prm else 'warmups.prm.enabled'}: the process "
-                    f"reward model is not data-parallel yet; run this stage on one rank (this job has "
-                    f"{self.dist.world}: set the stage's resources.gpus / procs to 1)"
-                )
+        if traits.prm or cfg.warmups.prm.enabled:  # PRIME's implicit PRM / OREAL's token-level RM (data-parallel)
             from r1cli.train.prm import make_prm
 
-            self.prm = make_prm(cfg, init_model=init_model, stage=stage, stage_dir=stage_dir)
+            self.prm = make_prm(cfg, init_model=init_model, stage=stage, stage_dir=stage_dir, dist=self.dist)
         self._load_data(data_path)
         self.reward_moments = RunningMoments() if rl.reward.normalize == "running" else None
         self.temperature = stage.temperature if stage.temperature is not None else rl.rollout.temperature
