@@ -78,6 +78,12 @@ class Dist:
     def is_main(self) -> bool:
         return self.rank == 0
 
+    @property
+    def device(self) -> str:
+        """Where this rank's models live: its own GPU (``cuda:<local rank>``) when there are GPUs, else the CPU
+        (NCCL reduces GPU tensors only; gloo serves CPU ranks)."""
+        return f"cuda:{self.local_rank}" if torch.cuda.is_available() else "cpu"
+
     # --- collectives ------------------------------------------------------------------------------------------
     def sum(self, values: Sequence[float]) -> list[float]:
         """Element-wise sum over ranks (float64)."""

@@ -88,8 +88,7 @@ def make_trainer(
         raise ValueError(f"rl.train.backend={train.backend!r}: choose torch or deepspeed")
     from r1cli.engines.torch_train import TorchTrainer
 
-    device = f"cuda:{dist.local_rank}" if torch.cuda.is_available() and dist is not None else (
-        "cuda" if torch.cuda.is_available() else "cpu")
+    device = dist.device if dist is not None else ("cuda" if torch.cuda.is_available() else "cpu")
     return TorchTrainer(model, device=device, dist=dist, **common)
 
 

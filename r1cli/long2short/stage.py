@@ -218,8 +218,8 @@ def _device_of(model: Any) -> str:
 
 
 def rank_device(dist: Any) -> str:
-    """Where a rank's models live: its own GPU (``cuda:<local rank>``) when there are GPUs, else the CPU."""
-    return f"cuda:{dist.local_rank}" if torch.cuda.is_available() else "cpu"
+    """Where a rank's models live (:attr:`r1cli.engines.dist.Dist.device`)."""
+    return str(dist.device)
 
 
 def _next_batch(order: list[int], n: int, batch_size: int, rng: random.Random) -> tuple[list[int], list[int]]:

@@ -57,6 +57,7 @@ def run_sft(
     dist = dist if dist is not None else Dist.from_env()
     trainer = TorchTrainer(
         model,
+        device=dist.device,  # the rank's GPU when there are GPUs (NCCL reduces GPU tensors only)
         dist=dist,
         lr=sc.lr,
         betas=(0.9, 0.99),
@@ -102,7 +103,7 @@ def run_sft(
             )
             weight = 1.0 if idx[dist.rank :: dist.world] else 0.0
             logp, _ = trainer.response_logprobs(batch)
-            mask = batch.response_mask * weight
+            mask = batch.response_mask.to(logp.device) * weight
             total = dist.sum([float(mask.sum())])[0]
             loss_local = -(logp * mask).sum() / max(total, 1.0)
             loss_local.backward()
