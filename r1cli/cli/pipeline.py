@@ -103,6 +103,12 @@ def pipeline(
     forcerun: list[str] = typer.Option([], "--forcerun", help="rerun this stage even if up to date"),
     dry_run: bool = typer.Option(False, "--dry-run", "-n", help="print the plan (stage, why, resources)"),
     cores: int | None = typer.Option(None, help="local cores for Snakemake (default all)"),
+    print_snakemake: bool = typer.Option(
+        False,
+        "--print-snakemake",
+        help="freeze the config into the run dir and print the plain snakemake command that runs this DAG "
+        "(from a clone's root it needs no --snakefile); run nothing",
+    ),
 ) -> None:
     """Run a recipe as a resumable DAG. Rerun the same command to resume; finished stages are skipped."""
     from r1cli.config import resolve
@@ -127,6 +133,12 @@ def pipeline(
     if dry_run:  # writes nothing: no lock, no frozen config, no history entry
         jobs = plan_dry_run(cfg, run, profile, until, forcerun)
         print_plan(jobs, f"r1 pipeline {cfg.name} — plan for {run} (profile {profile})")
+        return
+    if print_snakemake:
+        with RunLock(run):  # the frozen config changes only when no pipeline runs in this run dir
+            freeze(cfg, run)
+        call = SnakemakeCall(run_dir=run, profile=profile, cores=cores, until=until, forcerun=forcerun)
+        typer.echo(call.plain_command())
         return
     with RunLock(run) as lock:  # exit 2 naming the live pid when another r1 pipeline runs here
         handle_stale_lock(run, lock, log=lambda m: console.print(f"[yellow]{m}[/]", highlight=False))
