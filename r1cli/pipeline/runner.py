@@ -16,6 +16,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -197,11 +198,20 @@ class _Terminated(Exception):
 
 
 def run_snakemake(
-    call: SnakemakeCall, *, capture: bool = False, lock: RunLock | None = None
+    call: SnakemakeCall,
+    *,
+    capture: bool = False,
+    lock: RunLock | None = None,
+    log_path: Path | None = None,
+    on_tick: Callable[[], None] | None = None,
+    tick_s: float = 1.0,
 ) -> subprocess.CompletedProcess[str]:
     """Run Snakemake in its own session. SIGINT (Ctrl-C) and SIGTERM (timeout, systemd, a scheduler) both stop
     its whole process group: jobs end at once, Snakemake removes its lock, incomplete markers stay so the next
-    run resumes from checkpoints. A second signal, or 30 s without exit, escalates to SIGKILL of the group."""
+    run resumes from checkpoints. A second signal, or 30 s without exit, escalates to SIGKILL of the group.
+
+    Snakemake's own output goes to the terminal, or is captured (``capture``), or is appended to ``log_path``
+    while ``on_tick`` is called every ``tick_s`` seconds (r1 pipeline's live view)."""
     env = dict(os.environ)
     env.setdefault("PYTHONUNBUFFERED", "1")
     env["PYTHONPATH"] = plugin_pythonpath(env)
@@ -211,20 +221,21 @@ def run_snakemake(
 
     in_main = threading.current_thread() is threading.main_thread()
     old_term = signal.signal(signal.SIGTERM, on_term) if in_main else None
+    sink = open(log_path, "a", encoding="utf-8") if log_path is not None and not capture else None  # noqa: SIM115
     try:
         proc = subprocess.Popen(
             call.argv(),
             env=env,
             start_new_session=True,
             preexec_fn=_set_pdeathsig,
-            stdout=subprocess.PIPE if capture else None,
-            stderr=subprocess.STDOUT if capture else None,
+            stdout=subprocess.PIPE if capture else sink,
+            stderr=subprocess.STDOUT if capture or sink is not None else None,
             text=True,
         )
         if lock is not None:
             lock.update(snakemake_pid=proc.pid, snakemake_start=proc_start_time(proc.pid))
         try:
-            out, _ = proc.communicate()
+            out = _wait(proc, capture, on_tick, tick_s)
             if _group_alive(proc.pid):  # Snakemake died (e.g. SIGKILL) and left jobs of its group running
                 _stop_group(proc)
         except (KeyboardInterrupt, _Terminated) as exc:
@@ -235,7 +246,21 @@ def run_snakemake(
     finally:
         if in_main:
             signal.signal(signal.SIGTERM, old_term)
+        if sink is not None:
+            sink.close()
     return subprocess.CompletedProcess(call.argv(), proc.returncode, out or "", "")
+
+
+def _wait(proc: subprocess.Popen[str], capture: bool, on_tick: Callable[[], None] | None, tick_s: float) -> str:
+    """Wait for Snakemake: its captured output, or "" while ``on_tick`` runs every ``tick_s`` seconds."""
+    if capture or on_tick is None:
+        return proc.communicate()[0] or ""
+    while True:
+        try:
+            proc.wait(timeout=tick_s)
+            return ""
+        except subprocess.TimeoutExpired:
+            on_tick()
 
 
 def _stop_group(proc: subprocess.Popen[str]) -> None:

@@ -59,7 +59,7 @@ def test_tiny_pipeline_end_to_end_then_nothing_to_do(tmp_path: Path) -> None:
     assert not (run / "rl/s1/model/checkpoints").exists()
     again = pipeline(run, "--set", "rl.stages.1.resources.procs=2")
     assert again.returncode == 0
-    assert "Nothing to be done" in again.stdout + again.stderr
+    assert "Nothing to do: every stage is up to date." in again.stdout + again.stderr
     st = subprocess.run([sys.executable, "-m", "r1cli", "status", str(run)], capture_output=True, text=True)
     assert st.returncode == 0 and "pending" not in st.stdout and "done" in st.stdout
 
