@@ -197,7 +197,7 @@ def _run_live(cfg: Any, call: Any, lock: Any) -> None:
     if res.returncode != 0:
         failed = watcher.failed_logs()
         for label, log in failed:
-            console.print(f"[bold red]{escape(label)} failed[/] — {escape(str(log))}:", highlight=False)
+            console.print(f"[bold red]{escape(label)} failed[/] — {escape(str(log))}:", highlight=False, soft_wrap=True)
             console.print(escape(_log_tail(log)), highlight=False, markup=True, soft_wrap=True)
         if not failed:  # Snakemake itself stopped (a workflow error, a lock, a missing input): its words
             console.print(escape(_log_tail(smk_log, 25, start)), highlight=False, soft_wrap=True)

@@ -176,3 +176,17 @@ def test_interrupt_prints_only_the_friendly_line(tmp_path: Path, sig: signal.Sig
     assert "Traceback" not in out and not SNAKEMAKE_LINES.search(out), out
     assert lines[0].startswith("r1 pipeline tiny → ") and lines[0].endswith("config changed)"), out
     assert all("stages done" in line for line in lines[1:-1]), out  # and progress lines, nothing else
+
+
+def test_a_failed_stage_is_named_with_its_own_log(tmp_path: Path) -> None:
+    """A job fails: r1 names the stage and shows the tail of that job's log: file (not Snakemake's dump)."""
+    run = tmp_path / "run"
+    missing = tmp_path / "missing.jsonl"
+    proc = _pipeline(run, "--until", "prepare", "--set", f"data.train.source={missing}")
+    out, _ = proc.communicate(timeout=600)
+    assert proc.returncode == 1, out
+    log = run / "logs" / "prepare" / "prepared.log"
+    assert f"prepare train failed — {log}:" in out, out
+    assert "data source not found" in log.read_text() and "data source not found" in out
+    assert "failed: prepare train" in out and not SNAKEMAKE_LINES.search(out), out
+    assert "Error in rule prepare" in (run / "logs" / "snakemake.log").read_text()
