@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.table import Table
 
 from r1cli.cli.common import console, fail, handle_errors
+
+if TYPE_CHECKING:
+    from r1cli.config import Recipe
+    from r1cli.pipeline.runner import RunLock, SnakemakeCall
 
 
 def _fmt_resources(res: dict[str, Any] | None) -> str:
@@ -169,7 +173,7 @@ def _log_tail(path: Path, lines: int = 15, start: int = 0) -> str:
     return "\n".join(text.rstrip().splitlines()[-lines:])
 
 
-def _run_live(cfg: Any, call: Any, lock: Any) -> None:
+def _run_live(cfg: Recipe, call: SnakemakeCall, lock: RunLock) -> None:
     """Run Snakemake with its own output in logs/snakemake.log while the terminal shows the live view; then one
     closing line: done, nothing to do, interrupted, or which stage failed with the tail of its log."""
     from rich.markup import escape
@@ -180,6 +184,7 @@ def _run_live(cfg: Any, call: Any, lock: Any) -> None:
     from r1cli.pipeline.progress import ProgressWatcher
     from r1cli.pipeline.runner import run_snakemake
 
+    assert call.events is not None, "the live view reads the logger plugin's events"
     run = call.run_dir
     smk_log = run / "logs" / "snakemake.log"
     start = smk_log.stat().st_size if smk_log.exists() else 0
