@@ -200,7 +200,7 @@ def oreal_token_weights(rm_logits: Tensor, mask: Tensor, positive: Tensor, thres
         return w * m
 
 
-def oreal(
+def oreal(  # noqa: PLR0913 - one keyword per loss hyperparameter of the paper
     *,
     logp: Tensor,
     old_logp: Tensor,

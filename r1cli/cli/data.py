@@ -15,6 +15,7 @@ import typer
 from rich.table import Table
 
 from r1cli.cli.common import console, frozen, handle_errors
+from r1cli.config.rundir import RunDir
 from r1cli.errors import R1InputError
 
 app = typer.Typer(help="Data stages: prepare, dedup, decontaminate, clean, pass-rate filter, LIMR, "
@@ -89,7 +90,7 @@ def prepare_cmd(
         ds = cfg.data.train if which == "prepared" else cfg.data.test
         if ds is None:
             raise R1InputError("the recipe has no data.test; evaluate on named benchmarks instead")
-        res = prepare(ds.source, run / "data" / f"{which}.parquet", split=ds.split, prompt_key=ds.prompt_key,
+        res = prepare(ds.source, RunDir(run).data(which), split=ds.split, prompt_key=ds.prompt_key,
                       answer_key=ds.answer_key, template=cfg.template, task=ds.task,
                       system_prompt=cfg.system_prompt, limit=ds.limit, shuffle=ds.shuffle, seed=cfg.seed,
                       size=ds.size, skip_invalid=skip_invalid, data_dir=cfg.data.data_dir,
@@ -112,33 +113,6 @@ def prepare_cmd(
 
 
 # --- dedup / decontaminate / clean --------------------------------------------------------------------------
-def _run_dedup(rows: list[dict[str, Any]], near: bool, threshold: float, ngram: int
-               ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    from r1cli.data.clean import dedup
-
-    kept, removed = dedup(rows, near=near, threshold=threshold, ngram=ngram, progress=True)
-    rep = {"near": near, "threshold": threshold, "ngram": ngram, "rows_in": len(rows), "rows_out": len(kept),
-           "exact": sum(r["reason"] == "exact-duplicate" for r in removed),
-           "near_duplicates": sum(r["reason"] == "near-duplicate" for r in removed), "removed": removed}
-    return kept, rep
-
-
-def _run_decontam(rows: list[dict[str, Any]], against: list[str], data_dir: str | None, ngram: int,
-                  min_overlap: float) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    from r1cli.data.clean import benchmark_index, decontaminate, summarise_removed
-
-    if not against:
-        raise R1InputError("decontaminate needs at least one benchmark (--against aime24,math500,...)")
-    index, sizes = benchmark_index(against, data_dir=data_dir, ngram=ngram)
-    kept, removed = decontaminate(rows, index, min_overlap=min_overlap, progress=True)
-    rep = {"against": sizes, "ngram": ngram, "min_overlap": min_overlap, "rows_in": len(rows),
-           "rows_out": len(kept), "per_benchmark": summarise_removed(removed, "benchmark"),
-           "benchmark_items_matched": len({(m["benchmark"], m["benchmark_id"]) for r in removed
-                                           for m in r["matches"]}),
-           "removed": removed}
-    return kept, rep
-
-
 def _decontam_table(rep: dict[str, Any]) -> Table:
     gone = rep["rows_in"] - rep["rows_out"]
     t = Table(title=f"decontaminate ({rep['ngram']}-gram): {gone} of {rep['rows_in']} rows removed",
@@ -165,11 +139,12 @@ def dedup_cmd(
     report: Path | None = typer.Option(None, help="JSON report (default: OUT.report.json)"),
 ) -> None:
     """Drop exact (after case/whitespace folding) and near (MinHash + Jaccard) duplicate problems."""
+    from r1cli.data.clean import run_dedup
     from r1cli.data.prepare import read_rows, write_rows
     from r1cli.utils.io import atomic_write_json
 
     rows = read_rows(inp)
-    kept, rep = _run_dedup(rows, near, threshold, ngram)
+    kept, rep = run_dedup(rows, near, threshold, ngram)
     write_rows(out, kept)
     atomic_write_json(_report_path(out, report), {"input": str(inp), "dedup": rep})
     console.print(_table("dedup", [("rows in", len(rows)), ("exact duplicates", rep["exact"]),
@@ -190,11 +165,12 @@ def decontaminate_cmd(
     report: Path | None = typer.Option(None, help="JSON report (default: OUT.report.json)"),
 ) -> None:
     """Drop training rows sharing a word n-gram with a benchmark item; report each with the matching item."""
+    from r1cli.data.clean import run_decontam
     from r1cli.data.prepare import read_rows, write_rows
     from r1cli.utils.io import atomic_write_json
 
     rows = read_rows(inp)
-    kept, rep = _run_decontam(rows, _split_list(against), data_dir, ngram, min_overlap)
+    kept, rep = run_decontam(rows, _split_list(against), data_dir, ngram, min_overlap)
     write_rows(out, kept)
     atomic_write_json(_report_path(out, report), {"input": str(inp), "decontaminate": rep})
     console.print(_decontam_table(rep))
@@ -205,46 +181,25 @@ def decontaminate_cmd(
 @handle_errors
 def clean_cmd(run: Path = typer.Option(..., help="run directory")) -> None:
     """Pipeline stage: dedup then decontaminate data/prepared.parquet → data/clean.parquet (+ report)."""
-    from r1cli.data.prepare import read_rows
-    from r1cli.utils.io import atomic_write_json, write_parquet
+    from r1cli.data.clean import run_clean_stage
 
-    cfg = frozen(run)
-    cur = cfg.curation
-    src = run / "data" / "prepared.parquet"
-    rows = read_rows(src)
-    report: dict[str, Any] = {"input": str(src), "rows_in": len(rows)}
-    pairs: list[tuple[str, Any]] = [("rows in", len(rows))]
-    if cur.dedup.enabled:
-        rows, rep = _run_dedup(rows, cur.dedup.near, cur.dedup.threshold, cur.dedup.ngram)
-        report["dedup"] = rep
-        pairs += [("exact duplicates", rep["exact"]), ("near duplicates", rep["near_duplicates"])]
-    if cur.decontaminate.enabled:
-        rows, rep = _run_decontam(rows, list(cur.decontaminate.against), cfg.data.data_dir,
-                                  cur.decontaminate.ngram, 0.0)
-        report["decontaminate"] = rep
-        per = [(f"contaminated ({b})", n) for b, n in rep["per_benchmark"].items()]
+    res = run_clean_stage(frozen(run), run)
+    pairs: list[tuple[str, Any]] = [("rows in", res["rows_in"])]
+    if "dedup" in res:
+        pairs += [("exact duplicates", res["dedup"]["exact"]), ("near duplicates", res["dedup"]["near_duplicates"])]
+    if "decontaminate" in res:
+        per = [(f"contaminated ({b})", n) for b, n in res["decontaminate"]["per_benchmark"].items()]
         pairs += per or [("contaminated", 0)]
-    if not (cur.dedup.enabled or cur.decontaminate.enabled):
+    if "dedup" not in res and "decontaminate" not in res:
         pairs.append(("note", "curation.dedup and curation.decontaminate are disabled: copied as is"))
-    if not rows:
-        raise R1InputError("cleaning removed every row", file=str(src))
-    report["rows_out"] = len(rows)
-    write_parquet(run / "data" / "clean.parquet", rows)
-    atomic_write_json(run / "data" / "clean.report.json", report)
-    console.print(_table("clean", [*pairs, ("rows out", len(rows)), ("out", run / "data" / "clean.parquet")]))
+    console.print(_table("clean", [*pairs, ("rows out", res["rows_out"]), ("out", res["output"])]))
 
 
 # --- filter -------------------------------------------------------------------------------------------------
 def _filter_model(cfg: Any, run: Path) -> str:
-    name = cfg.curation.filter.model
-    if name == "sft":
-        if cfg.warmups.sft.enabled:
-            return str(run / "warmup" / "sft" / "model")
-        name = "base"
-    if name == "base":
-        return str(run / "base" / "model") if str(cfg.model.path).startswith("embedded:") else cfg.model.path
-    p = Path(name)
-    return str(run / p) if not p.is_absolute() and (run / p).exists() else name
+    from r1cli.config.rundir import RunDir
+
+    return RunDir(run, cfg).model(cfg.curation.filter.model)
 
 
 def _band_table(title: str, summary: dict[str, Any], passrates: Path, out: Path | None,
@@ -489,13 +444,13 @@ def _filter_run(run: Path, shard: str | None, merge: bool, threads: int | None) 
     _check_rows(rows, str(data))
     if merge:
         rates = merge_shards([run / s for s in plan.filter_shards()])
-        _finish_band(rows, rates, lo, hi, run / "data" / "passrates.parquet",
-                     run / "data" / "filtered.parquet", "filter (merged)", as_bands(fc.repeat))
+        _finish_band(rows, rates, lo, hi, RunDir(run).data("passrates"), RunDir(run).data("filtered"),
+                     "filter (merged)", as_bands(fc.repeat))
         return
     if shard is None:
         raise R1InputError("with --run, give --shard i/N (measure one shard) or --merge")
     i, N = parse_shard(shard)
-    out = run / "data" / "passrates" / f"shard-{i}-of-{N}.parquet"
+    out = RunDir(run).filter_shard(i, N)
     if fc.pass_rate_key:  # published pass rates (OREAL-RL-Prompts): read, not measured
         from r1cli.data.filter import passrates_from_meta, shard_rows
         from r1cli.utils.io import write_parquet
@@ -541,12 +496,12 @@ def limr_cmd(
         stage = stage or cfg.curation.limr.reference_stage
         if not stage:
             raise R1InputError("give --stage or set curation.limr.reference_stage")
-        trajectories = run / "rl" / stage / "trajectories.jsonl"
+        trajectories = RunDir(run).rl(stage) / "trajectories.jsonl"
         try:
             data = run / _plan(cfg).rl_data(stage)
         except ValueError as exc:
             raise R1InputError(str(exc)) from exc
-        out = out or run / "data" / "limr.parquet"
+        out = out or RunDir(run).data("limr")
         threshold = cfg.curation.limr.threshold if threshold is None else threshold
     traj_path = _need(trajectories, "--trajectories", "r1 data limr")
     dest = _need(out, "--out", "r1 data limr")
@@ -653,12 +608,12 @@ def _stage_io(cmd: str, prefix: str, run: Path | None, stage: str | None, rollou
     --data inferred when the rollouts sit in a run, --out)."""
     if run is not None:
         st = _need(stage, "--stage", f"r1 data {cmd} --run")
-        traj_path = run / "rl" / st / "trajectories.jsonl"
+        traj_path = RunDir(run).rl(st) / "trajectories.jsonl"
         try:
             data = data or run / _plan(frozen(run)).rl_data(st)
         except ValueError as exc:
             raise R1InputError(str(exc)) from exc
-        out = out or run / "data" / f"{prefix}-{st}.parquet"
+        out = out or RunDir(run).data(f"{prefix}-{st}")
     else:
         ro = _need(rollouts, "--rollouts STAGE_DIR", f"r1 data {cmd}")
         traj_path = ro / "trajectories.jsonl" if ro.is_dir() else ro
@@ -674,7 +629,7 @@ def _stage_data(traj_path: Path) -> Path:
     """The training data of a run's stage, from <run>/rl/<stage>/trajectories.jsonl."""
     stage_dir = traj_path.parent
     run = stage_dir.parent.parent
-    if stage_dir.parent.name == "rl" and (run / "config.yaml").exists():
+    if stage_dir.parent.name == "rl" and RunDir(run).config.exists():
         try:
             return run / _plan(frozen(run)).rl_data(stage_dir.name)
         except ValueError as exc:

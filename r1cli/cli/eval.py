@@ -181,32 +181,18 @@ def eval_cmd(
         raise fail(f"--engine must be hf or vllm, got {eng!r}")
     if eng == "hf":
         set_threads(threads)
-    from r1cli.eval import evaluate
+    from r1cli.eval import EvalEngine, EvalOutput, EvalSampling, evaluate
 
     s = {kk: (v if v is not None else SAMPLING_DEFAULTS.get(kk)) for kk, v in sampling.items()}
     results = evaluate(
         model,
         benches.split(","),
-        n=s["n"],
-        temperature=s["temperature"],
-        top_p=s["top_p"],
-        max_tokens=s["max_tokens"],
-        template=s["template"],
-        system_prompt=s["system_prompt"],
-        seed=s["seed"],
-        k=parse_ks(k),
-        greedy=s["greedy"],
-        limit=limit,
-        engine=eng,
+        EvalSampling(n=s["n"], temperature=s["temperature"], top_p=s["top_p"], max_tokens=s["max_tokens"],
+                     template=s["template"], system_prompt=s["system_prompt"], seed=s["seed"], k=parse_ks(k),
+                     greedy=s["greedy"], limit=limit),
+        EvalEngine(eng, dtype=dtype, device=device, tensor_parallel=tensor_parallel, data_parallel=data_parallel),
+        EvalOutput(out, model_name=model_name, rescore=rescore, overwrite=overwrite),
         data_dir=data_dir,
-        out=out,
-        model_name=model_name,
-        dtype=dtype,
-        device=device,
-        tensor_parallel=tensor_parallel,
-        data_parallel=data_parallel,
-        rescore=rescore,
-        overwrite=overwrite,
     )
     _show([r.metrics for r in results], [r.out_dir for r in results], as_json)
 

@@ -27,11 +27,16 @@ def tiny(
 
     if run is not None:
         from r1cli.cli.common import frozen
+        from r1cli.config.rundir import RunDir
 
         cfg = frozen(run)
         t = cfg.model.tiny
+        rd = RunDir(run, cfg)
+        if not rd.embedded:
+            raise fail(f"model.path is {cfg.model.path!r}, not an embedded model: nothing to build")
+        out = Path(rd.model("base"))
         summary = build_tiny(
-            run / "base" / "model",
+            out,
             seed=cfg.seed,
             arch=t.arch,
             hidden_size=t.hidden_size,
@@ -44,7 +49,6 @@ def tiny(
             vocab_size=t.vocab_size,
             tasks=list(t.tasks),
         )
-        out = run / "base" / "model"
     elif out is not None:
         summary = build_tiny(out, seed=seed, arch=arch, hidden_size=hidden_size, num_layers=num_layers)
     else:

@@ -13,15 +13,9 @@ app = typer.Typer(help="Training stages: SFT cold start, RL stages.", no_args_is
 
 def resolve_model(cfg: object, run: Path, name: str) -> str:
     """Model dir of a named model in a run (base, sft, final, <stage>, long2short) or a path/id."""
-    from r1cli.config import to_dict
-    from r1cli.pipeline.dag import Plan
+    from r1cli.config.rundir import RunDir
 
-    rel = Plan(to_dict(cfg)).model_dir(name)  # type: ignore[arg-type]
-    if rel == []:
-        if name == "base":
-            return cfg.model.path  # type: ignore[attr-defined]
-        return name
-    return str(run / rel)  # type: ignore[operator]
+    return RunDir(run, cfg).model(name)
 
 
 def card(cfg: object, run: Path, name: str) -> None:
@@ -50,6 +44,7 @@ def sft(
     quiet_libraries()
     set_threads(threads)
     from r1cli.config import to_dict
+    from r1cli.config.rundir import RunDir
     from r1cli.pipeline.dag import Plan
     from r1cli.train.sft import run_sft
 
@@ -65,8 +60,8 @@ def sft(
         cfg,
         data_path=data,
         init_model=resolve_model(cfg, run, "base"),
-        out_dir=run / "warmup" / "sft" / "model",
-        ckpt_dir=run / "warmup" / "sft" / "checkpoints",
+        out_dir=RunDir(run).warmup("sft") / "model",
+        ckpt_dir=RunDir(run).warmup("sft") / "checkpoints",
     )
     card(cfg, run, "sft")
     console.print(f"sft done: {res}")
@@ -84,22 +79,23 @@ def rl(
     quiet_libraries()
     set_threads(threads)
     from r1cli.config import to_dict
+    from r1cli.config.rundir import RunDir
     from r1cli.pipeline.dag import Plan
     from r1cli.train.rl import run_rl_stage
 
     cfg = frozen(run)
     plan = Plan(to_dict(cfg))
+    rd = RunDir(run, cfg)
     try:
-        init = plan.rl_init_model(stage)
+        init_path = rd.model(plan.rl_init_name(stage))
         data = plan.rl_data(stage)
     except ValueError as exc:
         raise fail(str(exc)) from None
-    init_path = str(run / init) if init != [] else cfg.model.path  # type: ignore[operator]
     st = next(s for s in cfg.rl.stages if s.name == stage)
     if _launched(f"rl {stage}", ["-m", "r1cli", "train", "rl", "--run", str(run), "--stage", stage],
                  plan.stage_ranks(stage), st.resources, threads):
         return
-    last = run_rl_stage(cfg, stage, data_path=run / data, init_model=init_path, stage_dir=run / "rl" / stage)
+    last = run_rl_stage(cfg, stage, data_path=run / data, init_model=init_path, stage_dir=rd.rl(stage))
     card(cfg, run, stage)
     console.print(
         f"rl {stage} done: reward {last.get('reward_mean', float('nan')):.3f} "
@@ -119,6 +115,7 @@ def value(
     quiet_libraries()
     set_threads(threads)
     from r1cli.config import to_dict
+    from r1cli.config.rundir import RunDir
     from r1cli.pipeline.dag import Plan
     from r1cli.train.value import run_value_warmup
 
@@ -129,16 +126,15 @@ def value(
     if _launched("value warm-up", ["-m", "r1cli", "train", "value", "--run", str(run)], plan.ranks("warmups.value"),
                  cfg.warmups.value.resources, threads):
         return
-    start = plan.start_model()
-    init = str(run / start) if start != [] else cfg.model.path  # type: ignore[operator]
+    wd = RunDir(run).warmup("value")
     try:
         last = run_value_warmup(
             cfg,
             data_path=run / plan.train_data(),
-            init_model=init,
-            out_dir=run / "warmup" / "value" / "model",
-            ckpt_dir=run / "warmup" / "value" / "checkpoints",
-            metrics_path=run / "warmup" / "value" / "metrics.jsonl",
+            init_model=RunDir(run, cfg).model("sft"),
+            out_dir=wd / "model",
+            ckpt_dir=wd / "checkpoints",
+            metrics_path=wd / "metrics.jsonl",
         )
     except ValueError as exc:
         raise fail(str(exc)) from None

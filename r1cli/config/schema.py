@@ -473,6 +473,11 @@ class RolloutConfig(Strict):
     prioritized: PrioritizedSampling = Field(default_factory=PrioritizedSampling)
     tensor_parallel: int = Field(1, ge=1)
     gpu_memory_utilization: float = Field(0.5, gt=0, le=1)
+    stop: list[str] = Field(
+        default_factory=list,
+        description="strings that end a response and stay in it (vLLM's stop with include_stop_str_in_output; "
+        "Open-Reasoner-Zero: </answer>, User:, Human:, Assistant:)",
+    )
 
 
 class TrainConfig(Strict):
@@ -621,6 +626,7 @@ class EvalConfig(Strict):
     k: list[int] = Field(default_factory=lambda: [1])
     greedy: bool = Field(True, description="also report greedy accuracy")
     limit: int | None = Field(None, ge=1, description="first N problems of each benchmark")
+    stop: list[str] = Field(default_factory=list, description="strings that end a response (as rl.rollout.stop)")
     per_benchmark: dict[str, EvalOverride] = Field(
         default_factory=dict, description="benchmark name -> sampling overrides (n, temperature, ...)"
     )

@@ -190,3 +190,54 @@ def summarise_removed(removed: list[dict[str, Any]], key: str) -> dict[str, int]
     for r in removed:
         out[str(r[key])] += 1
     return dict(out)
+
+
+# --- stage: the pipeline's ``clean`` rule ---------------------------------------------------------------------
+def run_dedup(rows: list[dict[str, Any]], near: bool, threshold: float, ngram: int
+              ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """:func:`dedup` plus its report (counts by reason, every removed row)."""
+    kept, removed = dedup(rows, near=near, threshold=threshold, ngram=ngram, progress=True)
+    rep = {"near": near, "threshold": threshold, "ngram": ngram, "rows_in": len(rows), "rows_out": len(kept),
+           "exact": sum(r["reason"] == "exact-duplicate" for r in removed),
+           "near_duplicates": sum(r["reason"] == "near-duplicate" for r in removed), "removed": removed}
+    return kept, rep
+
+
+def run_decontam(rows: list[dict[str, Any]], against: list[str], data_dir: str | None, ngram: int,
+                 min_overlap: float) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """:func:`decontaminate` against the named benchmarks, plus its report (per benchmark, every removal)."""
+    if not against:
+        raise R1InputError("decontaminate needs at least one benchmark (--against aime24,math500,...)")
+    index, sizes = benchmark_index(against, data_dir=data_dir, ngram=ngram)
+    kept, removed = decontaminate(rows, index, min_overlap=min_overlap, progress=True)
+    rep = {"against": sizes, "ngram": ngram, "min_overlap": min_overlap, "rows_in": len(rows),
+           "rows_out": len(kept), "per_benchmark": summarise_removed(removed, "benchmark"),
+           "benchmark_items_matched": len({(m["benchmark"], m["benchmark_id"]) for r in removed
+                                           for m in r["matches"]}),
+           "removed": removed}
+    return kept, rep
+
+
+def run_clean_stage(cfg: Any, run_dir: str | Path) -> dict[str, Any]:
+    """Pipeline ``clean`` stage: ``curation.dedup`` then ``curation.decontaminate`` on data/prepared.parquet
+    -> data/clean.parquet, with data/clean.report.json (what was removed and why). Returns the report (plus
+    ``output``)."""
+    from r1cli.config.rundir import RunDir
+    from r1cli.data.prepare import read_rows
+    from r1cli.utils.io import atomic_write_json, write_parquet
+
+    rd, cur = RunDir(run_dir), cfg.curation
+    src = rd.data("prepared")
+    rows = read_rows(src)
+    report: dict[str, Any] = {"input": str(src), "rows_in": len(rows)}
+    if cur.dedup.enabled:
+        rows, report["dedup"] = run_dedup(rows, cur.dedup.near, cur.dedup.threshold, cur.dedup.ngram)
+    if cur.decontaminate.enabled:
+        rows, report["decontaminate"] = run_decontam(rows, list(cur.decontaminate.against), cfg.data.data_dir,
+                                                     cur.decontaminate.ngram, 0.0)
+    if not rows:
+        raise R1InputError("cleaning removed every row", file=str(src))
+    report["rows_out"] = len(rows)
+    write_parquet(rd.data("clean"), rows)
+    atomic_write_json(rd.root / "data" / "clean.report.json", report)
+    return {**report, "output": str(rd.data("clean"))}

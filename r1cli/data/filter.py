@@ -78,7 +78,7 @@ def partial_path(out: str | Path, key: str) -> Path:
     return out.parent / f".{out.name}.partial-{key}.parquet"
 
 
-def measure_passrates(rows: list[dict[str, Any]], model_path: str, *, n: int, temperature: float,
+def measure_passrates(rows: list[dict[str, Any]], model_path: str, *, n: int, temperature: float,  # noqa: PLR0913 - mirrors the curation.filter keys one to one
                       top_p: float, max_tokens: int, reward: str, reward_params: dict[str, Any], seed: int,
                       batch_size: int = 64, engine: str = "hf", workers: int = 2,
                       deadline_s: float = 10.0, desc: str = "filter", partial: str | Path | None = None,
@@ -152,7 +152,7 @@ def _mean_rate(done: dict[str, dict[str, Any]]) -> float:
     return sum(p["pass_rate"] for p in done.values()) / len(done) if done else math.nan
 
 
-def measure_shard(rows: list[dict[str, Any]], out: str | Path, model_path: str, *, i: int = 0,
+def measure_shard(rows: list[dict[str, Any]], out: str | Path, model_path: str, *, i: int = 0,  # noqa: PLR0913 - mirrors the curation.filter keys one to one
                   shards: int = 1, n: int, temperature: float, top_p: float, max_tokens: int, reward: str,
                   reward_params: dict[str, Any], seed: int, batch_size: int = 64, engine: str = "hf",
                   workers: int = 2, deadline_s: float = 10.0,

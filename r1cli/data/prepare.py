@@ -129,7 +129,7 @@ def _read_utf8(path: Path) -> str:
                            "file as UTF-8", file=str(path), row=row) from None
 
 
-def read_table(path: Path) -> list[dict[str, Any]]:
+def read_table(path: Path) -> list[dict[str, Any]]:  # noqa: C901 - one branch per supported file format
     suffix = path.suffix.lower()
     if suffix == ".jsonl":
         rows = []
@@ -231,7 +231,7 @@ def _pick(r: dict[str, Any], key: str, default_key: str, alternatives: tuple[str
     return key, v
 
 
-def _normalise_one(r: dict[str, Any], i: int, *, file: str, prompt_key: str, answer_key: str, task: str,
+def _normalise_one(r: dict[str, Any], i: int, *, file: str, prompt_key: str, answer_key: str, task: str,  # noqa: C901 - one branch per published row layout (verl, OREAL, OpenRLHF, TRL)
                    template: str, system_prompt: str | None, id_prefix: str | None) -> dict[str, Any]:
     used: set[str] = set()  # top-level source fields consumed (not copied into meta)
     problem: str | None
@@ -372,7 +372,7 @@ def add_length_targets(rows: list[dict[str, Any]], *, low: int, high: int, seed:
     return out
 
 
-def prepare(source: str, out: str | Path, *, split: str = "train", prompt_key: str = "problem",
+def prepare(source: str, out: str | Path, *, split: str = "train", prompt_key: str = "problem",  # noqa: PLR0913 - mirrors the data source keys one to one
             answer_key: str = "answer", template: str = "chat", task: str = "math",
             system_prompt: str | None = None, limit: int | None = None, shuffle: bool = False, seed: int = 0,
             size: int | None = None, skip_invalid: bool = False, data_dir: str | None = None,

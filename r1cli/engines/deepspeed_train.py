@@ -212,7 +212,7 @@ class DeepSpeedTrainer:
     ``nn.Module`` with trainable parameters: call the trainer (``trainer(*args, **kw)``) to run the model's
     own forward through the engine (critics, reward models); :meth:`response_logprobs` needs a causal LM."""
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 - mirrors rl.train keys one to one
         self,
         model: nn.Module,
         *,

@@ -248,7 +248,7 @@ def _sample(
 
 
 @torch.no_grad()
-def generate_groups(
+def generate_groups(  # noqa: PLR0913 - the sampling knobs of one decode call
     model: Any,
     prompts: list[list[int]],
     *,
@@ -262,8 +262,12 @@ def generate_groups(
     generator: torch.Generator | None = None,
     uniforms: torch.Tensor | None = None,
     compact_frac: float = 0.25,
+    stop: Any | None = None,
 ) -> list[list[tuple[list[int], list[float], bool]]]:
-    """For each prompt, ``n`` samples as (response ids, sampler log-probs, stopped at EOS).
+    """For each prompt, ``n`` samples as (response ids, sampler log-probs, stopped at EOS or a stop string).
+
+    ``stop``: a ``StopStrings`` (r1cli.engines.rollout) or None; a row also ends at the token completing one of
+    its strings (the token is kept).
 
     Sampling noise: ``uniforms`` (len(prompts)·n, max_tokens) in [0, 1), row-major by prompt then sample, or
     drawn from ``generator``. Row r's token t depends only on its own uniform, so callers that split a request
@@ -316,6 +320,8 @@ def generate_groups(
         tokens[rows, t] = tok_c[live]
         logps[rows, t] = lp_c[live]
         is_eos = torch.isin(tok_c, eos.cpu()) & live
+        if stop:
+            is_eos[live] |= torch.tensor(stop.hits(rows.tolist(), tok_c[live].tolist()), dtype=torch.bool)
         if bool(is_eos.any()):
             ended = active[is_eos]
             lengths[ended] = t + 1

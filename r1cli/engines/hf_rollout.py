@@ -11,7 +11,7 @@ from typing import Any
 
 import torch
 
-from r1cli.engines.rollout import Sample, SamplingSpec, decode_response
+from r1cli.engines.rollout import Sample, SamplingSpec, StopStrings, decode_response
 
 
 def load_model(path: str, dtype: str = "auto", device: str = "cpu") -> Any:
@@ -95,6 +95,16 @@ class HFRollout:
         if impl == "fast" and not fast_decode.supports(self.model):
             raise ValueError(f"fast decode does not cover {type(self.model).__name__}; use impl='hf'")
         self.impl = "fast" if impl != "hf" and fast_decode.supports(self.model) else "hf"
+        self._stops: StopStrings | None = None
+
+    def _stopper(self, spec: SamplingSpec) -> StopStrings | None:
+        """The spec's stop strings, with a fresh per-row state (token texts stay cached across calls)."""
+        if not spec.stop:
+            return None
+        if self._stops is None or self._stops.stops != tuple(s for s in spec.stop if s):
+            self._stops = StopStrings(self.tokenizer, spec.stop)
+        self._stops.reset()
+        return self._stops
 
     def load_weights(self, named_tensors: Any) -> None:
         state = dict(named_tensors)
@@ -158,6 +168,7 @@ class HFRollout:
                 eos_ids=self.eos_ids,
                 pad_id=self.pad_id,
                 uniforms=uniforms[i * spec.n : (i + len(chunk)) * spec.n],
+                stop=self._stopper(spec),
             )
             for p, grp in zip(chunk, groups, strict=True):
                 out.append(
@@ -199,6 +210,7 @@ class HFRollout:
         lengths = torch.full((b,), spec.max_tokens, dtype=torch.long)
         stopped = torch.zeros(b, dtype=torch.bool)
         eos = torch.tensor(sorted(self.eos_ids), dtype=torch.long)
+        stop = self._stopper(spec)
         for t in range(spec.max_tokens):
             if spec.greedy:
                 lp_full = torch.log_softmax(logits, dim=-1)
@@ -215,6 +227,10 @@ class HFRollout:
             tokens[:, t] = tok
             logps[:, t] = torch.where(done, torch.zeros_like(lp.cpu()), lp.cpu())
             is_eos = torch.isin(tok, eos) & ~done
+            if stop:
+                live = ~done
+                rows = live.nonzero().squeeze(-1)
+                is_eos[live] |= torch.tensor(stop.hits(rows.tolist(), tok[live].tolist()), dtype=torch.bool)
             lengths = torch.where(is_eos, torch.full_like(lengths, t + 1), lengths)
             stopped |= is_eos
             done |= is_eos

@@ -73,7 +73,7 @@ class TorchTrainer:
     """Single-process trainer (see the module docstring); ``optimizer`` is ``"adamw"`` (default) or
     ``"adafactor"`` (:func:`make_optimizer`; ``betas`` apply to AdamW only)."""
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 - mirrors rl.train keys one to one
         self,
         model: Any,
         *,

@@ -78,7 +78,8 @@ class VLLMRollout:
     # ------------------------------------------------------------------------------------------ sampling
     def sampling_params(self, spec: SamplingSpec, seed: int | None = None) -> Any:
         """``vllm.SamplingParams`` of a spec: top_k 0 -> -1 (off), greedy = temperature 0, logprobs=0 (the
-        chosen token's log-prob only)."""
+        chosen token's log-prob only); stop strings end a response and stay in it, as ORZ samples."""
+        stop = {"stop": list(spec.stop), "include_stop_str_in_output": True} if spec.stop else {}
         return self._vllm.SamplingParams(
             n=int(spec.n),
             temperature=float(spec.temperature) if not spec.greedy else 0.0,
@@ -87,6 +88,7 @@ class VLLMRollout:
             max_tokens=int(spec.max_tokens),
             seed=int(spec.seed if seed is None else seed),
             logprobs=0,
+            **stop,
         )
 
     def generate(

@@ -6,13 +6,15 @@ Entry points: :func:`evaluate` (``r1 eval --model``), :func:`run_eval_stage` (th
 """
 
 from r1cli.eval.api import (
+    EvalEngine,
+    EvalOutput,
+    EvalSampling,
     build_rollout,
     eval_dir,
     evaluate,
     load_eval_data,
     model_label,
     recipe_test_data,
-    resolve_model_dir,
     run_eval_stage,
 )
 from r1cli.eval.compare import collect_metrics, compare
@@ -28,6 +30,9 @@ __all__ = [
     "collect_metrics",
     "compare",
     "eval_dir",
+    "EvalEngine",
+    "EvalOutput",
+    "EvalSampling",
     "evaluate",
     "evaluate_benchmark",
     "load_eval_data",
@@ -37,7 +42,6 @@ __all__ = [
     "model_label",
     "pass_at_k",
     "recipe_test_data",
-    "resolve_model_dir",
     "run_eval_stage",
     "sampling_spec",
     "spec_from_recipe",

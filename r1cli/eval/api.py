@@ -4,14 +4,17 @@ pipeline's ``eval`` rule: ``r1 eval --run RUN --model-name NAME --benchmark BENC
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from r1cli.config.rundir import RunDir
 from r1cli.errors import R1InputError
 from r1cli.eval.runner import (
     EvalData,
     EvalResult,
     LazyRollout,
+    ModelRef,
     evaluate_benchmark,
     model_fingerprint,
     published_for,
@@ -132,102 +135,118 @@ def model_label(model: str) -> str:
     return name.replace(":", "_")
 
 
+@dataclass(frozen=True)
+class EvalSampling:
+    """What changes the samples (hashed into the output path; see :mod:`r1cli.eval.spec`)."""
+
+    n: int = 1
+    temperature: float = 0.6
+    top_p: float = 0.95
+    max_tokens: int = 32768
+    template: str | None = "chat"
+    system_prompt: str | None = None
+    seed: int = 0
+    k: Sequence[int] | None = None  # pass@k values reported (default 1 and n)
+    greedy: bool = True  # also report greedy accuracy
+    limit: int | None = None  # first N problems of each benchmark
+    stop: tuple[str, ...] = ()  # strings that end a response, kept in it
+
+    def spec(self) -> dict[str, Any]:
+        if self.n < 1 or self.max_tokens < 1:
+            raise R1InputError("n and max_tokens must be >= 1")
+        return sampling_spec(
+            n=self.n, temperature=self.temperature, top_p=self.top_p, max_tokens=self.max_tokens,
+            template=self.template, system_prompt=self.system_prompt, seed=self.seed, greedy=self.greedy,
+            limit=self.limit, k=list(self.k) if self.k else [1, self.n], stop=self.stop,
+        )
+
+
+@dataclass(frozen=True)
+class EvalEngine:
+    """Which engine samples, and how it is laid out (see :func:`build_rollout`)."""
+
+    name: str = "hf"
+    dtype: str = "auto"
+    device: str | None = None
+    tensor_parallel: int = 1
+    data_parallel: int | None = None
+    gpu_memory_utilization: float = 0.85
+    max_batch: int = 256
+
+
+@dataclass(frozen=True)
+class EvalOutput:
+    """Where results go: ``<out>/<model_name>/<benchmark>/<spec hash>/``; ``overwrite`` discards samples of
+    another model fingerprint instead of failing; ``rescore`` grades kept samples again."""
+
+    out: str | Path = "evals"
+    model_name: str | None = None
+    rescore: bool = False
+    overwrite: bool = False
+    chunk_sequences: int | None = None
+
+
 def evaluate(
     model: str,
     benchmarks: Sequence[str] | str,
+    sampling: EvalSampling | None = None,
+    engine: EvalEngine | None = None,
+    output: EvalOutput | None = None,
     *,
-    n: int = 1,
-    temperature: float = 0.6,
-    top_p: float = 0.95,
-    max_tokens: int = 32768,
-    template: str | None = "chat",
-    system_prompt: str | None = None,
-    seed: int = 0,
-    k: Sequence[int] | None = None,
-    greedy: bool = True,
-    limit: int | None = None,
-    engine: str = "hf",
     data_dir: str | Path | None = None,
-    out: str | Path = "evals",
-    model_name: str | None = None,
-    dtype: str = "auto",
-    device: str | None = None,
-    tensor_parallel: int = 1,
-    data_parallel: int | None = None,
-    gpu_memory_utilization: float = 0.85,
-    max_batch: int = 256,
     rollout: Any | None = None,
-    rescore: bool = False,
-    overwrite: bool = False,
-    chunk_sequences: int | None = None,
     published: dict[str, Any] | None = None,
     progress: bool = True,
 ) -> list[EvalResult]:
     """Evaluate ``model`` on each benchmark into ``<out>/<model name>/<bench>/<spec hash>/`` (resumable).
 
     ``rollout``: a prebuilt engine (tests, RL loops); otherwise one is built on first need with
-    :func:`build_rollout`. ``overwrite``: discard samples of another model fingerprint instead of failing."""
+    :func:`build_rollout` from ``engine``."""
+    sampling, engine, output = sampling or EvalSampling(), engine or EvalEngine(), output or EvalOutput()
     benches = [
         b.strip() for b in (benchmarks.split(",") if isinstance(benchmarks, str) else benchmarks) if b.strip()
     ]
     if not benches:
         raise R1InputError("no benchmark given")
-    if n < 1 or max_tokens < 1:
-        raise R1InputError("n and max_tokens must be >= 1")
-    spec = sampling_spec(
-        n=n,
-        temperature=temperature,
-        top_p=top_p,
-        max_tokens=max_tokens,
-        template=template,
-        system_prompt=system_prompt,
-        seed=seed,
-        greedy=greedy,
-        limit=limit,
-        k=list(k) if k else [1, n],
-    )
-    h = spec_hash(spec)
-    label = model_name or model_label(model)
-    fp = model_fingerprint(model)
+    spec = sampling.spec()
+    ref = ModelRef(output.model_name or model_label(model), model, model_fingerprint(model))
     lazy = LazyRollout(
         rollout
         if rollout is not None
         else (
             lambda: build_rollout(
-                engine,
+                engine.name,
                 model,
-                dtype=dtype,
-                device=device,
-                tensor_parallel=tensor_parallel,
-                data_parallel=data_parallel,
-                gpu_memory_utilization=gpu_memory_utilization,
-                max_batch=max_batch,
-                seed=seed,
+                dtype=engine.dtype,
+                device=engine.device,
+                tensor_parallel=engine.tensor_parallel,
+                data_parallel=engine.data_parallel,
+                gpu_memory_utilization=engine.gpu_memory_utilization,
+                max_batch=engine.max_batch,
+                seed=sampling.seed,
             )
         )
     )
     datas = [
-        load_eval_data(b, data_dir=data_dir, template=template, system_prompt=system_prompt, limit=limit)
+        load_eval_data(b, data_dir=data_dir, template=sampling.template, system_prompt=sampling.system_prompt,
+                       limit=sampling.limit)
         for b in benches
     ]  # fail on a missing benchmark before any generation
     results = []
     with _pool_for(datas) as pool:
         for data in datas:
-            out_dir = Path(out) / label / data.name / h
             results.append(
                 evaluate_benchmark(
                     lazy,
                     data,
                     spec,
-                    out_dir,
-                    model=label,
-                    model_path=model,
-                    fingerprint=fp,
-                    engine=engine,
-                    chunk_sequences=chunk_sequences or default_chunk(engine, n),
+                    Path(output.out) / ref.name / data.name / spec_hash(spec),
+                    model=ref,
+                    engine=engine.name,
+                    chunk_sequences=output.chunk_sequences or default_chunk(engine.name, sampling.n),
                     pool=pool,
-                    on_model_change="restart" if overwrite else "error",
-                    rescore=rescore,
+                    on_model_change="restart" if output.overwrite else "error",
+                    rescore=output.rescore,
                     published=published_for(published, data.name),
                     progress=progress,
                 )
@@ -254,35 +273,11 @@ def _pool_for(datas: Sequence[EvalData], workers: int = 2, deadline_s: float = 1
 
 
 # ------------------------------------------------------------------------------------------------ pipeline
-def resolve_model_dir(cfg: Any, run_dir: Path, name: str) -> str:
-    """Model of a pipeline run by name: base, sft, final, <RL stage>, long2short; else a path or id."""
-    stages = [s.name for s in cfg.rl.stages] if cfg.rl.enabled else []
-    if name == "base":
-        return (
-            str(run_dir / "base" / "model") if str(cfg.model.path).startswith("embedded:") else cfg.model.path
-        )
-    if name == "sft":
-        return (
-            str(run_dir / "warmup" / "sft" / "model")
-            if cfg.warmups.sft.enabled
-            else resolve_model_dir(cfg, run_dir, "base")
-        )
-    if name == "final":
-        return (
-            resolve_model_dir(cfg, run_dir, stages[-1]) if stages else resolve_model_dir(cfg, run_dir, "sft")
-        )
-    if name in stages:
-        return str(run_dir / "rl" / name / "model")
-    if name == "long2short":
-        return str(run_dir / "long2short" / "model")
-    return name
-
-
 def recipe_test_data(cfg: Any, run_dir: Path) -> EvalData:
     """The recipe's own test split (``data/test.parquet``, prepared, templated), graded by the RL reward."""
     from r1cli.data.prepare import read_rows
 
-    path = run_dir / "data" / "test.parquet"
+    path = RunDir(run_dir).data("test")
     rows = read_rows(path)
     if cfg.eval.limit is not None:
         rows = rows[: cfg.eval.limit]
@@ -302,7 +297,7 @@ def eval_dir(cfg: Any, run_dir: Path, model_name: str, benchmark: str) -> Path:
     """``run/eval/<model>/<bench>/<spec hash>`` -- the path the Snakefile expects (r1cli.pipeline's hash)."""
     from r1cli.config import to_dict
 
-    return Path(run_dir) / "eval" / model_name / benchmark / spec_hash(spec_from_recipe(to_dict(cfg), benchmark))
+    return RunDir(run_dir).eval(model_name, benchmark, spec_hash(spec_from_recipe(to_dict(cfg), benchmark)))
 
 
 def run_eval_stage(
@@ -323,8 +318,9 @@ def run_eval_stage(
     spec = spec_from_recipe(to_dict(cfg), benchmark)
     n_samples = int(spec["n"])
     out_dir = eval_dir(cfg, run_dir, model_name, benchmark)
-    model_path = resolve_model_dir(cfg, run_dir, model_name)
-    if model_path.startswith(str(run_dir)) and not Path(model_path).exists():
+    rd = RunDir(run_dir, cfg)
+    model_path = rd.model(model_name)
+    if rd.is_run_model(model_name) and not Path(model_path).exists():
         raise R1InputError(f"model {model_name!r} not found at {model_path} (has its stage run?)")
     base, budget = _split(benchmark)
     if base == "test":
@@ -357,9 +353,7 @@ def run_eval_stage(
             data,
             spec,
             out_dir,
-            model=model_name,
-            model_path=model_path,
-            fingerprint=fp,
+            model=ModelRef(model_name, model_path, fp),
             engine=ev.engine,
             chunk_sequences=default_chunk(ev.engine, n_samples),
             pool=pool,

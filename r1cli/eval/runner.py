@@ -51,6 +51,16 @@ class EvalData:
     source: str = ""
 
 
+@dataclass(frozen=True)
+class ModelRef:
+    """The model an evaluation is of: its label (folder name under eval/), path and weights fingerprint (samples
+    of another fingerprint are never mixed in)."""
+
+    name: str
+    path: str | None = None
+    fingerprint: str | None = None
+
+
 @dataclass
 class EvalResult:
     benchmark: str
@@ -187,9 +197,7 @@ def evaluate_benchmark(
     spec: dict[str, Any],
     out_dir: str | Path,
     *,
-    model: str,
-    model_path: str | None = None,
-    fingerprint: str | None = None,
+    model: ModelRef | str,
     engine: str = "hf",
     chunk_sequences: int = 1024,
     pool: Any | None = None,
@@ -201,24 +209,23 @@ def evaluate_benchmark(
     """Evaluate one benchmark into ``out_dir`` (resumable). ``rollout``: an engine or a zero-argument factory
     (built only when something is missing). ``spec``: :func:`r1cli.eval.spec.sampling_spec` output.
     ``on_model_change``: what to do when ``out_dir`` holds samples of another model fingerprint -- ``restart``
-    (drop them; the pipeline retrained the model) or ``error``."""
+    (drop them; the pipeline retrained the model) or ``error``. ``model``: a :class:`ModelRef` (or a bare label)."""
+    ref = model if isinstance(model, ModelRef) else ModelRef(model)
     if on_model_change not in ("restart", "error"):
         raise ValueError("on_model_change: restart | error")
     t0 = time.time()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    lazy = rollout if isinstance(rollout, LazyRollout) else LazyRollout(rollout)
     n = int(spec["n"])
-    temp = float(spec["temperature"])
     greedy_on = bool(spec.get("greedy", True))
-    greedy_separate = greedy_on and temp > 0.0
+    greedy_separate = greedy_on and float(spec["temperature"]) > 0.0
     full_spec = {
         **spec,
         "spec_hash": spec_hash(spec),
         "benchmark": data.name,
-        "model": model,
-        "model_path": model_path,
-        "model_fingerprint": fingerprint,
+        "model": ref.name,
+        "model_path": ref.path,
+        "model_fingerprint": ref.fingerprint,
         "r1_version": r1_version(),
         "engine": engine,
         "reward": data.reward,
@@ -227,8 +234,47 @@ def evaluate_benchmark(
         "source": data.source,
         "n_problems": len(data.rows),
     }
-    spec_path = out / SPEC
+    _claim_out_dir(out, spec, full_spec, data.name, on_model_change)
+
+    ids = [str(r["id"]) for r in data.rows]
+    if len(set(ids)) != len(ids):
+        raise R1InputError(f"benchmark {data.name!r}: duplicate problem ids")
     samples_path = out / SAMPLES
+    shas = {i: prompt_sha(r) for i, r in zip(ids, data.rows, strict=True)}
+    kept, dropped = _load_samples(samples_path, shas, n, greedy_separate)
+    if dropped:
+        log(f"{data.name}: dropped {dropped} stale or torn sample lines from {samples_path}")
+        atomic_write_jsonl(samples_path, kept.values())
+    if kept:
+        log(f"{data.name}: resuming with {len(kept)} finished samples")
+    golds_by_id = {i: _gold(r) for i, r in zip(ids, data.rows, strict=True)}
+    todo = _missing(ids, kept, n, greedy_separate)
+    gen = _Generation(data, spec, ids, shas, golds_by_id, samples_path, pool)
+    generated = gen.run(rollout, todo, kept, chunk_sequences, progress) if todo else 0
+    if rescore and kept:
+        _rescore(data, kept, golds_by_id, samples_path, pool)
+
+    metrics, per = _metrics(data, ids, kept, n, spec, greedy_on, greedy_separate, pool)
+    metrics = {"benchmark": data.name, "model": ref.name, **metrics}
+    if published is not None:
+        metrics["published"] = published
+    metrics.update(
+        generated=generated,
+        elapsed_s=round(time.time() - t0, 3),
+        spec_hash=full_spec["spec_hash"],
+        spec=full_spec,
+    )
+    atomic_write_jsonl(out / PROBLEMS, per)
+    atomic_write_json(out / METRICS, metrics)
+    return EvalResult(data.name, out, metrics, generated)
+
+
+def _claim_out_dir(out: Path, spec: dict[str, Any], full_spec: dict[str, Any], name: str,
+                   on_model_change: str) -> None:
+    """Make ``out`` this evaluation's: refuse samples of another sampling spec; drop (``restart``) or refuse
+    (``error``) samples of another model fingerprint; then record the spec."""
+    spec_path, samples_path = out / SPEC, out / SAMPLES
+    fingerprint = full_spec.get("model_fingerprint")
     if spec_path.exists():
         try:
             old = json.loads(spec_path.read_text(encoding="utf-8"))
@@ -247,60 +293,55 @@ def evaluate_benchmark(
                     f"{out}: holds samples of another model (fingerprint {old_fp}, now "
                     f"{fingerprint}); pass --overwrite to discard them or choose --out"
                 )
-            log(f"{data.name}: model changed (fingerprint {old_fp} -> {fingerprint}); discarding old samples")
+            log(f"{name}: model changed (fingerprint {old_fp} -> {fingerprint}); discarding old samples")
             samples_path.unlink()
     atomic_write_json(spec_path, full_spec)
 
-    rows = data.rows
-    ids = [str(r["id"]) for r in rows]
-    if len(set(ids)) != len(ids):
-        raise R1InputError(f"benchmark {data.name!r}: duplicate problem ids")
-    shas = {i: prompt_sha(r) for i, r in zip(ids, rows, strict=True)}
-    kept, dropped = _load_samples(samples_path, shas, n, greedy_separate)
-    if dropped:
-        log(f"{data.name}: dropped {dropped} stale or torn sample lines from {samples_path}")
-        atomic_write_jsonl(samples_path, kept.values())
-    if kept:
-        log(f"{data.name}: resuming with {len(kept)} finished samples")
 
-    golds_by_id = {i: _gold(r) for i, r in zip(ids, rows, strict=True)}
-    todo: list[tuple[str, int, list[int]]] = []  # (kind, problem position, missing idxs)
+def _missing(ids: list[str], kept: dict[tuple[str, str, int], dict[str, Any]], n: int, greedy_separate: bool
+             ) -> list[tuple[str, int, list[int]]]:
+    """What is left to generate: (kind, problem position, missing sample indices), samples then greedy."""
+    todo: list[tuple[str, int, list[int]]] = []
     for pos, pid in enumerate(ids):
         miss = [j for j in range(n) if (pid, "sample", j) not in kept]
         if miss:
             todo.append(("sample", pos, miss))
     if greedy_separate:
-        for pos, pid in enumerate(ids):
-            if (pid, "greedy", 0) not in kept:
-                todo.append(("greedy", pos, [0]))
-    total = sum(len(m) for _, _, m in todo)
-    generated = 0
-    if total:
-        engine_obj = lazy.get()
-        tok = engine_obj.tokenizer
+        todo += [("greedy", pos, [0]) for pos, pid in enumerate(ids) if (pid, "greedy", 0) not in kept]
+    return todo
+
+
+@dataclass
+class _Generation:
+    """Generate the missing samples of one benchmark chunk by chunk, each chunk appended (resumable)."""
+
+    data: EvalData
+    spec: dict[str, Any]
+    ids: list[str]
+    shas: dict[str, str]
+    golds: dict[str, dict[str, Any]]
+    samples_path: Path
+    pool: Any | None
+
+    def run(self, rollout: Any, todo: list[tuple[str, int, list[int]]],
+            kept: dict[tuple[str, str, int], dict[str, Any]], chunk_sequences: int, progress: bool) -> int:
+        lazy = rollout if isinstance(rollout, LazyRollout) else LazyRollout(rollout)
+        engine = lazy.get()
         prompt_ids: dict[int, list[int]] = {}
-        bar = Progress(total, f"eval {data.name}") if progress else None
+        total, generated = sum(len(m) for _, _, m in todo), 0
+        bar = Progress(total, f"eval {self.data.name}") if progress else None
         if bar is not None:
             bar.__enter__()
         try:
             for chunk in _chunks(todo, max(1, chunk_sequences)):
-                kind, first_pos = chunk[0][0], chunk[0][1]
                 for _, pos, _m in chunk:
                     if pos not in prompt_ids:
-                        prompt_ids[pos] = _render(tok, rows[pos], data.name)
+                        prompt_ids[pos] = _render(engine.tokenizer, self.data.rows[pos], self.data.name)
                 new_rows = _generate_chunk(
-                    engine_obj,
-                    chunk,
-                    prompt_ids,
-                    ids,
-                    shas,
-                    golds_by_id,
-                    spec,
-                    data,
-                    seed=_chunk_seed(int(spec["seed"]), kind, first_pos),
-                    pool=pool,
+                    engine, chunk, prompt_ids, self.ids, self.shas, self.golds, self.spec, self.data,
+                    seed=_chunk_seed(int(self.spec["seed"]), chunk[0][0], chunk[0][1]), pool=self.pool,
                 )
-                _append_rows(samples_path, new_rows)
+                _append_rows(self.samples_path, new_rows)
                 for r in new_rows:
                     kept[(r["id"], r["kind"], r["idx"])] = r
                 generated += len(new_rows)
@@ -310,33 +351,23 @@ def evaluate_benchmark(
         finally:
             if bar is not None:
                 bar.__exit__(None, None, None)
+        return generated
 
-    if rescore and kept:
-        ordered = list(kept.values())
-        res = _grade(
-            data,
-            [r["response"] for r in ordered],
-            [golds_by_id[r["id"]] for r in ordered],
-            [r["finish_reason"] == "stop" for r in ordered],
-            pool,
-        )
-        for r, g in zip(ordered, res, strict=True):
-            r.update(score=g.score, correct=g.correct, extracted=g.extracted, reason=g.reason)
-        atomic_write_jsonl(samples_path, ordered)
 
-    metrics, per = _metrics(data, ids, kept, n, spec, greedy_on, greedy_separate, pool)
-    metrics = {"benchmark": data.name, "model": model, **metrics}
-    if published is not None:
-        metrics["published"] = published
-    metrics.update(
-        generated=generated,
-        elapsed_s=round(time.time() - t0, 3),
-        spec_hash=full_spec["spec_hash"],
-        spec=full_spec,
+def _rescore(data: EvalData, kept: dict[tuple[str, str, int], dict[str, Any]],
+             golds: dict[str, dict[str, Any]], samples_path: Path, pool: Any | None) -> None:
+    """Grade every kept sample again (a grader changed) and rewrite the samples file."""
+    ordered = list(kept.values())
+    res = _grade(
+        data,
+        [r["response"] for r in ordered],
+        [golds[r["id"]] for r in ordered],
+        [r["finish_reason"] == "stop" for r in ordered],
+        pool,
     )
-    atomic_write_jsonl(out / PROBLEMS, per)
-    atomic_write_json(out / METRICS, metrics)
-    return EvalResult(data.name, out, metrics, generated)
+    for r, g in zip(ordered, res, strict=True):
+        r.update(score=g.score, correct=g.correct, extracted=g.extracted, reason=g.reason)
+    atomic_write_jsonl(samples_path, ordered)
 
 
 def _gold(row: dict[str, Any]) -> dict[str, Any]:
@@ -396,7 +427,8 @@ def _generate_chunk(
 
     kind, m = chunk[0][0], len(chunk[0][2])
     if kind == "greedy":
-        sspec = SamplingSpec(n=1, temperature=0.0, top_p=1.0, max_tokens=int(spec["max_tokens"]), seed=seed)
+        sspec = SamplingSpec(n=1, temperature=0.0, top_p=1.0, max_tokens=int(spec["max_tokens"]), seed=seed,
+                             stop=tuple(spec.get("stop") or ()))
     else:
         sspec = SamplingSpec(
             n=m,
@@ -405,6 +437,7 @@ def _generate_chunk(
             top_k=int(spec.get("top_k") or 0),
             max_tokens=int(spec["max_tokens"]),
             seed=seed,
+            stop=tuple(spec.get("stop") or ()),
         )
     groups = engine.generate([prompt_ids[pos] for _, pos, _ in chunk], sspec)
     if len(groups) != len(chunk) or any(len(g) != m for g in groups):

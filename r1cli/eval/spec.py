@@ -18,6 +18,7 @@ SPEC_KEYS = (
     "seed",
     "greedy",
     "limit",
+    "stop",
 )
 
 
@@ -33,7 +34,11 @@ def sampling_spec(
     greedy: bool = True,
     limit: int | None = None,
     k: list[int] | None = None,
+    stop: list[str] | tuple[str, ...] | None = None,
 ) -> dict[str, Any]:
+    """The spec as a plain dict. ``stop`` (strings that end a response, kept in it) is recorded only when set, so
+    specs without stop strings keep the hashes (and output paths) they had before the key existed."""
+    extra: dict[str, Any] = {"stop": list(stop)} if stop else {}
     return {
         "n": int(n),
         "temperature": float(temperature),
@@ -45,12 +50,14 @@ def sampling_spec(
         "greedy": bool(greedy),
         "limit": limit,
         "k": sorted(set(k or [1])),
+        **extra,
     }
 
 
 def spec_hash(spec: dict[str, Any]) -> str:
-    """Hash of the fields that change the samples (not of r1's version or k, which only change metrics)."""
-    return config_hash({k: spec.get(k) for k in SPEC_KEYS}, length=10)
+    """Hash of the fields that change the samples (not of r1's version or k, which only change metrics); a field
+    that is absent or empty and was added after the first release (``stop``) is left out."""
+    return config_hash({k: spec.get(k) for k in SPEC_KEYS if k != "stop" or spec.get(k)}, length=10)
 
 
 def split_budget(benchmark: str) -> tuple[str, int | None]:
@@ -100,6 +107,7 @@ def spec_from_recipe(cfg: dict[str, Any], benchmark: str | None = None) -> dict[
         greedy=ev.get("greedy", True),
         limit=ev.get("limit"),
         k=ev.get("k"),
+        stop=ev.get("stop"),
     )
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from r1cli.config.load import config_hash
+from r1cli.config.rundir import RunDir
 from r1cli.eval.spec import eval_benchmarks, spec_from_recipe, spec_hash, split_budget
 
 # r1 stage names accepted by --until, mapped to Snakemake rule names.
@@ -64,21 +65,20 @@ class Plan:
 
     # --- models ----------------------------------------------------------------------------------------------
     def model_dir(self, name: str) -> str | list[str]:
-        """Path of a named model inside the run dir; [] when it is an external id (no rule produces it)."""
-        if name == "base":
-            return "base/model" if self.embedded else []
-        if name == "sft":
-            return "warmup/sft/model" if self.cfg["warmups"]["sft"]["enabled"] else self.model_dir("base")
-        if name == "final":
-            return self.model_dir(self.stage_names[-1]) if self.stages else self.model_dir("sft")
-        if name in self.stage_names:
-            return f"rl/{name}/model"
-        if name == "long2short":
-            return "long2short/model"
-        return []  # a path or hub id given by the user
+        """Run-relative path of a named model (RunDir owns it); [] when it is an external id (no rule makes it)."""
+        rel = RunDir(".", self.cfg).model_rel(name)
+        return [] if rel is None else rel
 
     def start_model(self) -> str | list[str]:
         return self.model_dir("sft")
+
+    def rl_init_name(self, stage: str) -> str:
+        """The named model an RL stage starts from: ``sft`` (the first stage, and LIMR's retraining on the
+        selected subset) or the previous stage."""
+        idx = self.stage_names.index(stage)
+        if idx == 0 or self.stage(stage).get("data") == "limr":
+            return "sft"
+        return self.stage_names[idx - 1]
 
     def rl_extra_inputs(self, stage: str) -> list[str]:
         """Inputs of an RL stage besides its model and data: the pretrained critic (VC-PPO/VAPO)."""
@@ -86,10 +86,7 @@ class Plan:
         return ["warmup/value/model"] if idx == 0 and self.cfg["warmups"]["value"]["enabled"] else []
 
     def rl_init_model(self, stage: str) -> str | list[str]:
-        idx = self.stage_names.index(stage)
-        if self.stage(stage).get("data") == "limr":
-            return self.start_model()  # LIMR retrains the start model on the selected subset
-        return self.start_model() if idx == 0 else self.model_dir(self.stage_names[idx - 1])
+        return self.model_dir(self.rl_init_name(stage))
 
     # --- data ------------------------------------------------------------------------------------------------
     def pre_filter_data(self) -> str:

@@ -34,14 +34,14 @@ def stage_outputs(plan: Plan) -> list[tuple[str, str, str]]:
     """(stage label, rule, main output) in DAG order."""
     out = []
     if plan.embedded:
-        out.append(("base model", "base_model", "base/model"))
+        out.append(("base model", "base_model", str(plan.model_dir("base"))))
     out.append(("prepare train", "prepare", "data/prepared.parquet"))
     if plan.cfg["data"].get("test"):
         out.append(("prepare test", "prepare", "data/test.parquet"))
     if plan.pre_filter_data() == "data/clean.parquet":
         out.append(("clean (dedup/decontaminate)", "clean", "data/clean.parquet"))
     if plan.cfg["warmups"]["sft"]["enabled"]:
-        out.append(("sft", "sft", "warmup/sft/model"))
+        out.append(("sft", "sft", str(plan.model_dir("sft"))))
     if plan.cfg["curation"]["filter"]["enabled"]:
         for s in plan.filter_shards():
             out.append((f"filter {Path(s).stem}", "filter_shard", s))

@@ -252,7 +252,7 @@ def _decimal_comma_equal(gold: str, pred: str) -> bool:
     return p is not None and numbers_equal(g, p)
 
 
-def answers_equal(pred: str, gold: str, *, use_math_verify: bool = True) -> bool:
+def answers_equal(pred: str, gold: str, *, use_math_verify: bool = True) -> bool:  # noqa: C901 - ordered cascade of equivalence checks
     """True when the predicted answer string is equivalent to the gold answer string."""
     ng, npred = _norm_cached(gold), _norm_cached(pred)
     if ng.key == npred.key and ng.key != "":

@@ -332,6 +332,57 @@ def make_key(s: str) -> str:
 
 def normalize_answer(raw: str) -> Normalized:
     """Normalise an extracted answer (gold or predicted) for comparison; never raises."""
+    sf = _surface(raw)
+    s = sf.latex
+    choice, option = _choice_of(s)
+    text = None
+    if re.fullmatch(r"[A-Za-z][A-Za-z \-']*[A-Za-z]", s) and (sf.whole_text or len(s) > 2) and "\\" not in s:
+        text = s.lower().strip()
+    base = None
+    mb = _BASE_RE.match(s.replace(" ", ""))
+    if mb:
+        base = (mb.group(1), int(mb.group(2)))
+    matrix = _matrix(raw, s, sf.percent, sf.flat) if choice is None else None
+    if matrix is not None:
+        return matrix
+    ordered, brackets, items, key = _structure(s)
+    if text is not None:
+        key = text.replace(" ", "")
+    if choice is not None:
+        key = choice
+    return Normalized(
+        raw=raw,
+        latex=s,
+        key=key,
+        items=tuple(items),
+        ordered=ordered,
+        brackets=brackets,
+        choice=choice,
+        text=text,
+        base=base,
+        percent=sf.percent,
+        option=option,
+        flat=sf.flat,
+        equation=sf.equation,
+        words=sf.words,
+        interval=sf.interval,
+    )
+
+
+@dataclass(frozen=True)
+class _Surface:
+    """An answer after the surface clean-up: LaTeX, units, %, "the answer is", assignments, mixed numbers."""
+
+    latex: str
+    flat: str
+    whole_text: bool
+    percent: bool
+    words: frozenset[str]
+    equation: tuple[str, str] | None
+    interval: str | None
+
+
+def _surface(raw: str) -> _Surface:
     s = clean_latex(raw)
     # unordered set braces \{ ... \}
     if s.startswith("\\{") and s.endswith("\\}"):
@@ -359,52 +410,41 @@ def normalize_answer(raw: str) -> Normalized:
         s = f"{sign}\\frac{{{int(whole) * int(den) + int(num)}}}{{{den}}}"
     if s.startswith("+") and len(s) > 1 and s.count("+") == 1:
         s = s[1:]
-    choice = None
-    option = None
+    return _Surface(s, flat, is_whole_text, percent, words, equation,
+                    as_interval if as_interval != s else None)
+
+
+def _choice_of(s: str) -> tuple[str | None, str | None]:
+    """A multiple-choice letter ("(B)", "B") and, for "B: text" / "text (B)", the option's text."""
     mc = _MC_RE.match(s)
     if mc:
-        choice = mc.group(1).upper()
-    else:
-        mo = _OPTION_RE.match(s)
-        if mo:
-            choice = (mo.group(1) or mo.group(3)).upper()
-            option = (mo.group(2) or mo.group(4)).strip()
-    text = None
-    if re.fullmatch(r"[A-Za-z][A-Za-z \-']*[A-Za-z]", s) and (is_whole_text or len(s) > 2) and "\\" not in s:
-        text = s.lower().strip()
-    base = None
-    mb = _BASE_RE.match(s.replace(" ", ""))
-    if mb:
-        base = (mb.group(1), int(mb.group(2)))
-    # top-level structure
-    ordered = False
-    brackets = ""
-    body = s
+        return mc.group(1).upper(), None
+    mo = _OPTION_RE.match(s)
+    if mo:
+        return (mo.group(1) or mo.group(3)).upper(), (mo.group(2) or mo.group(4)).strip()
+    return None, None
+
+
+def _matrix(raw: str, s: str, percent: bool, flat: str) -> Normalized | None:
+    """A rectangular LaTeX matrix as an ordered tuple of its cells, shape in ``brackets`` (``m2x3``)."""
     mm = _MATRIX_RE.match(s)
-    if mm and choice is None:
-        rows = [r for r in re.split(r"\\\\", mm.group(1)) if r.strip()]
-        cells = [[c.strip() for c in r.split("&")] for r in rows]
-        if rows and len({len(r) for r in cells}) == 1:
-            items = [c for r in cells for c in r]
-            return Normalized(
-                raw=raw,
-                latex=s,
-                key=make_key(s),
-                items=tuple(items),
-                ordered=True,
-                brackets=f"m{len(rows)}x{len(cells[0])}",
-                choice=None,
-                text=None,
-                base=None,
-                percent=percent,
-                flat=flat,
-            )
+    if not mm:
+        return None
+    rows = [r for r in re.split(r"\\\\", mm.group(1)) if r.strip()]
+    cells = [[c.strip() for c in r.split("&")] for r in rows]
+    if not rows or len({len(r) for r in cells}) != 1:
+        return None
+    return Normalized(raw=raw, latex=s, key=make_key(s), items=tuple(c for r in cells for c in r), ordered=True,
+                      brackets=f"m{len(rows)}x{len(cells[0])}", choice=None, text=None, base=None,
+                      percent=percent, flat=flat)
+
+
+def _structure(s: str) -> tuple[bool, str, list[str], str]:
+    """Top-level structure: (ordered tuple?, its brackets, the items, the comparison key)."""
+    ordered, brackets, body = False, "", s
     if len(s) >= 2 and s[0] in "([" and s[-1] in ")]" and _matching_outer(s):
-        inner_parts = split_top_level(s[1:-1])
-        if len(inner_parts) > 1:
-            ordered = True
-            brackets = s[0] + s[-1]
-            body = s[1:-1]
+        if len(split_top_level(s[1:-1])) > 1:
+            ordered, brackets, body = True, s[0] + s[-1], s[1:-1]
     parts = split_top_level(body) if ("," in body) else [body]
     items: list[str] = []
     for p in parts:
@@ -415,27 +455,7 @@ def normalize_answer(raw: str) -> Normalized:
     key = make_key(sci_to_plain(s)) if len(items) <= 1 else ",".join(make_key(i) for i in items)
     if ordered:
         key = brackets[0] + key + brackets[1]
-    if text is not None:
-        key = text.replace(" ", "")
-    if choice is not None:
-        key = choice
-    return Normalized(
-        raw=raw,
-        latex=s,
-        key=key,
-        items=tuple(items),
-        ordered=ordered,
-        brackets=brackets,
-        choice=choice,
-        text=text,
-        base=base,
-        percent=percent,
-        option=option,
-        flat=flat,
-        equation=equation,
-        words=words,
-        interval=as_interval if as_interval != s else None,
-    )
+    return ordered, brackets, items, key
 
 
 def _text_words(s: str) -> frozenset[str]:

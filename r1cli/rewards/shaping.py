@@ -16,7 +16,7 @@ from typing import Any
 from r1cli.rewards.checks import think_answer_format_ok
 
 
-def cosine(
+def cosine(  # noqa: PLR0913 - one keyword per shaping term of the recipes
     *,
     score: float,
     correct: bool,

@@ -102,7 +102,7 @@ class Critic:
     rows' valid tokens (micro-batch losses are summed with the step's token count as denominator, so
     accumulation equals one step on the mini-batch)."""
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 - mirrors rl.train critic keys one to one
         self,
         model: Any,
         head: nn.Linear,
@@ -361,18 +361,21 @@ def fresh_critic(path: str, dtype: str = "float32", device: str = "cpu") -> tupl
 def critic_source(cfg: Recipe, *, init_model: str, stage: RLStage, stage_dir: Path) -> tuple[str, str]:
     """Where the stage's critic starts: ("warmup" | "previous" | "critic_init" | "init", path). See the module
     docstring; ``critic_init`` (``rl.train.critic_init``) replaces ``init`` (the policy's init model)."""
+    from r1cli.config.rundir import RunDir
+
     run = Path(stage_dir).parent.parent
+    rd = RunDir(run)
     names = [s.name for s in cfg.rl.stages]
     idx = names.index(stage.name) if stage.name in names else -1
     if cfg.warmups.value.enabled and idx == 0:
-        p = run / "warmup" / "value" / "model"
+        p = rd.warmup("value") / "model"
         if not is_critic_dir(p):
             raise FileNotFoundError(
                 f"{p}: warmups.value.enabled but no pretrained critic there (run `r1 train value --run {run}`)"
             )
         return "warmup", str(p)
     if idx > 0:
-        p = run / "rl" / names[idx - 1] / "critic"
+        p = rd.rl(names[idx - 1]) / "critic"
         if is_critic_dir(p):
             return "previous", str(p)
     init = critic_init_path(cfg, run)

@@ -30,6 +30,7 @@ from typing import Any
 import torch
 
 from r1cli.config import Recipe
+from r1cli.config.rundir import RunDir
 from r1cli.config.schema import RLStage
 from r1cli.engines.batch import TokenBatch
 from r1cli.train.prompts import PrioritizedLoader, PromptLoader, step_seed
@@ -138,7 +139,7 @@ class RLStageRunner:
         #: what the stage's checkpoints were made from (their fingerprint: a changed input starts the stage fresh)
         self.inputs: list[str | Path] = [data_path, init_model]
         if cfg.warmups.value.enabled and cfg.rl.stages and stage.name == cfg.rl.stages[0].name:
-            self.inputs.append(stage_dir.parents[1] / "warmup" / "value" / "model")
+            self.inputs.append(RunDir(stage_dir.parents[1]).warmup("value") / "model")
         rl = cfg.rl
         alg = rl.algorithm
         torch.manual_seed(cfg.seed)
@@ -260,7 +261,7 @@ class RLStageRunner:
         rl, st, d = self.cfg.rl, self.stage, self.dist
         ds = rl.rollout.dynamic_sampling
         spec = SamplingSpec(n=st.n, temperature=self.temperature, top_p=rl.rollout.top_p, top_k=rl.rollout.top_k,
-                            max_tokens=st.max_response)
+                            max_tokens=st.max_response, stop=tuple(rl.rollout.stop))
         tp = rl.rollout.tensor_parallel if self.sampler.backend == "vllm" else 1
         shard, shards = d.rank // tp, d.world // tp  # ranks of one tensor-parallel engine sample the same shard
         exp, kept_order = Experience(), []

@@ -51,8 +51,8 @@ def run_value_warmup(
     from r1cli.engines.dist import Dist
     from r1cli.engines.hf_rollout import HFRollout, load_model, load_tokenizer
     from r1cli.engines.rollout import SamplingSpec
-    from r1cli.train.checkpoint import CheckpointManager, rng_state, set_rng_state, stage_fingerprint
-    from r1cli.train.critic import Critic, critic_init_path, fresh_critic
+    from r1cli.train.checkpoint import CheckpointManager, rng_state, stage_fingerprint
+    from r1cli.train.critic import critic_init_path
     from r1cli.train.prompts import PromptLoader, step_seed
     from r1cli.utils.io import read_parquet
     from r1cli.utils.tracking import StageLogger
@@ -73,23 +73,8 @@ def run_value_warmup(
     if run_dir is None and Path(out_dir).parts[-3:] == ("warmup", "value", "model"):
         run_dir = Path(out_dir).parents[2]
     init_critic = critic_init_path(cfg, run_dir)
-    critic_start = init_critic if init_critic is not None else init_model
-    critic_model, critic_head, origin = fresh_critic(critic_start, dtype=dtype)
-    kind = "rl.train.critic_init" if init_critic is not None else "the start model"
-    log(f"value warm-up: critic from {kind} ({critic_start}), {origin}")
-    critic = Critic(
-        critic_model,
-        critic_head,
-        lr=vc.lr,
-        betas=tuple(rl.train.betas),  # type: ignore[arg-type]
-        weight_decay=rl.train.weight_decay,
-        grad_clip=rl.train.grad_clip,
-        micro_batch_size=rl.train.micro_batch_size,
-        value_clip=None,  # plain regression on MC returns: no trust region around a fixed-policy target
-        epochs=vc.epochs,
-        mini_batch_size=vc.mini_batch_size,
-        dist=dist,
-    )
+    critic = _fresh_critic(cfg, init_critic if init_critic is not None else init_model,
+                           "rl.train.critic_init" if init_critic is not None else "the start model", dtype, dist)
     rows = read_parquet(data_path)
     if not rows:
         raise ValueError(f"{data_path}: no training rows")
@@ -105,18 +90,7 @@ def run_value_warmup(
 
     inputs = [data_path, init_model, *([init_critic] if init_critic is not None else [])]
     ckpt = CheckpointManager(ckpt_dir, keep=rl.checkpoint.keep, fingerprint=stage_fingerprint(cfg, "value", inputs))
-    start = 0
-    loaded = ckpt.load() if dist.is_main else None  # rank 0 first: it sets aside stale / damaged checkpoints
-    dist.barrier()
-    if not dist.is_main:
-        loaded = ckpt.load()
-    if loaded is not None:
-        state, meta = loaded
-        critic.load_state_dict(state["critic"])
-        set_rng_state(state["rng"])
-        loader.load(meta["loader"])
-        start = int(meta["step"])
-        log(f"value warm-up: resumed from checkpoint step {start} ({ckpt.loaded})")
+    start = _resume(ckpt, critic, loader, dist)
     # metrics lines of steps after the checkpoint go (they will be redone identically)
     tracker = StageLogger.for_recipe(cfg, metrics_path=metrics_path, run_dir=run_dir, resume_step=start,
                                      enabled=dist.is_main)
@@ -125,7 +99,7 @@ def run_value_warmup(
 
     last: dict[str, Any] = {}
     spec = dict(n=st.n, temperature=temperature, top_p=rl.rollout.top_p, top_k=rl.rollout.top_k,
-                max_tokens=st.max_response)
+                max_tokens=st.max_response, stop=tuple(rl.rollout.stop))
     with grading_pool(rl.reward) as pool, tracker, Progress(vc.steps, "value warm-up", start=start) as prog:
         for step in range(start, vc.steps):
             idx = loader.next(per_step)
@@ -145,6 +119,48 @@ def run_value_warmup(
     critic.export(out_dir, tok)
     log(f"value warm-up: {vc.steps} steps → {out_dir}")
     return last
+
+
+def _fresh_critic(cfg: Recipe, start: str, kind: str, dtype: str, dist: Any) -> Any:
+    """The critic to pretrain, from ``start`` (the start model or ``rl.train.critic_init``), with a fresh head."""
+    from r1cli.train.critic import Critic, fresh_critic
+
+    rl, vc = cfg.rl, cfg.warmups.value
+    critic_model, critic_head, origin = fresh_critic(start, dtype=dtype)
+    log(f"value warm-up: critic from {kind} ({start}), {origin}")
+    return Critic(
+        critic_model,
+        critic_head,
+        lr=vc.lr,
+        betas=tuple(rl.train.betas),  # type: ignore[arg-type]
+        weight_decay=rl.train.weight_decay,
+        grad_clip=rl.train.grad_clip,
+        micro_batch_size=rl.train.micro_batch_size,
+        value_clip=None,  # plain regression on MC returns: no trust region around a fixed-policy target
+        epochs=vc.epochs,
+        mini_batch_size=vc.mini_batch_size,
+        dist=dist,
+    )
+
+
+def _resume(ckpt: Any, critic: Any, loader: Any, dist: Any) -> int:
+    """Load the newest checkpoint into the critic, the RNG and the loader; the step to start from (0: fresh).
+    Rank 0 loads first: it sets aside stale or damaged checkpoints before the other ranks look."""
+    from r1cli.train.checkpoint import set_rng_state
+
+    loaded = ckpt.load() if dist.is_main else None
+    dist.barrier()
+    if not dist.is_main:
+        loaded = ckpt.load()
+    if loaded is None:
+        return 0
+    state, meta = loaded
+    critic.load_state_dict(state["critic"])
+    set_rng_state(state["rng"])
+    loader.load(meta["loader"])
+    start = int(meta["step"])
+    log(f"value warm-up: resumed from checkpoint step {start} ({ckpt.loaded})")
+    return start
 
 
 def _value_step(cfg: Recipe, critic: Any, tok: Any, groups: list[list[Any]], golds: list[dict[str, Any]],

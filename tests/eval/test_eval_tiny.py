@@ -9,25 +9,16 @@ from pathlib import Path
 
 import pytest
 
-from r1cli.eval import evaluate, run_eval_stage
-from r1cli.eval.api import resolve_model_dir
+from r1cli.eval import EvalOutput, EvalSampling, evaluate, run_eval_stage
 
 
 def test_evaluate_tiny_addition_and_aime(
     tiny_model: Path, eval_data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    kw = dict(
-        n=4,
-        temperature=1.0,
-        top_p=1.0,
-        max_tokens=8,
-        limit=6,
-        data_dir=eval_data_dir,
-        out=tmp_path,
-        progress=False,
-    )
-    res = evaluate(str(tiny_model), "addition,aime24", **kw)
+    sampling = EvalSampling(n=4, temperature=1.0, top_p=1.0, max_tokens=8, limit=6)
+    kw = dict(output=EvalOutput(tmp_path), data_dir=eval_data_dir, progress=False)
+    res = evaluate(str(tiny_model), "addition,aime24", sampling, **kw)
     assert [r.benchmark for r in res] == ["addition", "aime24"]
     for r in res:
         assert r.out_dir.parent.parent.name == "model" and r.generated == 6 * 5
@@ -38,7 +29,7 @@ def test_evaluate_tiny_addition_and_aime(
         assert m["spec"]["model_fingerprint"] and not m["spec"]["model_fingerprint"].startswith("id:")
         lines = (r.out_dir / "samples.jsonl").read_text().splitlines()
         assert len(lines) == 30
-    again = evaluate(str(tiny_model), ["addition", "aime24"], **kw)
+    again = evaluate(str(tiny_model), ["addition", "aime24"], sampling, **kw)
     assert [r.generated for r in again] == [0, 0]
 
 
@@ -103,21 +94,6 @@ def test_pipeline_stage_writes_the_planned_path(tiny_model: Path, tmp_path: Path
     run_eval_stage(
         cfg, run, "sft", "test", rollout=lambda: (_ for _ in ()).throw(AssertionError()), progress=False
     )
-
-
-def test_resolve_model_dir(tmp_path: Path) -> None:
-    from r1cli.config import resolve
-
-    cfg = resolve("tiny")
-    run = tmp_path
-    assert resolve_model_dir(cfg, run, "base") == str(run / "base" / "model")
-    assert resolve_model_dir(cfg, run, "sft") == str(run / "warmup" / "sft" / "model")
-    assert resolve_model_dir(cfg, run, "final") == str(run / "rl" / "s2" / "model")
-    assert resolve_model_dir(cfg, run, "s1") == str(run / "rl" / "s1" / "model")
-    assert resolve_model_dir(cfg, run, "long2short") == str(run / "long2short" / "model")
-    assert resolve_model_dir(cfg, run, "org/some-model") == "org/some-model"
-    cfg2 = resolve("tiny", ["warmups.sft.enabled=false", "rl.stages=[]", "model.path=Qwen/Qwen2.5-0.5B"])
-    assert resolve_model_dir(cfg2, run, "final") == "Qwen/Qwen2.5-0.5B"
 
 
 def test_length_budgets_evaluate_each_budget_with_its_instruction(tiny_model: Path, tmp_path: Path) -> None:

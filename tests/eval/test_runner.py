@@ -11,7 +11,7 @@ import pytest
 from r1cli.data.benchmarks import load_benchmark
 from r1cli.errors import R1InputError
 from r1cli.eval.metrics import pass_at_k
-from r1cli.eval.runner import EvalData, evaluate_benchmark, model_fingerprint, published_for
+from r1cli.eval.runner import EvalData, ModelRef, evaluate_benchmark, model_fingerprint, published_for
 from r1cli.eval.spec import sampling_spec, spec_hash
 from tests.eval.conftest import fake_engine_for
 
@@ -40,8 +40,9 @@ def _spec(**kw: Any) -> dict[str, Any]:
 
 def _run(engine: Any, data: EvalData, spec: dict[str, Any], out: Path, **kw: Any) -> Any:
     kw.setdefault("chunk_sequences", 8)
-    kw.setdefault("fingerprint", "fp0")
-    return evaluate_benchmark(engine, data, spec, out / spec_hash(spec), model="fake", progress=False, **kw)
+    fp = kw.pop("fingerprint", "fp0")
+    return evaluate_benchmark(engine, data, spec, out / spec_hash(spec), model=ModelRef("fake", None, fp),
+                              progress=False, **kw)
 
 
 def _samples(d: Path) -> list[dict[str, Any]]:
