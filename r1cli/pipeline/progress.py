@@ -10,14 +10,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from r1cli.config.rundir import RunDir
 from r1cli.pipeline.dag import Plan
 from r1cli.pipeline.status import stage_outputs
-
-#: (stage metrics file, config key of its step count) of the stages that log steps, by their declared output
-_STEP_SOURCES = {
-    "warmup/sft/model": ("warmup/sft/metrics.jsonl", "warmups.sft.steps"),
-    "warmup/value/model": ("warmup/value/metrics.jsonl", "warmups.value.steps"),
-}
 
 
 @dataclass
@@ -79,25 +74,26 @@ def _tail_jsonl(path: Path, nbytes: int = 16384) -> list[dict[str, Any]]:
     return out
 
 
-def _step_source(plan: Plan, output: str) -> tuple[str, int | None] | None:
-    """(metrics.jsonl, total steps) of a stage that logs steps, from its main declared output."""
-    if output.startswith("rl/") and output.endswith("/DONE"):
-        name = output.split("/")[1]
-        return f"rl/{name}/metrics.jsonl", int(plan.stage(name)["steps"])
-    if output in _STEP_SOURCES:
-        path, key = _STEP_SOURCES[output]
-        total = plan.get(key)
-        return path, int(total) if total is not None else None
+def _step_source(run: Path, plan: Plan, row: StageView) -> tuple[Path, int | None] | None:
+    """(metrics.jsonl, total steps) of a stage that logs steps: an RL stage, the SFT or value warm-up."""
+    rd = RunDir(run, plan.cfg)
+    if row.rule == "rl_stage":
+        name = Path(row.output).parent.name  # rl/<stage>/DONE
+        return rd.rl(name) / "metrics.jsonl", int(plan.stage(name)["steps"])
+    for rule, kind in (("sft", "sft"), ("value_warmup", "value")):
+        if row.rule == rule:
+            total = plan.get(f"warmups.{kind}.steps")
+            return rd.warmup(kind) / "metrics.jsonl", int(total) if total is not None else None
     return None
 
 
 def fill_steps(run: Path, plan: Plan, row: StageView) -> None:
     """Step/total, the latest reward and accuracy, and the time left of a stage from its metrics.jsonl
     (time left from the mean ``t_step`` of its last steps)."""
-    src = _step_source(plan, row.output)
+    src = _step_source(run, plan, row)
     if src is None:
         return
-    rows = [r for r in _tail_jsonl(run / src[0]) if isinstance(r.get("step"), int)]
+    rows = [r for r in _tail_jsonl(src[0]) if isinstance(r.get("step"), int)]
     row.total = src[1]
     if not rows:
         return
