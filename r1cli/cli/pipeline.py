@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.table import Table
 
 from r1cli.cli.common import console, fail, handle_errors
+
+if TYPE_CHECKING:
+    from r1cli.config import Recipe
+    from r1cli.pipeline.runner import RunLock, SnakemakeCall
 
 
 def _fmt_resources(res: dict[str, Any] | None) -> str:
@@ -107,6 +111,12 @@ def pipeline(
     ),
     dry_run: bool = typer.Option(False, "--dry-run", "-n", help="print the plan (stage, why, resources)"),
     cores: int | None = typer.Option(None, help="local cores for Snakemake (default all)"),
+    print_snakemake: bool = typer.Option(
+        False,
+        "--print-snakemake",
+        help="freeze the config into the run dir and print the plain snakemake command that runs this DAG "
+        "(from a clone's root it needs no --snakefile); run nothing",
+    ),
 ) -> None:
     """Run a recipe as a resumable DAG. Rerun the same command to resume; finished stages are skipped."""
     from r1cli.config import resolve
@@ -118,7 +128,6 @@ def pipeline(
         freeze,
         handle_stale_lock,
         plan_dry_run,
-        run_snakemake,
     )
 
     if until:
@@ -132,6 +141,12 @@ def pipeline(
         jobs = plan_dry_run(cfg, run, profile, until, forcerun)
         print_plan(jobs, f"r1 pipeline {cfg.name} — plan for {run} (profile {profile})")
         return
+    if print_snakemake:
+        with RunLock(run):  # the frozen config changes only when no pipeline runs in this run dir
+            freeze(cfg, run)
+        call = SnakemakeCall(run_dir=run, profile=profile, cores=cores, until=until, forcerun=forcerun)
+        typer.echo(call.plain_command())
+        return
     with RunLock(run) as lock:  # exit 2 naming the live pid when another r1 pipeline runs here
         handle_stale_lock(run, lock, log=lambda m: console.print(f"[yellow]{m}[/]", highlight=False))
         _, changed = freeze(cfg, run)
@@ -139,8 +154,8 @@ def pipeline(
         console.print(
             f"[bold]r1 pipeline[/] {cfg.name} → {run} (profile {profile}{', config changed' if changed else ''})",
             highlight=False,
+            soft_wrap=True,
         )
-        t0 = time.time()
         call = SnakemakeCall(
             run_dir=run,
             profile=profile,
@@ -149,14 +164,60 @@ def pipeline(
             forcerun=forcerun,
             events=(run / "logs" / "events.jsonl").resolve(),
         )
+        _run_live(cfg, call, lock)
+
+
+def _log_tail(path: Path, lines: int = 15, start: int = 0) -> str:
+    try:
+        with path.open("rb") as f:
+            f.seek(start)
+            text = f.read().decode("utf-8", errors="replace")
+    except OSError:
+        return ""
+    return "\n".join(text.rstrip().splitlines()[-lines:])
+
+
+def _run_live(cfg: Recipe, call: SnakemakeCall, lock: RunLock) -> None:
+    """Run Snakemake with its own output in logs/snakemake.log while the terminal shows the live view; then one
+    closing line: done, nothing to do, interrupted, or which stage failed with the tail of its log."""
+    from rich.markup import escape
+
+    from r1cli.cli.live import LiveView
+    from r1cli.config import to_dict
+    from r1cli.pipeline.dag import Plan
+    from r1cli.pipeline.progress import ProgressWatcher
+    from r1cli.pipeline.runner import run_snakemake
+
+    assert call.events is not None, "the live view reads the logger plugin's events"
+    run = call.run_dir
+    smk_log = run / "logs" / "snakemake.log"
+    start = smk_log.stat().st_size if smk_log.exists() else 0
+    watcher = ProgressWatcher(run, Plan(to_dict(cfg)), call.events)
+    t0, interrupted = time.time(), False
+    with LiveView(console, f"r1 pipeline {cfg.name}") as view:
         try:
-            res = run_snakemake(call, lock=lock)
+            res = run_snakemake(call, lock=lock, log_path=smk_log, on_tick=lambda: view.update(watcher.poll()))
         except KeyboardInterrupt:
-            raise fail("interrupted; rerun the same command to resume", code=130) from None
+            interrupted = True
+        else:
+            view.update(watcher.poll())
+    if interrupted:
+        raise fail("interrupted; rerun the same command to resume", code=130)
     if res.returncode != 0:
+        failed = watcher.failed_logs()
+        for label, log in failed:
+            console.print(f"[bold red]{escape(label)} failed[/] — {escape(str(log))}:", highlight=False, soft_wrap=True)
+            console.print(escape(_log_tail(log)), highlight=False, markup=True, soft_wrap=True)
+        if not failed:  # Snakemake itself stopped (a workflow error, a lock, a missing input): its words
+            console.print(escape(_log_tail(smk_log, 25, start)), highlight=False, soft_wrap=True)
         raise fail(
-            f"pipeline failed (snakemake exit {res.returncode}); logs in {run}/logs — rerun the same "
-            "command to resume",
+            f"pipeline failed (snakemake exit {res.returncode}); logs in {run}/logs, Snakemake's in {smk_log} — "
+            "rerun the same command to resume",
             code=1,
         )
-    console.print(f"[green]done[/] in {time.time() - t0:.0f} s — report: {run}/report/index.html")
+    if not watcher.scheduled:
+        console.print("[green]Nothing to do:[/] every stage is up to date.")
+        return
+    report = run / "report" / "index.html"
+    where = f" — report: {report}" if report.exists() else ""
+    console.print(f"[green]done[/] in {time.time() - t0:.0f} s{where}", highlight=False)

@@ -8,6 +8,7 @@ import ctypes
 import fcntl
 import json
 import os
+import shlex
 import shutil
 import signal
 import subprocess
@@ -15,8 +16,8 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -29,19 +30,37 @@ from r1cli.pipeline.dag import STAGE_RULES
 from r1cli.utils.io import append_jsonl, atomic_write_text
 
 PROFILES = ("local", "slurm")
+WORKFLOW_PACKAGE = "_workflow"  # the wheel's copy of the repository root's Snakefile, workflows/ and profiles/
 
 
-def package_path(*parts: str) -> Path:
-    return Path(str(resources.files("r1cli").joinpath(*parts)))
+def workflow_root() -> Path:
+    """The folder holding ``Snakefile``, ``workflows/rules/*.smk`` and ``profiles/``: ``r1cli/_workflow`` in an
+    installed wheel (pyproject maps the repository root there), the checkout itself in an editable install."""
+    import r1cli
+
+    pkg = Path(r1cli.__file__).resolve().parent
+    for root in (pkg / WORKFLOW_PACKAGE, pkg.parent):
+        if (root / "Snakefile").is_file() and (root / "profiles" / "default" / "config.yaml").is_file():
+            return root
+    raise R1InputError(
+        f"r1's workflow is missing: no Snakefile and profiles/ in {pkg / WORKFLOW_PACKAGE} (installed wheel) or "
+        f"{pkg.parent} (checkout); reinstall r1 (pip install .)"
+    )
 
 
 def snakefile() -> Path:
-    return package_path("workflows", "Snakefile")
+    return workflow_root() / "Snakefile"
+
+
+def workflow_profile() -> Path:
+    """Snakemake's workflow profile (rerun triggers and the settings every run needs), passed explicitly: left
+    to itself Snakemake would also take a ``default/`` or ``profiles/default/`` of the caller's directory."""
+    return workflow_root() / "profiles" / "default"
 
 
 def profile_dir(profile: str) -> Path:
     if profile in PROFILES:
-        return package_path("profiles", profile)
+        return workflow_root() / "profiles" / profile
     p = Path(profile)
     if p.is_dir() and (p / "config.yaml").exists():
         return p.resolve()
@@ -93,6 +112,19 @@ class SnakemakeCall:
     configfile: Path | None = None  # default <run dir>/config.yaml; a dry run plans with a scratch copy
     snakefile: Path | None = None  # default the packaged workflow
 
+    def options(self) -> list[str]:
+        """Snakemake's options for this call beyond the workflow, the run dir and the profiles."""
+        argv: list[str] = []
+        if self.cores is not None:
+            argv += ["--cores", str(self.cores)]
+        if self.until:
+            argv += ["--until", STAGE_RULES.get(self.until, self.until)]
+        if self.forcerun:
+            argv += ["--forcerun", *[STAGE_RULES.get(s, s) for s in self.forcerun]]
+        if self.dry_run:
+            argv += ["--dry-run"]
+        return argv + list(self.extra)
+
     def argv(self) -> list[str]:
         run = self.run_dir.resolve()
         configfile = self.configfile.resolve() if self.configfile is not None else run / "config.yaml"
@@ -108,22 +140,34 @@ class SnakemakeCall:
             str(configfile),
             "--profile",
             str(profile_dir(self.profile)),
-            "--rerun-incomplete",
+            "--workflow-profile",
+            str(workflow_profile()),
             "--logger",
             "r1",
         ]
         if self.events is not None:
             argv += ["--logger-r1-path", str(self.events)]
-        if self.cores is not None:
-            argv += ["--cores", str(self.cores)]
-        if self.until:
-            rule = STAGE_RULES.get(self.until, self.until)
-            argv += ["--until", rule]
-        if self.forcerun:
-            argv += ["--forcerun", *[STAGE_RULES.get(s, s) for s in self.forcerun]]
-        if self.dry_run:
-            argv += ["--dry-run"]
-        return argv + list(self.extra)
+        return argv + self.options()
+
+    def plain_command(self, cwd: Path | None = None) -> str:
+        """The plain ``snakemake`` command that runs this DAG as ``r1 pipeline`` does (same Snakefile, profiles,
+        config and options), for a user's shell in ``cwd``. In a clone's root Snakemake finds the Snakefile and
+        the workflow profile by itself; elsewhere they are named. Without r1's logger plugin: Snakemake logs to
+        the terminal as usual."""
+        here = (cwd or Path.cwd()).resolve()
+
+        def rel(p: Path) -> str:
+            p = p.resolve()
+            return str(p.relative_to(here)) if p.is_relative_to(here) else str(p)
+
+        root = workflow_root()
+        argv = ["snakemake"]
+        if root.resolve() != here:
+            argv += ["--snakefile", rel(root / "Snakefile"), "--workflow-profile", rel(workflow_profile())]
+        configfile = self.configfile if self.configfile is not None else self.run_dir / "config.yaml"
+        argv += ["--profile", rel(profile_dir(self.profile)), "--configfile", rel(configfile)]
+        argv += ["--directory", rel(self.run_dir), *self.options()]
+        return shlex.join(argv)
 
 
 def _set_pdeathsig() -> None:
@@ -154,11 +198,20 @@ class _Terminated(Exception):
 
 
 def run_snakemake(
-    call: SnakemakeCall, *, capture: bool = False, lock: RunLock | None = None
+    call: SnakemakeCall,
+    *,
+    capture: bool = False,
+    lock: RunLock | None = None,
+    log_path: Path | None = None,
+    on_tick: Callable[[], None] | None = None,
+    tick_s: float = 1.0,
 ) -> subprocess.CompletedProcess[str]:
     """Run Snakemake in its own session. SIGINT (Ctrl-C) and SIGTERM (timeout, systemd, a scheduler) both stop
     its whole process group: jobs end at once, Snakemake removes its lock, incomplete markers stay so the next
-    run resumes from checkpoints. A second signal, or 30 s without exit, escalates to SIGKILL of the group."""
+    run resumes from checkpoints. A second signal, or 30 s without exit, escalates to SIGKILL of the group.
+
+    Snakemake's own output goes to the terminal, or is captured (``capture``), or is appended to ``log_path``
+    while ``on_tick`` is called every ``tick_s`` seconds (r1 pipeline's live view)."""
     env = dict(os.environ)
     env.setdefault("PYTHONUNBUFFERED", "1")
     env["PYTHONPATH"] = plugin_pythonpath(env)
@@ -168,20 +221,21 @@ def run_snakemake(
 
     in_main = threading.current_thread() is threading.main_thread()
     old_term = signal.signal(signal.SIGTERM, on_term) if in_main else None
+    sink = open(log_path, "a", encoding="utf-8") if log_path is not None and not capture else None  # noqa: SIM115
     try:
         proc = subprocess.Popen(
             call.argv(),
             env=env,
             start_new_session=True,
             preexec_fn=_set_pdeathsig,
-            stdout=subprocess.PIPE if capture else None,
-            stderr=subprocess.STDOUT if capture else None,
+            stdout=subprocess.PIPE if capture else sink,
+            stderr=subprocess.STDOUT if capture or sink is not None else None,
             text=True,
         )
         if lock is not None:
             lock.update(snakemake_pid=proc.pid, snakemake_start=proc_start_time(proc.pid))
         try:
-            out, _ = proc.communicate()
+            out = _wait(proc, capture, on_tick, tick_s)
             if _group_alive(proc.pid):  # Snakemake died (e.g. SIGKILL) and left jobs of its group running
                 _stop_group(proc)
         except (KeyboardInterrupt, _Terminated) as exc:
@@ -192,7 +246,21 @@ def run_snakemake(
     finally:
         if in_main:
             signal.signal(signal.SIGTERM, old_term)
+        if sink is not None:
+            sink.close()
     return subprocess.CompletedProcess(call.argv(), proc.returncode, out or "", "")
+
+
+def _wait(proc: subprocess.Popen[str], capture: bool, on_tick: Callable[[], None] | None, tick_s: float) -> str:
+    """Wait for Snakemake: its captured output, or "" while ``on_tick`` runs every ``tick_s`` seconds."""
+    if capture or on_tick is None:
+        return proc.communicate()[0] or ""
+    while True:
+        try:
+            proc.wait(timeout=tick_s)
+            return ""
+        except subprocess.TimeoutExpired:
+            on_tick()
 
 
 def _stop_group(proc: subprocess.Popen[str]) -> None:

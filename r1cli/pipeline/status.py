@@ -74,16 +74,13 @@ def dag_outputs(plan: Plan) -> set[str]:
     return outs
 
 
-def run_status(run: Path) -> dict[str, Any]:
-    from r1cli.config import load_frozen, to_dict
-
-    cfg = to_dict(load_frozen(run))  # a damaged config.yaml is an R1ConfigError naming the file, not a traceback
-    plan = Plan(cfg)
-    alive = _alive(run)
-    events = _events(run)
-    # map Snakemake job ids -> outputs, and collect started / finished / failed job ids
+def _output_states(events: list[dict[str, Any]]) -> dict[str, tuple[str, str]]:
+    """Declared output -> (state of the job of the latest Snakemake run that makes it: failed / done / running /
+    "" when only planned, its external (Slurm) job id or "")."""
     job_out: dict[str, list[str]] = {}
-    started, finished, failed = set(), set(), set()
+    started: set[str] = set()
+    finished: set[str] = set()
+    failed: set[str] = set()
     ext: dict[str, str] = {}
     for ev in events:
         e = ev.get("event")
@@ -98,19 +95,42 @@ def run_status(run: Path) -> dict[str, Any]:
             finished.add(str(ev.get("job_id", ev.get("jobid"))))
         elif e == "job_error":
             failed.add(str(ev.get("jobid", ev.get("job_id"))))
-        if e == "job_submitted":
+        elif e == "job_submitted":
             m = re.search(r"Job (\d+) has been submitted with \w+ jobid (\S+?)[ .(]", str(ev.get("msg", "")) + " ")
             if m:
                 ext[m.group(1)] = m.group(2)
     out_state: dict[str, tuple[str, str]] = {}
     for jid, outs in job_out.items():
-        state = (
-            "failed" if jid in failed else "done" if jid in finished else "running" if jid in started else ""
-        )
+        state = "failed" if jid in failed else "done" if jid in finished else "running" if jid in started else ""
         for o in outs:
             out_state[o] = (state, ext.get(jid, ""))
+    return out_state
+
+
+def _rl_progress(run: Path, plan: Plan, name: str) -> dict[str, str]:
+    """``progress`` (step k/N) and ``latest`` metrics of an RL stage from its metrics.jsonl; {} before step 1."""
+    from r1cli.utils.io import read_jsonl
+
+    mp = run / "rl" / name / "metrics.jsonl"
+    ms = read_jsonl(mp) if mp.exists() else []
+    if not ms:
+        return {}
+    last = ms[-1]
+    return {
+        "progress": f"step {last['step'] + 1}/{plan.stage(name)['steps']}",
+        "latest": f"reward {last.get('reward_mean', 0):.3f} acc {last.get('acc', 0):.3f} "
+        f"len {last.get('response_len_mean', 0):.1f}",
+    }
+
+
+def run_status(run: Path) -> dict[str, Any]:
+    from r1cli.config import load_frozen, to_dict
     from r1cli.pipeline.manifest import damaged_outputs
 
+    cfg = to_dict(load_frozen(run))  # a damaged config.yaml is an R1ConfigError naming the file, not a traceback
+    plan = Plan(cfg)
+    alive = _alive(run)
+    out_state = _output_states(_events(run))
     damaged = damaged_outputs(run, dag_outputs(plan))
     warnings = [f"damaged: {p} (r1 pipeline reruns its stage)" for ps in damaged.values() for p in ps]
     rows = []
@@ -118,34 +138,17 @@ def run_status(run: Path) -> dict[str, Any]:
         exists = (run / output).exists()
         state, jobid = out_state.get(output, ("", ""))
         bad = output in damaged or (rule == "rl_stage" and output.replace("/DONE", "/model") in damaged)
-        if exists and bad:
-            status = "damaged"
-        elif exists:
-            status = "done"
-        elif state == "failed":
-            status = "failed"
-        elif state == "running" and alive:
-            status = "running"
+        if exists:
+            status = "damaged" if bad else "done"
+        elif state == "failed" or (state == "running" and alive):
+            status = state
         else:
             status = "pending"
         row: dict[str, Any] = {"stage": label, "status": status, "jobid": jobid}
         if label.startswith("rl "):
-            name = label[3:]
-            mp = run / "rl" / name / "metrics.jsonl"
-            if mp.exists():
-                from r1cli.utils.io import read_jsonl
-
-                ms = read_jsonl(mp)
-                if ms:
-                    last = ms[-1]
-                    total = plan.stage(name)["steps"]
-                    row["progress"] = f"step {last['step'] + 1}/{total}"
-                    row["latest"] = (
-                        f"reward {last.get('reward_mean', 0):.3f} acc {last.get('acc', 0):.3f} "
-                        f"len {last.get('response_len_mean', 0):.1f}"
-                    )
-                    if status == "pending" and not exists:
-                        status = row["status"] = "running" if alive else "interrupted"
+            row.update(_rl_progress(run, plan, label[3:]))
+            if "progress" in row and status == "pending":  # steps logged, no output: mid-way
+                row["status"] = "running" if alive else "interrupted"
         rows.append(row)
     n_done = sum(r["status"] == "done" for r in rows)
     state = "running" if alive else ("complete" if n_done == len(rows) else "stopped")

@@ -113,11 +113,10 @@ def test_critic_and_optimizer_knobs_are_hashed() -> None:
     """rl.train is hashed wholesale into every RL stage; the value warm-up rule hashes rl.train.critic_init
     (its critic starts there) but not the policy-only knobs."""
     import re
-    from pathlib import Path
 
-    import r1cli
+    from r1cli.pipeline.runner import workflow_root
 
-    smk = (Path(r1cli.__file__).parent / "workflows" / "rules" / "train.smk").read_text()
+    smk = (workflow_root() / "workflows" / "rules" / "train.smk").read_text()
     block = smk.split("rule value_warmup:", 1)[1].split("\nrule ", 1)[0]
     call = re.search(r"plan\.hash\(([^)]*)\)", block)
     assert call is not None

@@ -100,7 +100,7 @@ def test_scancel_rl_stage_then_resume(tmp_path: Path) -> None:
     assert proc.returncode != 0, out[-3000:]
     res = subprocess.run(argv, capture_output=True, text=True, timeout=1800, env=env)
     assert res.returncode == 0, res.stdout[-4000:] + res.stderr[-4000:]
-    assert "resumed from checkpoint step" in (run / "logs" / "rl_stage.log").read_text()
+    assert "resumed from checkpoint step" in (run / "logs" / "rl" / "s1.log").read_text()
     steps = [json.loads(x)["step"] for x in (run / "rl/s1/metrics.jsonl").read_text().splitlines()]
     assert steps == list(range(8)), steps
     assert (run / "report" / "index.html").exists()

@@ -54,12 +54,12 @@ def test_tiny_pipeline_end_to_end_then_nothing_to_do(tmp_path: Path) -> None:
     assert {r["ranks"] for r in s1} == {1}
     s2 = [json.loads(x) for x in (run / "rl/s2/metrics.jsonl").read_text().splitlines()]
     assert {r["ranks"] for r in s2} == {2} and json.loads((run / "rl/s2/DONE").read_text())["ranks"] == 2
-    assert "starting 2 ranks" in (run / "logs/rl_stage.log").read_text()
+    assert "starting 2 ranks" in (run / "logs/rl/s2.log").read_text()
     # no checkpoint is left behind as a declared output; the newest ones are kept for resume
     assert not (run / "rl/s1/model/checkpoints").exists()
     again = pipeline(run, "--set", "rl.stages.1.resources.procs=2")
     assert again.returncode == 0
-    assert "Nothing to be done" in again.stdout + again.stderr
+    assert "Nothing to do: every stage is up to date." in again.stdout + again.stderr
     st = subprocess.run([sys.executable, "-m", "r1cli", "status", str(run)], capture_output=True, text=True)
     assert st.returncode == 0 and "pending" not in st.stdout and "done" in st.stdout
 
@@ -145,7 +145,7 @@ def test_sigkill_during_rl_then_resume(tmp_path: Path) -> None:
     time.sleep(1)
     res = pipeline(run, "--set", "rl.stages.0.steps=12")
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
-    log = (run / "logs" / "rl_stage.log").read_text()
+    log = (run / "logs" / "rl" / "s1.log").read_text()
     assert "resumed from checkpoint step" in log
     steps = [json.loads(x)["step"] for x in (run / "rl/s1/metrics.jsonl").read_text().splitlines()]
     assert steps == list(range(12)), steps  # no step lost or repeated in the metrics

@@ -573,7 +573,7 @@ def _stage_rewards(run: Path, stages: list[str]) -> list[float]:
 
 def _not_built(run: Path, output: str) -> str | None:
     """The first NotImplementedError message in the run's logs, if that is why it failed."""
-    texts = [output] + [p.read_text(errors="replace") for p in sorted((run / "logs").glob("*.log"))]
+    texts = [output] + [p.read_text(errors="replace") for p in sorted((run / "logs").rglob("*.log"))]
     for text in texts:
         m = re.search(r"NotImplementedError: ?(.*)", text)
         if m:

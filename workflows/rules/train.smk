@@ -13,8 +13,10 @@ rule sft:
     threads: plan.threads("warmups.sft")
     resources:
         **plan.resources("warmups.sft"),
+    log:
+        "logs/warmup/sft.log",
     shell:
-        R1 + " train sft --run . " + LOG
+        f"{R1} train sft --run . > {{log}} 2>&1"
 
 
 rule rl_stage:
@@ -30,8 +32,10 @@ rule rl_stage:
     threads: lambda wc: plan.stage_threads(wc.stage)
     resources:
         **plan.stage_resources(),
+    log:
+        "logs/rl/{stage}.log",
     shell:
-        R1 + " train rl --run . --stage {wildcards.stage} " + LOG
+        f"{R1} train rl --run . --stage {{wildcards.stage}} > {{log}} 2>&1"
 
 
 rule mine_hard:
@@ -41,8 +45,10 @@ rule mine_hard:
         "data/hard-{stage}.parquet",
     params:
         h=plan.hash("curation.mine_hard"),
+    log:
+        "logs/mine_hard/{stage}.log",
     shell:
-        R1 + " data mine-hard --run . --stage {wildcards.stage} " + LOG
+        f"{R1} data mine-hard --run . --stage {{wildcards.stage}} > {{log}} 2>&1"
 
 
 rule drop_solved:
@@ -51,8 +57,10 @@ rule drop_solved:
         data=lambda wc: plan.rl_data(wc.stage),
     output:
         "data/unsolved-{stage}.parquet",
+    log:
+        "logs/drop_solved/{stage}.log",
     shell:
-        R1 + " data drop-solved --run . --stage {wildcards.stage} " + LOG
+        f"{R1} data drop-solved --run . --stage {{wildcards.stage}} > {{log}} 2>&1"
 
 
 rule value_warmup:
@@ -66,8 +74,10 @@ rule value_warmup:
     threads: plan.threads("warmups.value")
     resources:
         **plan.resources("warmups.value"),
+    log:
+        "logs/warmup/value.log",
     shell:
-        R1 + " train value --run . " + LOG
+        f"{R1} train value --run . > {{log}} 2>&1"
 
 
 rule long2short:
@@ -81,8 +91,10 @@ rule long2short:
     threads: plan.threads("long2short")
     resources:
         **plan.resources("long2short"),
+    log:
+        "logs/long2short.log",
     shell:
-        R1 + " long2short --run . " + LOG
+        f"{R1} long2short --run . > {{log}} 2>&1"
 
 
 rule limr_select:
@@ -92,5 +104,7 @@ rule limr_select:
         "data/limr.parquet",
     params:
         h=plan.hash("curation.limr"),
+    log:
+        "logs/limr.log",
     shell:
-        R1 + " data limr --run . " + LOG
+        f"{R1} data limr --run . > {{log}} 2>&1"

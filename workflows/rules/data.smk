@@ -9,8 +9,10 @@ rule base_model:
     threads: plan.threads(None)
     resources:
         **plan.resources(None),
+    log:
+        "logs/base_model.log",
     shell:
-        R1 + " model tiny --run . " + LOG
+        f"{R1} model tiny --run . > {{log}} 2>&1"
 
 
 rule prepare:
@@ -20,8 +22,10 @@ rule prepare:
         split="prepared|test",
     params:
         h=lambda wc: plan.hash("data", "template", "system_prompt", "seed"),
+    log:
+        "logs/prepare/{split}.log",
     shell:
-        R1 + " data prepare --run . --split {wildcards.split} " + LOG
+        f"{R1} data prepare --run . --split {{wildcards.split}} > {{log}} 2>&1"
 
 
 rule clean:
@@ -34,8 +38,10 @@ rule clean:
     threads: plan.threads(None)
     resources:
         **plan.resources(None),
+    log:
+        "logs/clean.log",
     shell:
-        R1 + " data clean --run . " + LOG
+        f"{R1} data clean --run . > {{log}} 2>&1"
 
 
 rule filter_shard:
@@ -50,8 +56,10 @@ rule filter_shard:
     threads: plan.threads("curation.filter")
     resources:
         **plan.resources("curation.filter"),
+    log:
+        "logs/filter/shard-{i}-of-{n}.log",
     shell:
-        R1 + " data filter --run . --shard {wildcards.i}/{wildcards.n} " + LOG
+        f"{R1} data filter --run . --shard {{wildcards.i}}/{{wildcards.n}} > {{log}} 2>&1"
 
 
 rule filter_merge:
@@ -62,5 +70,7 @@ rule filter_merge:
         filtered="data/filtered.parquet",
     params:
         h=plan.filter_merge_hash(),
+    log:
+        "logs/filter/merge.log",
     shell:
-        R1 + " data filter --run . --merge " + LOG
+        f"{R1} data filter --run . --merge > {{log}} 2>&1"

@@ -12,8 +12,10 @@ rule eval:
     threads: plan.threads("eval")
     resources:
         **plan.resources("eval"),
+    log:
+        "logs/eval/{model}/{bench}/{spec}.log",
     shell:
-        R1 + " eval --run . --model-name {wildcards.model} --benchmarks {wildcards.bench} " + LOG
+        f"{R1} eval --run . --model-name {{wildcards.model}} --benchmarks {{wildcards.bench}} > {{log}} 2>&1"
 
 
 rule report:
@@ -21,5 +23,7 @@ rule report:
         plan.report_inputs(),
     output:
         "report/index.html",
+    log:
+        "logs/report.log",
     shell:
-        R1 + " report --run . " + LOG
+        f"{R1} report --run . > {{log}} 2>&1"
