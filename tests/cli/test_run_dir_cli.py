@@ -33,7 +33,7 @@ def test_status_after_an_rl_crash_shows_interrupted(tmp_path: Path) -> None:
     freeze(resolve("tiny"), run)
     (run / "rl" / "s1").mkdir(parents=True)
     (run / "rl" / "s1" / "metrics.jsonl").write_text(json.dumps({"step": 1, "reward_mean": 0.5}) + "\n")
-    res = r1("status", str(run))
+    res = r1("status", "--run", str(run))
     assert res.returncode == 0, res.stderr
     assert "interrupted" in res.stdout and "step 2/" in res.stdout
 
@@ -59,7 +59,7 @@ def test_status_on_a_garbage_config_exits_2(tmp_path: Path) -> None:
     run.mkdir()
     for garbage in (b"\x00\xff\xfe garbage", b"a: [unclosed", b"- just\n- a list\n", b"name: x\n"):
         (run / "config.yaml").write_bytes(garbage)
-        res = r1("status", str(run))
+        res = r1("status", "--run", str(run))
         assert res.returncode == 2, (garbage, res.stderr)
         assert "config.yaml" in res.stderr and "Traceback" not in res.stderr
 

@@ -30,7 +30,7 @@ def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.mark.parametrize("method", METHODS)
 def test_tiny_long2short_pipeline(method: str, run_dir: Path) -> None:
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    cmd = [sys.executable, "-m", "r1cli", "pipeline", "tiny-long2short", "--run-dir", str(run_dir),
+    cmd = [sys.executable, "-m", "r1cli", "pipeline", "tiny-long2short", "--run", str(run_dir),
            "--set", f"long2short.method={method}"]
     res = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=5400)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]

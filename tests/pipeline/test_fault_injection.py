@@ -95,5 +95,5 @@ def test_five_kills_and_a_concurrent_invocation_lose_nothing(tmp_path: Path) -> 
     assert concurrent_checked
     assert _metrics(run) == want
     assert not list(run.rglob(".*.tmp")), "a half-written file was left behind"
-    st = subprocess.run([sys.executable, "-m", "r1cli", "status", str(run)], capture_output=True, text=True)
+    st = subprocess.run([sys.executable, "-m", "r1cli", "status", "--run", str(run)], capture_output=True, text=True)
     assert st.returncode == 0 and "pending" not in st.stdout and "damaged" not in st.stdout.split("(")[-1]

@@ -129,7 +129,7 @@ def _job_stats(text: str) -> Counter[str]:
 def test_print_snakemake_plans_what_r1_pipeline_plans(tmp_path: Path, extra: list[str]) -> None:
     run = tmp_path / "runs" / "X"
     show = subprocess.run(
-        [sys.executable, "-m", "r1cli", "pipeline", "tiny", "--run-dir", str(run), "--print-snakemake", *extra],
+        [sys.executable, "-m", "r1cli", "pipeline", "tiny", "--run", str(run), "--print-snakemake", *extra],
         cwd=ROOT,
         env=ENV,
         capture_output=True,

@@ -130,7 +130,7 @@ def test_plain_lines_when_not_a_terminal(fake_run: tuple[Path, Plan]) -> None:
 
 
 def _pipeline(run: Path, *extra: str) -> subprocess.Popen[str]:
-    argv = [sys.executable, "-m", "r1cli", "pipeline", "tiny", "--run-dir", str(run), "--cores", "2", *extra]
+    argv = [sys.executable, "-m", "r1cli", "pipeline", "tiny", "--run", str(run), "--cores", "2", *extra]
     env = dict(os.environ, HF_HUB_OFFLINE="1", PYTHONPATH=str(ROOT))
     return subprocess.Popen(
         argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True

@@ -79,7 +79,7 @@ def r1(*args: str) -> subprocess.CompletedProcess[str]:
 
 def test_status_names_a_damaged_output_and_a_rerun_remakes_it(tmp_path: Path) -> None:
     run = tmp_path / "run"
-    args = ("pipeline", "tiny", "--run-dir", str(run), "--until", "prepare", "--cores", "1",
+    args = ("pipeline", "tiny", "--run", str(run), "--until", "prepare", "--cores", "1",
             "--set", "data.train.size=40", "--set", "data.test.size=8")
     res = r1(*args)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
@@ -87,7 +87,7 @@ def test_status_names_a_damaged_output_and_a_rerun_remakes_it(tmp_path: Path) ->
     good = data.read_bytes()
     assert manifest_path(run, "data/prepared.parquet").exists()
     data.write_bytes(good[: len(good) // 2])
-    st = r1("status", str(run))
+    st = r1("status", "--run", str(run))
     assert st.returncode == 0, st.stderr
     assert "│ damaged" in st.stdout
     assert f"damaged: {data} has {len(good) // 2} bytes, {len(good)} were written" in st.stdout

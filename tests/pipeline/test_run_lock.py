@@ -55,7 +55,7 @@ def test_second_pipeline_is_refused_naming_the_live_pid_and_touches_nothing(tmp_
     bystander = subprocess.Popen(["sleep", "60"], cwd=run)  # e.g. a user's `tail -f` in the run dir
     live = holder(run)
     try:
-        res = r1("pipeline", "tiny", "--run-dir", str(run), "--set", "seed=5")
+        res = r1("pipeline", "tiny", "--run", str(run), "--set", "seed=5")
         assert res.returncode == 2, res.stdout + res.stderr
         assert f"pid {live.pid}" in res.stderr and "running" in res.stderr
         assert live.poll() is None and bystander.poll() is None  # nobody was signalled
@@ -125,7 +125,7 @@ def test_killed_run_only_its_own_jobs_are_stopped_and_its_lock_cleared(tmp_path:
 def test_dry_run_on_an_existing_run_writes_nothing(tmp_path: Path) -> None:
     run = made_run(tmp_path)
     before = {p: p.read_bytes() for p in run.rglob("*") if p.is_file()}
-    res = r1("pipeline", "tiny", "--run-dir", str(run), "--set", "seed=5", "--dry-run")
+    res = r1("pipeline", "tiny", "--run", str(run), "--set", "seed=5", "--dry-run")
     assert res.returncode == 0, res.stdout + res.stderr
     assert "base_model" in res.stdout
     after = {p: p.read_bytes() for p in run.rglob("*") if p.is_file() and ".snakemake" not in p.parts}
@@ -135,7 +135,7 @@ def test_dry_run_on_an_existing_run_writes_nothing(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("flag", ["--until", "--forcerun"])
 def test_unknown_stage_lists_the_stages(tmp_path: Path, flag: str) -> None:
-    res = r1("pipeline", "tiny", "--run-dir", str(tmp_path / "run"), flag, "bogus", "--dry-run")
+    res = r1("pipeline", "tiny", "--run", str(tmp_path / "run"), flag, "bogus", "--dry-run")
     assert res.returncode == 2
     assert "bogus" in res.stderr and "prepare" in res.stderr and "rl" in res.stderr
     assert not (tmp_path / "run").exists()

@@ -34,7 +34,7 @@ def _need_slurm() -> None:
 
 def test_tiny_pipeline_on_slurm(tmp_path: Path) -> None:
     run = tmp_path / "run"
-    argv = [sys.executable, "-m", "r1cli", "pipeline", "tiny", "--profile", "slurm", "--run-dir", str(run)]
+    argv = [sys.executable, "-m", "r1cli", "pipeline", "tiny", "--profile", "slurm", "--run", str(run)]
     # the second RL stage is a 2-task Slurm job: its command starts both ranks with srun inside the allocation
     for s in [*SMALL, "rl.stages.1.resources.procs=2"]:
         argv += ["--set", s]
@@ -76,7 +76,7 @@ def test_scancel_rl_stage_then_resume(tmp_path: Path) -> None:
 
     run = tmp_path / "run"
     sets = [*SMALL, "rl.stages.0.steps=8"]
-    argv = [sys.executable, "-m", "r1cli", "pipeline", "tiny", "--profile", "slurm", "--run-dir", str(run)]
+    argv = [sys.executable, "-m", "r1cli", "pipeline", "tiny", "--profile", "slurm", "--run", str(run)]
     for s in sets:
         argv += ["--set", s]
     env = dict(os.environ, HF_HUB_OFFLINE="1")

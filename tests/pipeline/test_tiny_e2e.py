@@ -23,7 +23,7 @@ SMALL = [
 
 
 def pipeline(run: Path, *extra: str, wait: bool = True) -> subprocess.CompletedProcess[str] | subprocess.Popen:
-    argv = [sys.executable, "-m", "r1cli", "pipeline", "tiny", "--run-dir", str(run), "--cores", "2"]
+    argv = [sys.executable, "-m", "r1cli", "pipeline", "tiny", "--run", str(run), "--cores", "2"]
     for s in SMALL:
         argv += ["--set", s]
     argv += list(extra)
@@ -60,7 +60,7 @@ def test_tiny_pipeline_end_to_end_then_nothing_to_do(tmp_path: Path) -> None:
     again = pipeline(run, "--set", "rl.stages.1.resources.procs=2")
     assert again.returncode == 0
     assert "Nothing to do: every stage is up to date." in again.stdout + again.stderr
-    st = subprocess.run([sys.executable, "-m", "r1cli", "status", str(run)], capture_output=True, text=True)
+    st = subprocess.run([sys.executable, "-m", "r1cli", "status", "--run", str(run)], capture_output=True, text=True)
     assert st.returncode == 0 and "pending" not in st.stdout and "done" in st.stdout
 
 

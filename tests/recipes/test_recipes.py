@@ -590,7 +590,7 @@ def test_tiny_pipeline_end_to_end_reward_rises(name: str, tmp_path: Path) -> Non
     run = tmp_path / "run"
     env = dict(os.environ, HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false", COLUMNS="200")
     cores = str(min(2, os.cpu_count() or 1))
-    res = subprocess.run([sys.executable, "-m", "r1cli", "pipeline", name, "--scale", "tiny", "--run-dir",
+    res = subprocess.run([sys.executable, "-m", "r1cli", "pipeline", name, "--scale", "tiny", "--run",
                           str(run), "--cores", cores], cwd=tmp_path, env=env, capture_output=True, text=True,
                          timeout=3600)  # minutes when idle; generous for a loaded CI box
     out = res.stdout + res.stderr

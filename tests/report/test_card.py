@@ -102,7 +102,7 @@ def test_push_uploads_folder_with_card(tmp_path: Path, monkeypatch: pytest.Monke
     monkeypatch.setattr(HfApi, "create_repo", create_repo)
     monkeypatch.setattr(HfApi, "upload_folder", upload_folder)
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
-    res = CliRunner().invoke(app, ["push", str(run), "--repo-id", "me/tiny-r1", "--private"])
+    res = CliRunner().invoke(app, ["push", "--run", str(run), "--repo-id", "me/tiny-r1", "--private"])
     assert res.exit_code == 0, res.output
     assert calls["create"] == ("me/tiny-r1", {"repo_type": "model", "private": True, "exist_ok": True})
     assert calls["upload"]["repo_id"] == "me/tiny-r1" and calls["upload"]["repo_type"] == "model"
@@ -117,12 +117,12 @@ def test_push_refuses_bad_input(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
 
     _, run = _run(tmp_path)
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
-    r = CliRunner().invoke(app, ["push", str(run), "--repo-id", "noslash"])
+    r = CliRunner().invoke(app, ["push", "--run", str(run), "--repo-id", "noslash"])
     assert r.exit_code == 2 and "OWNER/NAME" in r.output
-    r = CliRunner().invoke(app, ["push", str(run), "--repo-id", "me/x", "--stage", "long2short"])
+    r = CliRunner().invoke(app, ["push", "--run", str(run), "--repo-id", "me/x", "--stage", "long2short"])
     assert r.exit_code == 2 and "no exported model" in " ".join(r.output.split())
-    r = CliRunner().invoke(app, ["push", str(run), "--repo-id", "me/x", "--stage", "base"])
+    r = CliRunner().invoke(app, ["push", "--run", str(run), "--repo-id", "me/x", "--stage", "base"])
     assert r.exit_code == 2 and "not a trained model" in " ".join(r.output.split())
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    r = CliRunner().invoke(app, ["push", str(run), "--repo-id", "me/x"])
+    r = CliRunner().invoke(app, ["push", "--run", str(run), "--repo-id", "me/x"])
     assert r.exit_code == 2 and "HF_HUB_OFFLINE" in r.output

@@ -106,11 +106,11 @@ def test_report_cli_several_runs(runs: list[Path], tmp_path: Path, monkeypatch: 
     from r1cli.cli.main import app
 
     monkeypatch.chdir(tmp_path)
-    res = CliRunner().invoke(app, ["report", *map(str, runs)], env={"COLUMNS": "200"})
+    res = CliRunner().invoke(app, ["report", *[a for r in runs for a in ("--run", str(r))]], env={"COLUMNS": "200"})
     assert res.exit_code == 0, res.output
     assert (tmp_path / "report-seed0-seed1-lr" / "index.html").exists()
     assert "70.0 ± 14.1" in res.output
-    bad = CliRunner().invoke(app, ["report", str(tmp_path)])
+    bad = CliRunner().invoke(app, ["report", "--run", str(tmp_path)])
     assert bad.exit_code == 2 and "no config.yaml" in bad.output
 
 

@@ -285,7 +285,7 @@ def test_tiny_ppo_value_pretraining_and_critic_rl(tmp_path: Path) -> None:
 
     run = tmp_path / "run"
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    cmd = [sys.executable, "-m", "r1cli", "pipeline", "tiny-ppo", "--run-dir", str(run), "--until", "rl",
+    cmd = [sys.executable, "-m", "r1cli", "pipeline", "tiny-ppo", "--run", str(run), "--until", "rl",
            "--set", "curation.filter.enabled=false", "--set", "rl.stages.0.steps=6"]
     res = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=3000)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
