@@ -101,18 +101,20 @@ def _positional(option: str, token: str) -> list[str]:
     return [option, token]
 
 
-class R1Command(TyperCommand):
-    """A command of the r1 grammar: no ``<bool>`` on flags; old option spellings rewritten (see module doc)."""
+class _Grammar:
+    """The r1 grammar for a click command or group: no ``<bool>`` on flags (help option included); old option
+    spellings (``renames``) and a positional run dir (``positional``, commands only) rewritten before parsing."""
 
     renames: ClassVar[dict[str, Rename]] = {}
     positional: ClassVar[str | None] = None
+    params: list[Any]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+        super().__init__(*args, **kwargs)  # type: ignore[call-arg]
         _hide_flag_types(self.params)
 
     def get_help_option(self, ctx: Any) -> Any:
-        opt = super().get_help_option(ctx)
+        opt = super().get_help_option(ctx)  # type: ignore[misc]
         if opt is not None:
             _hide_flag_types([opt])
         return opt
@@ -120,28 +122,15 @@ class R1Command(TyperCommand):
     def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
         if self.renames or self.positional:
             args = rewrite_args(args, self.renames, self.positional, _takes_value(self.params))
-        return super().parse_args(ctx, args)
+        return super().parse_args(ctx, args)  # type: ignore[misc]
 
 
-class R1Group(TyperGroup):
+class R1Command(_Grammar, TyperCommand):
+    """A command of the r1 grammar (see :class:`_Grammar` and the module doc)."""
+
+
+class R1Group(_Grammar, TyperGroup):
     """A command group of the r1 grammar (its callback's options follow the same rules)."""
-
-    renames: ClassVar[dict[str, Rename]] = {}
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        _hide_flag_types(self.params)
-
-    def get_help_option(self, ctx: Any) -> Any:
-        opt = super().get_help_option(ctx)
-        if opt is not None:
-            _hide_flag_types([opt])
-        return opt
-
-    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
-        if self.renames:
-            args = rewrite_args(args, self.renames, None, _takes_value(self.params))
-        return super().parse_args(ctx, args)
 
 
 def renamed(renames: dict[str, Rename] | None = None, *, positional: str | None = None) -> type[R1Command]:
