@@ -217,11 +217,6 @@ def _device_of(model: Any) -> str:
     return str(next(model.parameters()).device)
 
 
-def rank_device(dist: Any) -> str:
-    """Where a rank's models live (:attr:`r1cli.engines.dist.Dist.device`)."""
-    return str(dist.device)
-
-
 def _next_batch(order: list[int], n: int, batch_size: int, rng: random.Random) -> tuple[list[int], list[int]]:
     """The next ``batch_size`` indices of an epoch-shuffled stream over ``n`` items: (batch, rest of the stream)."""
     if len(order) < batch_size:
@@ -415,7 +410,7 @@ class _Long2Short:
 
         self.cfg, self.long_model, self.out_dir, self.opts, self.tracker = cfg, long_model, out_dir, opts, tracker
         self.dist = dist
-        self.device = rank_device(dist)
+        self.device = dist.device  # the rank's GPU when there are GPUs, else the CPU
         self.l2s = cfg.long2short
         torch.manual_seed(cfg.seed)
         self.work = out_dir / "work"
