@@ -610,6 +610,7 @@ class EvalOverride(Strict):
     max_tokens: int | None = Field(None, ge=1)
     k: list[int] | None = None
     greedy: bool | None = None
+    stop: list[str] | None = Field(None, description="strings that end a response on this benchmark ([] = none)")
 
 
 class EvalConfig(Strict):

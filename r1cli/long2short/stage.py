@@ -129,15 +129,16 @@ def _gather_by_index(dist: Any, mine: dict[int, Any], n: int) -> list[Any]:
 def measure(
     cfg: Recipe, model: Any, tok: Any, prompts: Prompts, max_tokens: int, dist: Any | None = None
 ) -> dict[str, float]:
-    """Greedy accuracy, mean response length (tokens) and truncation rate on ``prompts``. Data-parallel
-    (``dist``): prompt i is decoded by rank i mod world; the sums are taken over ranks (same result on all)."""
+    """Greedy accuracy, mean response length (tokens) and truncation rate on ``prompts``, sampled with the RL
+    stages' stop strings (``rl.rollout.stop``). Data-parallel (``dist``): prompt i is decoded by rank i mod world; the
+    sums are taken over ranks (same result on all)."""
     from r1cli.engines.hf_rollout import HFRollout
     from r1cli.engines.rollout import SamplingSpec
 
     d = _one(dist)
     mine = list(range(d.rank, len(prompts.ids), d.world))
     ro = HFRollout(model, tok, max_batch=256, device=_device_of(model))
-    spec = SamplingSpec(n=1, temperature=0.0, max_tokens=max_tokens, seed=0)
+    spec = SamplingSpec(n=1, temperature=0.0, max_tokens=max_tokens, seed=0, stop=tuple(cfg.rl.rollout.stop))
     samples = [g[0] for g in ro.generate([prompts.ids[i] for i in mine], spec)] if mine else []
     correct = _correct(cfg, [s.text for s in samples], [prompts.golds[i] for i in mine],
                        [s.finished for s in samples]) if mine else []
@@ -151,10 +152,10 @@ def sample_groups(
     cfg: Recipe, model: Any, tok: Any, prompts: Prompts, *, n: int, temperature: float, max_tokens: int,
     dist: Any | None = None,
 ) -> list[list[Candidate]]:
-    """``n`` samples of every prompt, scored with ``rl.reward`` (correctness only). Prompt i is sampled with its
-    own seed (``step_seed(seed, "long2short", i)``), so its samples do not depend on the batch it is in nor on
-    the rank count: data-parallel (``dist``), prompt i is sampled by rank i mod world and every rank gets all
-    groups."""
+    """``n`` samples of every prompt (with the RL stages' ``rl.rollout.stop``), scored with ``rl.reward``
+    (correctness only). Prompt i is sampled with its own seed (``step_seed(seed, "long2short", i)``), so its
+    samples do not depend on the batch it is in nor on the rank count: data-parallel (``dist``), prompt i is
+    sampled by rank i mod world and every rank gets all groups."""
     from r1cli.engines.hf_rollout import HFRollout
     from r1cli.engines.rollout import SamplingSpec
     from r1cli.train.rl import step_seed
@@ -165,7 +166,7 @@ def sample_groups(
     got: dict[int, list[Candidate]] = {}
     chunk = max(1, 512 // n)
     spec = SamplingSpec(n=n, temperature=temperature, top_p=cfg.rl.rollout.top_p, top_k=cfg.rl.rollout.top_k,
-                        max_tokens=max_tokens, seed=step_seed(cfg.seed, "long2short"))
+                        max_tokens=max_tokens, seed=step_seed(cfg.seed, "long2short"), stop=tuple(cfg.rl.rollout.stop))
     with Progress(len(mine), "long2short sampling") as prog:
         for start in range(0, len(mine), chunk):
             ids = mine[start : start + chunk]

@@ -101,6 +101,18 @@ def test_per_benchmark_eval_overrides_change_only_that_benchmark() -> None:
     assert spec_from_recipe(over.cfg, "test")["n"] == base.cfg["eval"]["n"]
 
 
+def test_per_benchmark_stop_strings() -> None:
+    """eval.per_benchmark.<b>.stop replaces eval.stop on that benchmark only; [] turns it off there."""
+    over = plan("eval.benchmarks=[test,gsm8k,math]", "eval.stop=[</answer>]",
+                "eval.per_benchmark={gsm8k: {stop: ['User:']}, math: {stop: []}}")
+    assert spec_from_recipe(over.cfg, "test")["stop"] == ["</answer>"]
+    assert spec_from_recipe(over.cfg, "gsm8k")["stop"] == ["User:"]
+    assert "stop" not in spec_from_recipe(over.cfg, "math")  # no stop strings: the spec (and its hash) as before
+    base = plan("eval.benchmarks=[test,gsm8k,math]", "eval.stop=[</answer>]")
+    moved = {t for t in over.eval_targets()} - set(base.eval_targets())
+    assert moved and all("/gsm8k/" in t or "/math/" in t for t in moved)
+
+
 def test_filter_merge_hash_includes_repeat_bands_only_when_set() -> None:
     base = plan()
     assert base.filter_merge_hash() == base.hash("curation.filter.acc")  # unchanged for runs without bands
