@@ -282,6 +282,8 @@ def filter_cmd(
     temperature: float = typer.Option(1.0, min=0.0),
     top_p: float = typer.Option(1.0),
     max_tokens: int = typer.Option(1024, min=1),
+    stop: list[str] = typer.Option([], "--stop", help="string that ends a rollout and stays in it, repeatable "
+                                   "(as the RL stage's rl.rollout.stop, e.g. --stop '</answer>')"),
     batch_size: int = typer.Option(64, min=1, help="prompts per generation batch (resume granularity)"),
     engine: str = typer.Option("hf", help="rollout engine: hf | vllm"),
     reward: str = typer.Option("math", "--reward", "-r", help="reward that grades the rollouts (r1 reward list) "
@@ -341,7 +343,8 @@ def filter_cmd(
         _finish_band(rows, rates, lo, hi, pr_path, _need(out, "--out", "--merge"), "filter (merged)", bands)
         return
     measure = dict(n=n, temperature=temperature, top_p=top_p, max_tokens=max_tokens, reward=reward,
-                   reward_params=params, seed=seed, batch_size=batch_size, engine=engine, workers=workers)
+                   reward_params=params, seed=seed, batch_size=batch_size, engine=engine, workers=workers,
+                   stop=tuple(stop))
     _check_reward(reward)
     if shard_ix is not None:
         i, N = shard_ix
@@ -353,7 +356,7 @@ def filter_cmd(
                       f"--acc {acc}")
         return
     dest = _need(out, "--out", "r1 data filter")
-    rates = _reusable(pr_path, rows, model, n) if not remeasure else None
+    rates = _reusable(pr_path, rows, model, measure) if not remeasure else None
     if rates is not None:
         console.print(f"reusing pass rates from {pr_path} (no new rollouts; --remeasure to measure again)")
     else:
@@ -390,9 +393,12 @@ def _measure(rows: list[dict[str, Any]], out: Path, model: str, i: int, n_shards
     return measure_shard(rows, out, model, i=i, shards=n_shards, **kw)
 
 
-def _reusable(pr_path: Path, rows: list[dict[str, Any]], model: str | None, n: int
+def _reusable(pr_path: Path, rows: list[dict[str, Any]], model: str | None, measure: dict[str, Any]
               ) -> list[dict[str, Any]] | None:
-    """Pass rates of an earlier run when they cover every input id with the same model and n."""
+    """Pass rates of an earlier run when they cover every input id and were measured with the same settings
+    (their ``settings`` key: model weights, sampling, stop strings, reward, seed); files from before that key
+    was recorded are matched on model and n."""
+    from r1cli.data.filter import measure_key
     from r1cli.utils.io import read_parquet
 
     if not pr_path.exists():
@@ -401,7 +407,10 @@ def _reusable(pr_path: Path, rows: list[dict[str, Any]], model: str | None, n: i
     by_id = {p["id"]: p for p in rates}
     if any(r["id"] not in by_id for r in rows):
         return None
-    if any(int(by_id[r["id"]].get("n", -1)) != n for r in rows):
+    if model is not None and any(by_id[r["id"]].get("settings") for r in rows):
+        key = measure_key(model, **{k: v for k, v in measure.items() if k != "workers"})
+        return rates if all(by_id[r["id"]].get("settings") == key for r in rows) else None
+    if any(int(by_id[r["id"]].get("n", -1)) != measure["n"] for r in rows):
         return None
     if model is not None and any(str(by_id[r["id"]].get("model", model)) != str(model) for r in rows):
         return None
@@ -469,7 +478,8 @@ def _filter_run(run: Path, shard: str | None, merge: bool, threads: int | None) 
     kw = dict(n=fc.n, temperature=fc.temperature, top_p=fc.top_p, max_tokens=fc.max_tokens, reward=rc.name,
               reward_params=dict(rc.params), seed=cfg.seed, batch_size=fc.batch_size,
               by_task={k: v.model_dump() for k, v in rc.by_task.items()} or None,
-              engine=cfg.rl.rollout.backend, workers=rc.workers, deadline_s=rc.deadline_s)
+              engine=cfg.rl.rollout.backend, workers=rc.workers, deadline_s=rc.deadline_s,
+              stop=tuple(plan.filter_stop()))
     res = _measure(rows, out, _filter_model(cfg, run), i, N, threads, kw)
     console.print(_table(f"filter shard {i}/{N}", [("prompts", len(res)), ("mean pass rate", _mean(res)),
                                                    ("all solved", sum(p["pass_rate"] >= 1 for p in res)),

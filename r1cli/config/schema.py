@@ -214,6 +214,9 @@ class FilterConfig(Strict):
     temperature: float = Field(1.0, ge=0)
     top_p: float = Field(1.0, gt=0, le=1)
     max_tokens: int = Field(1024, ge=1)
+    stop: list[str] | None = Field(
+        None, description="strings that end a rollout, kept in it (unset: rl.rollout.stop, the RL stages' list)"
+    )
     shards: int = Field(1, ge=1)
     batch_size: int = Field(64, ge=1)
     repeat: list[RepeatBand] = Field(

@@ -8,7 +8,7 @@ filter redoes only unfinished shards). Refiltering with another band reads the p
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -54,14 +54,15 @@ def parse_shard(text: str) -> tuple[int, int]:
 
 def measure_key(model_path: str, *, n: int, temperature: float, top_p: float, max_tokens: int, reward: str,
                 reward_params: dict[str, Any], seed: int, batch_size: int, engine: str,
-                by_task: dict[str, Any] | None = None) -> str:
+                by_task: dict[str, Any] | None = None, stop: Sequence[str] = ()) -> str:
     """Hash of everything that determines a shard's pass rates (names its partial file)."""
     from r1cli.config.load import config_hash
 
     return config_hash({"model": str(model_path), "weights": _fingerprint(model_path), "n": n,
                         "temperature": temperature, "top_p": top_p, "max_tokens": max_tokens,
                         "reward": reward, "params": reward_params, "seed": seed, "batch_size": batch_size,
-                        "engine": engine, **({"by_task": by_task} if by_task else {})})
+                        "engine": engine, **({"by_task": by_task} if by_task else {}),
+                        **({"stop": list(stop)} if stop else {})})
 
 
 def _fingerprint(model_path: str) -> list[tuple[str, int, int]]:
@@ -83,8 +84,9 @@ def measure_passrates(rows: list[dict[str, Any]], model_path: str, *, n: int, te
                       batch_size: int = 64, engine: str = "hf", workers: int = 2,
                       deadline_s: float = 10.0, desc: str = "filter", partial: str | Path | None = None,
                       on_batch: Callable[[int, int], None] | None = None,
-                      by_task: dict[str, Any] | None = None) -> list[dict[str, Any]]:
-    """n rollouts per prompt, graded by ``reward``; returns one pass-rate row per prompt, in input order.
+                      by_task: dict[str, Any] | None = None, stop: Sequence[str] = ()) -> list[dict[str, Any]]:
+    """n rollouts per prompt, graded by ``reward``; returns one pass-rate row per prompt, in input order. A
+    rollout ends at a ``stop`` string (kept in it), as the RL stages' rollouts do.
 
     Batches are fixed slices of ``rows`` (``batch_size`` prompts, seeded by their offset), so a run that
     resumes from ``partial`` produces the same numbers as one that never stopped. After every batch the rows
@@ -126,7 +128,7 @@ def measure_passrates(rows: list[dict[str, Any]], model_path: str, *, n: int, te
                 for bi, chunk in todo:
                     prompts = [render_prompt(eng.tokenizer, r) for r in chunk]
                     spec = SamplingSpec(n=n, temperature=temperature, top_p=top_p, max_tokens=max_tokens,
-                                        seed=seed * 1_000_003 + bi * batch_size)
+                                        seed=seed * 1_000_003 + bi * batch_size, stop=tuple(stop))
                     groups = eng.generate(prompts, spec)
                     flat = [(ri, s) for ri, g in enumerate(groups) for s in g]
                     golds = [gold_of(chunk[ri]) for ri, _ in flat]
@@ -157,21 +159,25 @@ def measure_shard(rows: list[dict[str, Any]], out: str | Path, model_path: str, 
                   reward_params: dict[str, Any], seed: int, batch_size: int = 64, engine: str = "hf",
                   workers: int = 2, deadline_s: float = 10.0,
                   on_batch: Callable[[int, int], None] | None = None,
-                  by_task: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+                  by_task: dict[str, Any] | None = None, stop: Sequence[str] = ()) -> list[dict[str, Any]]:
     """Measure shard i of N of ``rows`` into ``out`` (atomic), resuming from its partial file if a previous
-    run was killed; the partial file is removed once ``out`` is written."""
+    run was killed; the partial file is removed once ``out`` is written. Each row records the model and the
+    ``measure_key`` of the settings (``settings``), so pass rates are reused only under the same settings; the
+    rows returned are the rows written."""
     from r1cli.utils.io import write_parquet
 
     key = measure_key(model_path, n=n, temperature=temperature, top_p=top_p, max_tokens=max_tokens,
                       reward=reward, reward_params=reward_params, seed=seed, batch_size=batch_size,
-                      engine=engine, by_task=by_task)
+                      engine=engine, by_task=by_task, stop=stop)
     part = partial_path(out, key)
     res = measure_passrates(shard_rows(rows, i, shards), model_path, n=n, temperature=temperature,
                             top_p=top_p, max_tokens=max_tokens, reward=reward, reward_params=reward_params,
                             seed=seed,
                             batch_size=batch_size, engine=engine, workers=workers, deadline_s=deadline_s,
-                            desc=f"filter {i}/{shards}", partial=part, on_batch=on_batch, by_task=by_task)
-    write_parquet(out, [{**p, "model": str(model_path)} for p in res])
+                            desc=f"filter {i}/{shards}", partial=part, on_batch=on_batch, by_task=by_task,
+                            stop=stop)
+    res = [{**p, "model": str(model_path), "settings": key} for p in res]
+    write_parquet(out, res)
     part.unlink(missing_ok=True)
     for stale in Path(out).parent.glob(f".{Path(out).name}.partial-*.parquet"):
         stale.unlink(missing_ok=True)
@@ -321,17 +327,25 @@ def band_summary(passrates: list[dict[str, Any]], lo: float, hi: float) -> dict[
 
 
 def merge_shards(shards: list[Path]) -> list[dict[str, Any]]:
-    """Concatenate shard pass rates; a missing shard or an id measured twice is an error."""
+    """Concatenate shard pass rates; a missing shard, an id measured twice or shards measured with different
+    settings (their ``settings`` keys differ) is an error."""
     from r1cli.utils.io import read_parquet
 
     out: list[dict[str, Any]] = []
     seen: dict[str, str] = {}
+    settings: dict[str, str] = {}
     for s in shards:
         if not Path(s).exists():
             raise R1InputError("pass-rate shard missing; run its `r1 data filter --shard` first", file=str(s))
         for p in read_parquet(s):
             if p["id"] in seen:
                 raise R1InputError(f"id {p['id']!r} measured in two shards ({seen[p['id']]})", file=str(s))
+            if p.get("settings"):
+                settings.setdefault(str(p["settings"]), str(s))
+            if len(settings) > 1:
+                raise R1InputError(f"shards measured with different settings (model, sampling or reward): "
+                                   f"{' and '.join(sorted(set(settings.values())))}; measure them again with "
+                                   f"the same options", file=str(s))
             seen[p["id"]] = str(s)
             out.append(p)
     return out

@@ -152,6 +152,19 @@ class Plan:
             sections.append("curation.filter.repeat")
         return self.hash(*sections)
 
+    def filter_stop(self) -> list[str]:
+        """The stop strings the pass-rate rollouts use: ``curation.filter.stop``, unset = ``rl.rollout.stop``."""
+        own = self.get("curation.filter.stop")
+        return list(own if own is not None else self.get("rl.rollout.stop") or [])
+
+    def filter_shard_hash(self) -> str:
+        """Settings of a pass-rate shard; the stop strings only when there are some (runs without keep the hash
+        they had before the option existed)."""
+        sections = ["curation.filter.model", "curation.filter.n", "curation.filter.temperature",
+                    "curation.filter.top_p", "curation.filter.max_tokens", "rl.reward", "seed"]
+        h = self.hash(*sections)
+        return config_hash({"h": h, "stop": self.filter_stop()}) if self.filter_stop() else h
+
     def filter_shards(self) -> list[str]:
         n = int(self.cfg["curation"]["filter"]["shards"])
         return [f"data/passrates/shard-{i}-of-{n}.parquet" for i in range(n)]

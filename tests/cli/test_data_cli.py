@@ -102,6 +102,10 @@ def test_standalone_filter_reuses_pass_rates_and_shards(tmp_path: Path, tiny: Pa
     assert "reusing pass rates" in " ".join(res.output.split())
     kept = {r["id"] for r in read_parquet(tmp_path / "f.parquet")}
     assert kept == {p["id"] for p in rates if p["pass_rate"] == 0.0}
+    for other in (["--temperature", 0.5], ["--stop", "</answer>"]):  # other settings: never the old pass rates
+        res = r1("filter", src, "--out", tmp_path / "f.parquet", "--acc", ":0", *common, *other)
+        assert res.exit_code == 1 and "reusing" not in res.output, res.output
+        assert isinstance(res.exception, AssertionError)  # it measured again (the patched engine)
     monkeypatch.undo()
     for i in (0, 1):
         res = r1("filter", src, "--out", tmp_path / "g.parquet", "--shard", f"{i}/2", *common)

@@ -88,12 +88,14 @@ class ScriptedEngine:
     """Row 'Q: a+b=' is answered correctly by the first (a + b) % (n + 1) of its n samples."""
 
     calls: list[int] = []
+    specs: list[Any] = []
 
     def __init__(self, *a: Any, **k: Any) -> None:
         self.tokenizer = _Tok()
 
     def generate(self, prompts: list[list[int]], spec: Any) -> list[list[Sample]]:
         ScriptedEngine.calls.append(len(prompts))
+        ScriptedEngine.specs.append(spec)
         out = []
         for p in prompts:
             a, b = map(int, re.search(r"Q: (\d+)\+(\d+)=", "".join(map(chr, p))).groups())  # type: ignore[union-attr]
@@ -108,6 +110,7 @@ def scripted(monkeypatch: pytest.MonkeyPatch) -> type[ScriptedEngine]:
     import r1cli.engines.factory as ro
 
     ScriptedEngine.calls = []
+    ScriptedEngine.specs = []
     monkeypatch.setattr(ro, "make_rollout", lambda backend, path, **kw: ScriptedEngine())
     return ScriptedEngine
 
@@ -156,7 +159,7 @@ def test_killed_shard_resumes_where_it_stopped(scripted: type[ScriptedEngine], a
     scripted.calls = []
     res = measure_shard(addition_rows, out, "unused", batch_size=3, **KW)  # type: ignore[arg-type]
     assert scripted.calls == [3, 1]  # only the two unfinished batches are generated again
-    assert [{k: v for k, v in p.items()} for p in res] == full
+    assert [{k: v for k, v in p.items() if k not in ("model", "settings")} for p in res] == full
     assert [p["pass_rate"] for p in read_parquet(out)] == [p["pass_rate"] for p in full]
     assert read_parquet(out)[0]["model"] == "unused"
     assert not list(tmp_path.glob(".*partial*"))
@@ -174,6 +177,35 @@ def test_killed_shard_resumes_where_it_stopped(scripted: type[ScriptedEngine], a
     (model / "model.safetensors").write_bytes(b"123")  # retrained weights at the same path
     assert flt.measure_key(str(model), n=4, temperature=1.0, top_p=1.0, max_tokens=8, reward="exact",
                            reward_params={}, seed=0, batch_size=3, engine="hf") != k1
+
+
+def test_stop_strings_reach_the_sampler_and_the_key(scripted: type[ScriptedEngine], addition_rows: list[dict],
+                                                    tmp_path: Path) -> None:
+    """``stop`` (the RL stages' rl.rollout.stop in a pipeline) is passed to every batch's SamplingSpec, is part of
+    the settings key (a partial measured without it is never resumed with it), and an empty list keeps the key of
+    runs from before the option existed."""
+    out = tmp_path / "s.parquet"
+    measure_shard(addition_rows, out, "unused", batch_size=4, stop=["</answer>"], **KW)  # type: ignore[arg-type]
+    assert {tuple(s.stop) for s in scripted.specs} == {("</answer>",)}
+    common = dict(n=4, temperature=1.0, top_p=1.0, max_tokens=8, reward="exact", reward_params={}, seed=0,
+                  batch_size=4, engine="hf")
+    plain = flt.measure_key("unused", **common)  # type: ignore[arg-type]
+    assert flt.measure_key("unused", stop=(), **common) == plain  # type: ignore[arg-type]
+    with_stop = flt.measure_key("unused", stop=("</answer>",), **common)  # type: ignore[arg-type]
+    assert with_stop != plain
+    assert {p["settings"] for p in read_parquet(out)} == {with_stop}
+    scripted.specs = []
+    measure_passrates(addition_rows, "unused", batch_size=4, **KW)  # type: ignore[arg-type]
+    assert {tuple(s.stop) for s in scripted.specs} == {()}
+
+
+def test_merge_shards_refuses_mixed_settings(tmp_path: Path) -> None:
+    write_parquet(tmp_path / "s0.parquet", [{**r, "settings": "aaa"} for r in _rates([(1, 2)])])
+    write_parquet(tmp_path / "s1.parquet", [{"id": "q", "n": 2, "correct": 0, "pass_rate": 0.0, "settings": "bbb"}])
+    write_parquet(tmp_path / "s2.parquet", [{"id": "r", "n": 2, "correct": 0, "pass_rate": 0.0, "settings": "aaa"}])
+    assert len(merge_shards([tmp_path / "s0.parquet", tmp_path / "s2.parquet"])) == 2
+    with pytest.raises(R1InputError, match="different settings"):
+        merge_shards([tmp_path / "s0.parquet", tmp_path / "s1.parquet"])
 
 
 def test_merge_shards_checks(tmp_path: Path) -> None:

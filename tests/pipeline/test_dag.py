@@ -113,6 +113,19 @@ def test_per_benchmark_stop_strings() -> None:
     assert moved and all("/gsm8k/" in t or "/math/" in t for t in moved)
 
 
+def test_filter_rollouts_stop_like_the_rl_stages() -> None:
+    """curation.filter.stop unset = rl.rollout.stop; the shard hash moves only when there are stop strings."""
+    base = plan()
+    assert base.filter_stop() == [] and base.filter_shard_hash() == base.hash(
+        "curation.filter.model", "curation.filter.n", "curation.filter.temperature", "curation.filter.top_p",
+        "curation.filter.max_tokens", "rl.reward", "seed")
+    rl = plan("rl.rollout.stop=[</answer>]")
+    assert rl.filter_stop() == ["</answer>"] and rl.filter_shard_hash() != base.filter_shard_hash()
+    own = plan("rl.rollout.stop=[</answer>]", "curation.filter.stop=[]")
+    assert own.filter_stop() == [] and own.filter_shard_hash() == base.filter_shard_hash()
+    assert plan("curation.filter.stop=['User:']").filter_stop() == ["User:"]
+
+
 def test_filter_merge_hash_includes_repeat_bands_only_when_set() -> None:
     base = plan()
     assert base.filter_merge_hash() == base.hash("curation.filter.acc")  # unchanged for runs without bands

@@ -51,8 +51,7 @@ rule filter_shard:
     output:
         "data/passrates/shard-{i}-of-{n}.parquet",
     params:
-        h=plan.hash("curation.filter.model", "curation.filter.n", "curation.filter.temperature",
-                    "curation.filter.top_p", "curation.filter.max_tokens", "rl.reward", "seed"),
+        h=plan.filter_shard_hash(),
     threads: plan.threads("curation.filter")
     resources:
         **plan.resources("curation.filter"),
