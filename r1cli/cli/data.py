@@ -60,7 +60,8 @@ def prepare_cmd(
     run: Path | None = typer.Option(None, help="run dir: prepare the recipe's data into "
                                                "data/<split>.parquet"),
     split: str | None = typer.Option(None, help="source split (Hub/synth; default train); with --run: "
-                                                "'prepared' (recipe data.train) or 'test' (data.test)"),
+                                                "'prepared' (recipe data.train), 'test' (data.test) or 'sft' "
+                                                "(data.sft)"),
     prompt_key: str = typer.Option("problem", help="field with the problem text"),
     answer_key: str = typer.Option("answer", help="field with the gold answer"),
     template: str = typer.Option("chat", help="prompt template: plain, chat, tiny-chat, r1-zero, orz, qwen-math, "
@@ -87,11 +88,12 @@ def prepare_cmd(
     if run is not None:
         cfg = frozen(run)
         which = split or "prepared"
-        if which not in ("prepared", "test"):
-            raise R1InputError(f"with --run, --split is 'prepared' or 'test' (got {which!r})")
-        ds = cfg.data.train if which == "prepared" else cfg.data.test
+        if which not in ("prepared", "test", "sft"):
+            raise R1InputError(f"with --run, --split is 'prepared', 'test' or 'sft' (got {which!r})")
+        ds = {"prepared": cfg.data.train, "test": cfg.data.test, "sft": cfg.data.sft}[which]
         if ds is None:
-            raise R1InputError("the recipe has no data.test; evaluate on named benchmarks instead")
+            raise R1InputError("the recipe has no data.test; evaluate on named benchmarks instead" if which == "test"
+                               else "the recipe has no data.sft (the SFT warm-up's own data)")
         res = prepare(ds.source, RunDir(run).data(which), split=ds.split, prompt_key=ds.prompt_key,
                       answer_key=ds.answer_key, template=cfg.template, task=ds.task,
                       system_prompt=cfg.system_prompt, limit=ds.limit, shuffle=ds.shuffle, seed=cfg.seed,

@@ -56,7 +56,7 @@ def sft(
     if _launched("sft", ["-m", "r1cli", "train", "sft", "--run", str(run)], plan.ranks("warmups.sft"),
                  cfg.warmups.sft.resources, threads):
         return
-    data = run / plan.sft_data() if cfg.warmups.sft.data == "train" else Path(cfg.warmups.sft.data)
+    data = run / plan.sft_data() if cfg.warmups.sft.data in ("train", "sft") else Path(cfg.warmups.sft.data)
     res = run_sft(
         cfg,
         data_path=data,

@@ -170,6 +170,10 @@ class DataSource(Strict):
 class DataConfig(Strict):
     train: DataSource
     test: DataSource | None = None
+    sft: DataSource | None = Field(
+        None, description="the SFT warm-up's own data (warmups.sft.data: sft), prepared like data.train to "
+        "data/sft.parquet: SFT traces are often another set than the RL prompts"
+    )
     data_dir: str | None = Field(None, description="local folder with benchmark/training files (R1_DATA_DIR)")
 
 
@@ -274,7 +278,10 @@ class SFTConfig(Strict):
     """Cold-start SFT on chain-of-thought data; loss on response tokens only."""
 
     enabled: bool = False
-    data: str = Field("train", description="'train' (the prepared set with its gold traces) or a file/hub id")
+    data: str = Field(
+        "train", description="'train' (data.train's prepared rows with their gold traces, before the pass-rate "
+        "filter), 'sft' (data.sft, prepared to data/sft.parquet) or a prepared parquet file"
+    )
     response_key: str = Field("response", description="field with the target response text")
     steps: int = Field(250, ge=0)
     batch_size: int = Field(64, ge=1)
@@ -711,6 +718,12 @@ class Recipe(Strict):
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
     resources: Resources = Field(default_factory=Resources, description="defaults for cheap rules")
     published: dict[str, Any] = Field(default_factory=dict, description="headline numbers (CATALOG)")
+
+    @model_validator(mode="after")
+    def _sft_data_exists(self) -> Recipe:
+        if self.warmups.sft.enabled and self.warmups.sft.data == "sft" and self.data.sft is None:
+            raise ValueError("warmups.sft.data is 'sft' but the recipe has no data.sft")
+        return self
 
     @model_validator(mode="after")
     def _mine_hard_from_stage(self) -> Recipe:

@@ -103,8 +103,19 @@ class Plan:
         )
 
     def sft_data(self) -> str:
+        """The SFT warm-up's input in the run dir: 'train' = the training set before the pass-rate filter,
+        'sft' = data.sft prepared; a file of the user's is no DAG input ([])."""
         src = self.cfg["warmups"]["sft"]["data"]
+        if src == "sft":
+            return "data/sft.parquet"
         return self.pre_filter_data() if src == "train" else []  # type: ignore[return-value]
+
+    def prepare_hash(self) -> str:
+        """Settings of the prepare rule; ``data.sft`` only when set (runs without it keep their hash)."""
+        if self.get("data.sft") is not None:
+            return self.hash("data", "template", "system_prompt", "seed")
+        data = {k: v for k, v in self.cfg["data"].items() if k != "sft"}
+        return config_hash({"data": data, **{s: self.get(s) for s in ("template", "system_prompt", "seed")}})
 
     def rl_data(self, stage: str) -> str:
         st = self.stage(stage)

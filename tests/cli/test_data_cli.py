@@ -141,6 +141,22 @@ def _run_dir(tmp_path: Path, tiny: Path, data_dir: Path | None) -> Path:
     return run
 
 
+def test_prepare_the_sft_warmups_own_data(tmp_path: Path, tiny: Path) -> None:
+    """data.sft (warmups.sft.data: sft) is prepared to data/sft.parquet with the recipe's template, apart from
+    the RL prompts: here 40 SFT traces beside 12 RL prompts."""
+    run = _run_dir(tmp_path, tiny, None)
+    d = yaml.safe_load((run / "config.yaml").read_text())
+    d["data"]["sft"] = {**d["data"]["train"], "size": 40}
+    d["warmups"]["sft"]["enabled"] = True
+    d["warmups"]["sft"]["data"] = "sft"
+    (run / "config.yaml").write_text(yaml.safe_dump(d, sort_keys=False))
+    res = r1("prepare", "--run", run, "--split", "sft")
+    assert res.exit_code == 0, res.output
+    rows = read_parquet(run / "data" / "sft.parquet")
+    assert len(rows) == 40 and all(r["response"] for r in rows)
+    assert not (run / "data" / "prepared.parquet").exists()
+
+
 def test_pipeline_forms(tmp_path: Path, tiny: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     run = _run_dir(tmp_path, tiny, None)
     assert r1("prepare", "--run", run, "--split", "prepared").exit_code == 0
@@ -148,6 +164,8 @@ def test_pipeline_forms(tmp_path: Path, tiny: Path, monkeypatch: pytest.MonkeyPa
     assert len(read_parquet(run / "data" / "prepared.parquet")) == 12
     assert len(read_parquet(run / "data" / "test.parquet")) == 8
     assert r1("prepare", "--run", run, "--split", "bogus").exit_code == 2
+    res = r1("prepare", "--run", run, "--split", "sft")
+    assert res.exit_code == 2 and "no data.sft" in res.output and not (run / "data" / "sft.parquet").exists()
     res = r1("clean", "--run", run)
     assert res.exit_code == 0, res.output
     rep = json.loads((run / "data" / "clean.report.json").read_text())

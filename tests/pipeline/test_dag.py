@@ -5,7 +5,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from r1cli.config import resolve, to_dict
+from r1cli.config.load import config_hash
+from r1cli.errors import R1ConfigError
 from r1cli.eval.spec import spec_from_recipe, spec_hash
 from r1cli.pipeline.dag import Plan
 
@@ -111,6 +115,22 @@ def test_per_benchmark_stop_strings() -> None:
     base = plan("eval.benchmarks=[test,gsm8k,math]", "eval.stop=[</answer>]")
     moved = {t for t in over.eval_targets()} - set(base.eval_targets())
     assert moved and all("/gsm8k/" in t or "/math/" in t for t in moved)
+
+
+def test_sft_warmup_on_its_own_data() -> None:
+    """warmups.sft.data: sft reads data/sft.parquet (data.sft prepared); without data.sft the prepare rule keeps
+    the hash it had before data.sft existed, and the recipe is refused at resolve."""
+    base = plan()
+    assert base.sft_data() == base.pre_filter_data()
+    old = config_hash({"data": {k: v for k, v in base.cfg["data"].items() if k != "sft"},
+                       "template": base.get("template"), "system_prompt": base.get("system_prompt"),
+                       "seed": base.get("seed")})
+    assert base.prepare_hash() == old
+    own = plan("data.sft={source: 'synth:addition', task: addition, size: 50}", "warmups.sft.enabled=true",
+               "warmups.sft.data=sft")
+    assert own.sft_data() == "data/sft.parquet" and own.prepare_hash() != old
+    with pytest.raises(R1ConfigError, match="no data.sft"):
+        plan("warmups.sft.enabled=true", "warmups.sft.data=sft")
 
 
 def test_filter_rollouts_stop_like_the_rl_stages() -> None:

@@ -76,7 +76,9 @@ def test_resolves_full_and_tiny(name: str) -> None:
     assert tiny.data.train.source == "synth:addition" and tiny.data.test is not None
     assert tiny.data.test.source == "synth:addition" and tiny.data.data_dir is None
     assert tiny.rl.rollout.backend == "hf" and tiny.rl.train.backend == "torch"
-    assert tiny.warmups.sft.enabled and tiny.warmups.sft.data == "train"  # cold start of the random model
+    assert tiny.warmups.sft.enabled  # cold start of the random model: on the RL set or on its own addition traces
+    assert tiny.warmups.sft.data == "train" or (tiny.warmups.sft.data == "sft" and tiny.data.sft is not None
+                                                and tiny.data.sft.source == "synth:addition")
     assert tiny.eval.benchmarks == ["test"] and tiny.eval.engine == "hf"
     assert tiny.eval.models[-1] in ("final", "long2short") and tiny.eval.models[0] in ("sft", "base")
     assert tiny.rl.reward.name == "exact"

@@ -19,9 +19,9 @@ rule prepare:
     output:
         "data/{split}.parquet",
     wildcard_constraints:
-        split="prepared|test",
+        split="prepared|test|sft",
     params:
-        h=lambda wc: plan.hash("data", "template", "system_prompt", "seed"),
+        h=plan.prepare_hash(),
     log:
         "logs/prepare/{split}.log",
     shell:
