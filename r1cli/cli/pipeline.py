@@ -149,10 +149,12 @@ def pipeline(
         return
     with RunLock(run) as lock:  # exit 2 naming the live pid when another r1 pipeline runs here
         handle_stale_lock(run, lock, log=lambda m: console.print(f"[yellow]{m}[/]", highlight=False))
+        new = not (run / "config.yaml").exists()
         _, changed = freeze(cfg, run)
         forcerun = [*forcerun, *_damaged(run)]
+        said = ", new run" if new else ", config changed" if changed else ""
         console.print(
-            f"[bold]r1 pipeline[/] {cfg.name} → {run} (profile {profile}{', config changed' if changed else ''})",
+            f"[bold]r1 pipeline[/] {cfg.name} → {run} (profile {profile}{said})",
             highlight=False,
             soft_wrap=True,
         )

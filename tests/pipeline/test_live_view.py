@@ -150,6 +150,10 @@ def test_terminal_shows_progress_not_snakemakes_job_dumps(tmp_path: Path) -> Non
     again = _pipeline(run, "--until", "prepare")
     out2, _ = again.communicate(timeout=600)
     assert again.returncode == 0 and "Nothing to do: every stage is up to date." in out2, out2
+    assert ", new run)" in out.splitlines()[0] and out2.splitlines()[0].endswith("(profile local)"), (out, out2)
+    changed = _pipeline(run, "--until", "prepare", "--set", "seed=7")
+    out3, _ = changed.communicate(timeout=600)
+    assert changed.returncode == 0 and out3.splitlines()[0].endswith(", config changed)"), out3
     assert not SNAKEMAKE_LINES.search(out2), out2
 
 
@@ -174,7 +178,7 @@ def test_interrupt_prints_only_the_friendly_line(tmp_path: Path, sig: signal.Sig
     lines = out.strip().splitlines()
     assert lines[-1] == "error: interrupted; rerun the same command to resume", out
     assert "Traceback" not in out and not SNAKEMAKE_LINES.search(out), out
-    assert lines[0].startswith("r1 pipeline tiny → ") and lines[0].endswith("config changed)"), out
+    assert lines[0].startswith("r1 pipeline tiny → ") and lines[0].endswith("new run)"), out
     assert all("stages done" in line for line in lines[1:-1]), out  # and progress lines, nothing else
 
 
