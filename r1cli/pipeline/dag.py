@@ -110,11 +110,13 @@ class Plan:
             return "data/sft.parquet"
         return self.pre_filter_data() if src == "train" else []  # type: ignore[return-value]
 
-    def prepare_hash(self) -> str:
-        """Settings of the prepare rule; ``data.sft`` only when set (runs without it keep their hash)."""
-        if self.get("data.sft") is not None:
-            return self.hash("data", "template", "system_prompt", "seed")
+    def prepare_hash(self, split: str) -> str:
+        """Settings of the prepare rule for ``split`` (prepared, test or sft). ``data.sft`` moves only the sft
+        split, so adding it to a run re-prepares nothing else (and the other splits keep the hash they had before
+        the key existed)."""
         data = {k: v for k, v in self.cfg["data"].items() if k != "sft"}
+        if split == "sft":
+            data = {"sft": self.get("data.sft"), "data_dir": self.get("data.data_dir")}
         return config_hash({"data": data, **{s: self.get(s) for s in ("template", "system_prompt", "seed")}})
 
     def rl_data(self, stage: str) -> str:

@@ -125,10 +125,14 @@ def test_sft_warmup_on_its_own_data() -> None:
     old = config_hash({"data": {k: v for k, v in base.cfg["data"].items() if k != "sft"},
                        "template": base.get("template"), "system_prompt": base.get("system_prompt"),
                        "seed": base.get("seed")})
-    assert base.prepare_hash() == old
+    assert base.prepare_hash("prepared") == base.prepare_hash("test") == old
     own = plan("data.sft={source: 'synth:addition', task: addition, size: 50}", "warmups.sft.enabled=true",
                "warmups.sft.data=sft")
-    assert own.sft_data() == "data/sft.parquet" and own.prepare_hash() != old
+    assert own.sft_data() == "data/sft.parquet" and own.prepare_hash("sft") != old
+    assert own.prepare_hash("prepared") == old  # adding data.sft re-prepares only the sft split
+    bigger = plan("data.sft={source: 'synth:addition', task: addition, size: 60}", "warmups.sft.enabled=true",
+                  "warmups.sft.data=sft")
+    assert bigger.prepare_hash("sft") != own.prepare_hash("sft")
     with pytest.raises(R1ConfigError, match="no data.sft"):
         plan("warmups.sft.enabled=true", "warmups.sft.data=sft")
 

@@ -21,7 +21,7 @@ rule prepare:
     wildcard_constraints:
         split="prepared|test|sft",
     params:
-        h=plan.prepare_hash(),
+        h=lambda wc: plan.prepare_hash(wc.split),
     log:
         "logs/prepare/{split}.log",
     shell:
